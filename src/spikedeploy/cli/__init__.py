@@ -1,0 +1,58 @@
+"""The ``spikedeploy`` command line: thin argparse front ends over library functions.
+
+Each stage has a module here with ``register(subparsers)``; the handlers import the
+library lazily, so ``spikedeploy --help`` is instant and commands that do not need
+Lava never import it. A :class:`~spikedeploy.errors.SpikedeployError` is printed as
+a clear message (exit status 2) rather than a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ..errors import SpikedeployError
+
+#: Modules under spikedeploy.cli that register subcommands, in --help order.
+COMMAND_MODULES = ("main_job", "data")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spikedeploy",
+        description="Spiking audio networks from PyTorch to Loihi: data, training, quantisation, "
+                    "NIR export, Lava simulation and cost counting.")
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
+    return parser
+
+
+def _version() -> str:
+    from .. import __version__
+    return f"spikedeploy {__version__}"
+
+
+def run(argv: list[str] | None, parser: argparse.ArgumentParser) -> int:
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except SpikedeployError as err:
+        print(f"spikedeploy: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("spikedeploy: interrupted", file=sys.stderr)
+        return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(argv, build_parser())
+
+
+def export_nir_main(argv: list[str] | None = None) -> int:
+    """The ``export-nir`` shortcut: same as ``spikedeploy export-nir``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return main(["export-nir", *argv])
