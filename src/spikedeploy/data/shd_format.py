@@ -8,6 +8,7 @@ Layout (Cramer et al. 2020), one entry per sample:
     extra/speaker  uint        speaker id
     extra/keys     bytes       class names, indexed by label
     extra/meta_info/...        optional per-speaker metadata
+    attrs["n_channels"]        optional: the channel count when it is not 700
 
 The writer is atomic: the file appears complete or not at all.
 """
@@ -22,6 +23,8 @@ import numpy as np
 from ..atomic import atomic_path
 
 N_CHANNELS = 700
+#: Optional file attribute declaring the channel count when it is not 700.
+N_CHANNELS_ATTR = "n_channels"
 TIMES = "spikes/times"
 UNITS = "spikes/units"
 LABELS = "labels"
