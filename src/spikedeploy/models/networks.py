@@ -1,0 +1,361 @@
+"""Spiking networks built from a :class:`NetworkConfig`, and how to read them from outside.
+
+Structure of a :class:`SpikingNetwork` (what quantisation, GPN folding, NIR export
+and operation counting read; all inputs/outputs are batch-first ``[batch, time, features]``)::
+
+    net.config                  the NetworkConfig it was built from (stored in checkpoints)
+    net.layers                  nn.ModuleList of HiddenLayer, input side first
+      layer.synapse             nn.Linear(n_in, size): feed-forward weight [size, n_in]
+                                (bias only with config.synapse_bias, the GPN presets)
+      layer.recurrent           nn.Linear(size, size, bias=False) on the layer's own
+                                spikes of the previous step, or None
+      layer.neuron              the neuron population (neurons.LIF / CubaLIF / GPN ...)
+      layer.kind                its registry name: "lif", "cuba-lif", "gpn", ...
+      layer.neuron_params()     plain per-neuron tensors: LIF/CUBA-LIF: du, dv, vth,
+                                bias ([size] each); GPN: gate_weight [4C, 2C], gate_bias [4C]
+      layer.dropout             SequenceDropout (one mask for all steps; identity in eval)
+    net.readout                 LIReadout ("li") or MeanLinearReadout ("mean-linear")
+      readout.synapse           nn.Linear(size_last, n_classes, bias=False)
+      readout.neuron_params()   du (= 1), dv, bias per class
+      readout.reduce            "max" | "last" (LI) or "mean" (mean-linear), as NetworkSpec
+
+Dynamics per hidden layer (LIF / CUBA-LIF; GPN in neurons/gpn.py)::
+
+    x_t = synapse(in_t)
+    u_t = (1 - du) u_{t-1} + x_t + W_rec s_{t-1}   (no W_rec term without recurrence)
+    v_t = (1 - dv) v_{t-1} + u_t + bias ;  s_t = v_t > vth ;  v_t = 0 where s_t
+
+``net(x)`` returns the logits ``[batch, n_classes]``; ``net(x, return_spikes=True)``
+returns ``(logits, [spikes of each hidden layer, [batch, time, size]])`` (before
+dropout). :meth:`SpikingNetwork.initial_state` and :meth:`SpikingNetwork.step` run
+the same network one time step at a time through the neurons' pure step functions
+(what operation counters hook into); :meth:`SpikingNetwork.forward_steps` uses
+them and gives the same outputs as ``forward`` in evaluation mode.
+
+Neuron kinds are a registry, :data:`NEURON_BUILDERS`: adding a neuron is one module
+under ``neurons/`` plus one line there.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import dataclass_from_dict, dataclass_to_dict
+from ..errors import ConfigError, ShapeMismatchError
+from .neurons.base import NeuronPopulation
+from .neurons.gpn import GPN
+from .neurons.lif import LIF, CubaLIF
+from .readout import LI_REDUCES, READOUTS, LIReadout, MeanLinearReadout
+from .surrogate import SURROGATES, Surrogate, make_surrogate
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Everything needed to rebuild a network (stored in every checkpoint).
+
+    input_size      features per input frame (700 SHD channels, or 700 / pool)
+    hidden          sizes of the hidden layers, input side first
+    n_classes       output classes
+    neuron          hidden neuron kind (one of NEURON_BUILDERS: "lif", "cuba-lif", "gpn", ...)
+    recurrent       give each LIF/CUBA-LIF layer a recurrent weight on its own spikes
+    readout         "li" (leaky integrator) or "mean-linear" (GPN paper)
+    readout_reduce  LI readout only: "max" over time of the voltage, or "last"
+    dropout         dropout probability after each hidden layer (one mask for all steps)
+    surrogate       surrogate gradient name ("atan", "fast-sigmoid", "sigmoid")
+    surrogate_scale its shape parameter (None: the surrogate's default)
+    synapse_bias    give the feed-forward nn.Linear a bias (the GPN paper does; Loihi's
+                    synapses have none, LIF/CUBA-LIF use the neuron bias instead)
+    neuron_bias     per-neuron learnable bias in the voltage equation (LIF/CUBA-LIF)
+    du_init, dv_init, vth_init   initial current decay (CUBA-LIF), voltage decay, threshold
+    learn_decays, learn_thresholds   parametric neurons (learnable per neuron) or fixed
+    readout_dv_init initial voltage decay of the LI readout
+    v_reset_std     GPN: std of the random reset value / initial voltage in training
+    weight_gain     multiplies the default (PyTorch) initial feed-forward weights
+    """
+
+    input_size: int = 700
+    hidden: tuple[int, ...] = (128,)
+    n_classes: int = 20
+    neuron: str = "cuba-lif"
+    recurrent: bool = False
+    readout: str = "li"
+    readout_reduce: str = "max"
+    dropout: float = 0.0
+    surrogate: str = "atan"
+    surrogate_scale: float | None = None
+    synapse_bias: bool = False
+    neuron_bias: bool = True
+    du_init: float = 0.2
+    dv_init: float = 0.1
+    vth_init: float = 1.0
+    learn_decays: bool = True
+    learn_thresholds: bool = True
+    readout_dv_init: float = 0.1
+    v_reset_std: float = 0.05
+    weight_gain: float = 1.0
+
+    def __post_init__(self) -> None:
+        def positive_int(name: str, value: Any) -> int:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"model.{name}", f"must be a positive integer, got {value!r}")
+            return value
+
+        def number(name: str, value: Any, lo: float, hi: float, *, lo_open=False, hi_open=False) -> float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            ok = ok and (value > lo if lo_open else value >= lo) and (value < hi if hi_open else value <= hi)
+            if not ok:
+                interval = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+                raise ConfigError(f"model.{name}", f"must be a number in {interval}, got {value!r}")
+            return float(value)
+
+        positive_int("input_size", self.input_size)
+        positive_int("n_classes", self.n_classes)
+        hidden = self.hidden
+        if isinstance(hidden, int) and not isinstance(hidden, bool):
+            hidden = (hidden,)
+        if not isinstance(hidden, (tuple, list)) or not hidden:
+            raise ConfigError("model.hidden", f"must be a non-empty list of layer sizes, got {hidden!r}")
+        object.__setattr__(self, "hidden", tuple(positive_int("hidden", h) for h in hidden))
+        if self.neuron not in NEURON_BUILDERS:
+            raise ConfigError("model.neuron", f"unknown neuron {self.neuron!r}", valid=sorted(NEURON_BUILDERS))
+        if self.readout not in READOUTS:
+            raise ConfigError("model.readout", f"unknown readout {self.readout!r}", valid=sorted(READOUTS))
+        if self.readout == "li" and self.readout_reduce not in LI_REDUCES:
+            raise ConfigError("model.readout_reduce", f"unknown reduction {self.readout_reduce!r}",
+                              valid=LI_REDUCES)
+        if self.surrogate not in SURROGATES:
+            raise ConfigError("model.surrogate", f"unknown surrogate {self.surrogate!r}", valid=sorted(SURROGATES))
+        if self.surrogate_scale is not None:
+            object.__setattr__(self, "surrogate_scale",
+                               number("surrogate_scale", self.surrogate_scale, 0, math.inf, lo_open=True))
+        for name in ("recurrent", "synapse_bias", "neuron_bias", "learn_decays", "learn_thresholds"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"model.{name}", f"must be true or false, got {getattr(self, name)!r}")
+        if self.recurrent and not NEURON_BUILDERS[self.neuron].supports_recurrent:
+            raise ConfigError("model.recurrent", f"the {self.neuron!r} neuron has no recurrent weight option",
+                              valid=[k for k, b in NEURON_BUILDERS.items() if b.supports_recurrent],
+                              remedy="set recurrent = false for this neuron")
+        object.__setattr__(self, "dropout", number("dropout", self.dropout, 0, 1, hi_open=True))
+        for name in ("du_init", "dv_init", "readout_dv_init"):
+            object.__setattr__(self, name, number(name, getattr(self, name), 0, 1, lo_open=True, hi_open=True))
+        object.__setattr__(self, "vth_init", number("vth_init", self.vth_init, 0, math.inf, lo_open=True))
+        object.__setattr__(self, "v_reset_std", number("v_reset_std", self.v_reset_std, 0, math.inf))
+        object.__setattr__(self, "weight_gain", number("weight_gain", self.weight_gain, 0, math.inf,
+                                                       lo_open=True))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (lists, numbers, strings, None); :meth:`from_dict` reads it back."""
+        return dataclass_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "NetworkConfig":
+        """Inverse of :meth:`to_dict`; missing keys take their defaults, unknown keys raise ConfigError."""
+        return dataclass_from_dict(cls, d, section="model")
+
+    def replace(self, **changes: Any) -> "NetworkConfig":
+        return self.from_dict({**self.to_dict(), **changes})
+
+
+# ----------------------------------------------------------------------------- registry
+
+@dataclass(frozen=True)
+class NeuronBuilder:
+    """How to build one neuron kind from a NetworkConfig."""
+
+    build: Callable[[int, NetworkConfig, Surrogate], NeuronPopulation]
+    supports_recurrent: bool = False
+    description: str = ""
+
+
+def _build_lif(size: int, c: NetworkConfig, sg: Surrogate) -> NeuronPopulation:
+    return LIF(size, sg, recurrent=c.recurrent, dv=c.dv_init, vth=c.vth_init, bias=c.neuron_bias,
+               learn_decays=c.learn_decays, learn_thresholds=c.learn_thresholds)
+
+
+def _build_cuba(size: int, c: NetworkConfig, sg: Surrogate) -> NeuronPopulation:
+    return CubaLIF(size, sg, recurrent=c.recurrent, du=c.du_init, dv=c.dv_init, vth=c.vth_init,
+                   bias=c.neuron_bias, learn_decays=c.learn_decays, learn_thresholds=c.learn_thresholds)
+
+
+def _build_gpn(size: int, c: NetworkConfig, sg: Surrogate) -> NeuronPopulation:
+    return GPN(size, sg, v_reset_std=c.v_reset_std)
+
+
+#: Hidden neuron kinds by name (one line per kind).
+NEURON_BUILDERS: dict[str, NeuronBuilder] = {
+    "lif": NeuronBuilder(_build_lif, True, "LIF (Loihi, du = 1), parametric"),
+    "cuba-lif": NeuronBuilder(_build_cuba, True, "current-based LIF (Loihi), parametric"),
+    "gpn": NeuronBuilder(_build_gpn, False, "gated parametric neuron (Wang et al. 2024)"),
+}
+
+
+# ----------------------------------------------------------------------------- layers
+
+class SequenceDropout(nn.Module):
+    """Dropout with one mask per sample and feature, shared by all time steps.
+
+    Input ``[batch, time, features]``; identity in evaluation mode or with ``p = 0``.
+    """
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = float(p)
+
+    def mask(self, batch: int, features: int, device=None, dtype=torch.float32) -> torch.Tensor:
+        """A scaled keep-mask [batch, 1, features] (ones when inactive)."""
+        ones = torch.ones(batch, 1, features, device=device, dtype=dtype)
+        if not self.training or self.p == 0:
+            return ones
+        return F.dropout(ones, self.p, training=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        return x * self.mask(x.shape[0], x.shape[2], x.device, x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class HiddenLayer(nn.Module):
+    """Synapse (nn.Linear) + neuron population + sequence dropout."""
+
+    def __init__(self, n_in: int, neuron: NeuronPopulation, *, dropout: float = 0.0,
+                 synapse_bias: bool = False, weight_gain: float = 1.0):
+        super().__init__()
+        self.synapse = nn.Linear(n_in, neuron.size, bias=synapse_bias)
+        if weight_gain != 1.0:
+            with torch.no_grad():
+                self.synapse.weight.mul_(weight_gain)
+        self.neuron = neuron
+        self.dropout = SequenceDropout(dropout)
+
+    @property
+    def kind(self) -> str:
+        return self.neuron.kind
+
+    @property
+    def size(self) -> int:
+        return self.neuron.size
+
+    @property
+    def recurrent(self) -> nn.Linear | None:
+        return getattr(self.neuron, "recurrent", None)
+
+    def neuron_params(self) -> dict[str, torch.Tensor]:
+        return self.neuron.neuron_params()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Spikes [batch, time, size] of the layer for input ``x`` [batch, time, n_in] (no dropout)."""
+        return self.neuron(self.synapse(x))[0]
+
+    def initial_state(self, batch: int, device=None, dtype=torch.float32):
+        return self.neuron.initial_state(batch, device, dtype)
+
+    def step(self, x_t: torch.Tensor, state) -> tuple[torch.Tensor, Any]:
+        """One step: ``x_t`` [batch, n_in] -> (spikes [batch, size], new state)."""
+        return self.neuron.step(self.synapse(x_t), state)
+
+
+class SpikingNetwork(nn.Module):
+    """Hidden spiking layers and a non-spiking readout (see the module docstring)."""
+
+    def __init__(self, config: NetworkConfig):
+        super().__init__()
+        self.config = config
+        sg = make_surrogate(config.surrogate, config.surrogate_scale)
+        builder = NEURON_BUILDERS[config.neuron]
+        layers, n_in = [], config.input_size
+        for size in config.hidden:
+            layers.append(HiddenLayer(n_in, builder.build(size, config, sg), dropout=config.dropout,
+                                      synapse_bias=config.synapse_bias, weight_gain=config.weight_gain))
+            n_in = size
+        self.layers = nn.ModuleList(layers)
+        if config.readout == "li":
+            self.readout: nn.Module = LIReadout(n_in, config.n_classes, reduce=config.readout_reduce,
+                                                dv=config.readout_dv_init, learn_decays=config.learn_decays)
+        else:
+            self.readout = MeanLinearReadout(n_in, config.n_classes)
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise ShapeMismatchError unless ``x`` is [batch, time, input_size]."""
+        if x.ndim != 3 or x.shape[-1] != self.config.input_size:
+            raise ShapeMismatchError("network input [batch, time, features]",
+                                     f"[*, *, {self.config.input_size}]", tuple(x.shape),
+                                     remedy="bin the data with as many features as the model's input_size "
+                                            "(channels / pool)")
+
+    def forward(self, x: torch.Tensor, return_spikes: bool = False):
+        """Logits [batch, n_classes] (and the hidden layers' spikes if ``return_spikes``)."""
+        self.check_input(x)
+        spikes = []
+        h = x
+        for layer in self.layers:
+            s = layer(h)
+            spikes.append(s)
+            h = layer.dropout(s)
+        logits = self.readout(h)
+        return (logits, spikes) if return_spikes else logits
+
+    # -- step by step ----------------------------------------------------------------------
+    def initial_state(self, batch: int, device=None, dtype=torch.float32) -> list:
+        """Per-layer neuron states, then the readout's (``None`` for the mean readout's sum)."""
+        states = [layer.initial_state(batch, device, dtype) for layer in self.layers]
+        zeros = torch.zeros(batch, self.config.n_classes, device=device, dtype=dtype)
+        states.append(zeros)
+        return states
+
+    def step(self, x_t: torch.Tensor, states: list) -> tuple[torch.Tensor, list[torch.Tensor], list]:
+        """One time step, no dropout: ``x_t`` [batch, input_size] -> (readout voltage
+        [batch, n_classes], spikes of each hidden layer, new states). The mean readout's
+        "voltage" is the running sum of ``W s_t + b`` (divide by the steps for the logits)."""
+        h, new, spikes = x_t, [], []
+        for layer, st in zip(self.layers, states[:-1]):
+            h, st = layer.step(h, st)
+            spikes.append(h)
+            new.append(st)
+        r = self.readout
+        if isinstance(r, LIReadout):
+            from .neurons.li import LIState, li_step
+            v, _ = li_step(r.synapse(h), LIState(states[-1]), r.neuron.params())
+        else:
+            v = states[-1] + r.synapse(h) + r.bias
+        new.append(v)
+        return v, spikes, new
+
+    def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits computed step by step through :meth:`step` (evaluation semantics: no dropout,
+        GPN reset values as the module's mode gives them)."""
+        self.check_input(x)
+        states = self.initial_state(x.shape[0], x.device, x.dtype)
+        vs = []
+        for x_t in x.transpose(0, 1).unbind(0):
+            v, _, states = self.step(x_t, states)
+            vs.append(v)
+        trace = torch.stack(vs, 1)
+        reduce = self.readout.reduce
+        if reduce == "max":
+            return trace.amax(1)
+        if reduce == "last":
+            return trace[:, -1]
+        return trace[:, -1] / x.shape[1]
+
+    def firing_rates(self, spikes: list[torch.Tensor]) -> list[float]:
+        """Mean spikes per neuron per step of each hidden layer."""
+        return [float(s.detach().float().mean()) for s in spikes]
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def build_network(config: NetworkConfig | Mapping[str, Any]) -> SpikingNetwork:
+    """Build a network from a config (or its ``to_dict`` form)."""
+    if not isinstance(config, NetworkConfig):
+        config = NetworkConfig.from_dict(config)
+    return SpikingNetwork(config)

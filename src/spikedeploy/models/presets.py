@@ -1,0 +1,72 @@
+"""Named presets: a network, its time resolution and its training settings.
+
+=============  ===========================================================================
+name           network
+=============  ===========================================================================
+lif-shd        700 -> 128 recurrent LIF -> LI readout (max over time) -> 20, T = 100
+cuba-shd       700 -> 128 recurrent CUBA-LIF -> LI readout (max) -> 20, T = 100
+lif-ff-shd     700 -> 128 LIF (no recurrence) -> LI readout (max) -> 20, T = 100
+gpn-small      700 -> 128 GPN -> mean-over-time linear -> 20, T = 100 (this machine's size)
+gpn-shd        the GPN paper's SHD net: 700 -> 1024 GPN -> dropout 0.25 -> mean-over-time
+               linear -> 20; T = 20 frames per second, batch 128, Adam 5e-4, 150 epochs
+gpn-ssc        the GPN paper's SSC net: 700 -> 1024 x 3 GPN -> 35; T = 60, batch 1024,
+               Adam 1e-3, 300 epochs
+=============  ===========================================================================
+
+``training`` holds overrides of :class:`spikedeploy.training.config.TrainConfig`
+fields; ``n_steps`` is the binning's number of frames per sample (1 s of audio).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ..errors import ConfigError
+from .networks import NetworkConfig
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    network: NetworkConfig
+    n_steps: int = 100
+    training: Mapping[str, Any] = field(default_factory=dict)
+
+
+_SMALL_TRAIN = {"epochs": 40, "batch_size": 64, "lr": 2e-3, "lr_factor": 0.75, "lr_patience": 3,
+                "early_stop_patience": 8}
+_GPN_PAPER_SHD = {"epochs": 150, "batch_size": 128, "lr": 5e-4, "lr_factor": 0.75, "lr_patience": 3,
+                  "early_stop_patience": 20}
+_GPN_PAPER_SSC = {"epochs": 300, "batch_size": 1024, "lr": 1e-3, "lr_factor": 0.75, "lr_patience": 3,
+                  "early_stop_patience": 20}
+
+_GPN_NET = dict(neuron="gpn", readout="mean-linear", synapse_bias=True, surrogate="atan")
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (
+    Preset("lif-shd", "700 -> 128 recurrent LIF -> LI readout -> 20 (T = 100)",
+           NetworkConfig(hidden=(128,), neuron="lif", recurrent=True, readout="li", dropout=0.1),
+           100, _SMALL_TRAIN),
+    Preset("cuba-shd", "700 -> 128 recurrent CUBA-LIF -> LI readout -> 20 (T = 100)",
+           NetworkConfig(hidden=(128,), neuron="cuba-lif", recurrent=True, readout="li", dropout=0.1),
+           100, _SMALL_TRAIN),
+    Preset("lif-ff-shd", "700 -> 128 feed-forward LIF -> LI readout -> 20 (T = 100)",
+           NetworkConfig(hidden=(128,), neuron="lif", recurrent=False, readout="li", dropout=0.1),
+           100, _SMALL_TRAIN),
+    Preset("gpn-small", "700 -> 128 GPN -> mean-over-time linear -> 20 (T = 100)",
+           NetworkConfig(hidden=(128,), dropout=0.25, **_GPN_NET), 100, _SMALL_TRAIN),
+    Preset("gpn-shd", "GPN paper, SHD: 700 -> 1024 GPN -> mean-over-time linear -> 20 (T = 20)",
+           NetworkConfig(hidden=(1024,), dropout=0.25, **_GPN_NET), 20, _GPN_PAPER_SHD),
+    Preset("gpn-ssc", "GPN paper, SSC: 700 -> 1024 x 3 GPN -> mean-over-time linear -> 35 (T = 60)",
+           NetworkConfig(hidden=(1024, 1024, 1024), n_classes=35, dropout=0.25, **_GPN_NET),
+           60, _GPN_PAPER_SSC),
+)}
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``; ConfigError listing the valid names otherwise."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError("preset", f"unknown preset {name!r}", valid=sorted(PRESETS)) from None
