@@ -71,6 +71,22 @@ def test_bin_pooling_sums_adjacent_channels():
     assert _nonzero(_counts(t, u, n_steps=4, pool=5, binary=True)) == {(0, 0): 1.0, (0, 1): 1.0, (0, 139): 1.0}
 
 
+def test_bin_matches_a_naive_reference_on_unsorted_random_spikes():
+    rng = np.random.default_rng(7)
+    times = (rng.random(3000) * 1.0).astype(np.float32)
+    times[:50] = (rng.integers(0, 34, 50) * 0.8 / 33).astype(np.float32)  # exactly on edges
+    units = rng.integers(0, 700, 3000)
+    cfg = BinningConfig(n_steps=33, duration=0.8, pool=7)
+    edges = [np.float32(k * 0.8 / 33) for k in range(34)]
+    expect = np.zeros((33, 100), np.float32)
+    for t, u in zip(times, units):  # one spike at a time, float32 comparisons
+        for k in range(33):
+            if edges[k] <= t < edges[k + 1]:
+                expect[k, u // 7] += 1
+    got = bin_spikes(times, units, cfg)
+    assert np.array_equal(got, expect) and got.sum() == (times < np.float32(0.8)).sum()
+
+
 def test_bin_rejects_bad_events():
     with pytest.raises(DataFormatError, match="units must lie in 0..699"):
         _counts([0.1], [700])
@@ -197,6 +213,25 @@ def test_dataset_works_with_a_dataloader(tmp_path):
     assert xb.sum(dim=(1, 2)).tolist() == [3.0, 1.0, 0.0, 2.0]
 
 
+def test_batches_fast_path(tmp_path):
+    rng = np.random.default_rng(2)
+    times = [np.sort(rng.random(50)) for _ in range(10)]
+    units = [rng.integers(0, 700, 50) for _ in range(10)]
+    p = write_shd(tmp_path / "b.h5", times, units, [i % 4 for i in range(10)], [0] * 10, keys=tuple("abcd"))
+    for ds in (ShdDataset(p, BinningConfig(n_steps=8), progress=False),
+               ShdDataset(p, BinningConfig(n_steps=8), max_cache_bytes=0)):
+        X, y = ds.tensors()
+        got = list(ds.batches(4))
+        assert [b[0].shape[0] for b in got] == [4, 4, 2]
+        assert np.array_equal(np.concatenate([b[0].numpy() for b in got]), X.numpy())
+        assert np.concatenate([b[1].numpy() for b in got]).tolist() == y.tolist()
+        order = np.random.default_rng(3).permutation(10)
+        shuffled = list(ds.batches(4, shuffle=True, seed=3, drop_last=True))
+        assert len(shuffled) == 2
+        assert np.array_equal(shuffled[1][0].numpy(), X.numpy()[order[4:8]])
+        assert shuffled[1][1].tolist() == y.numpy()[order[4:8]].tolist()
+
+
 # --------------------------------------------------------------------------- split
 
 def test_stratified_split_deterministic_disjoint_covering_proportional():
@@ -301,6 +336,19 @@ def test_bad_times_not_vlen(tmp_path):
     p = _write_small(tmp_path / "s.h5")
     _tamper(p, fmt.TIMES, np.zeros((4, 3), np.float32))
     assert "variable-length arrays" in _bad_error(p)
+    q = _write_small(tmp_path / "q.h5")
+    _vlen(q, fmt.UNITS, [[1.0, 2.0, 2.0], [5.0], [], [1.0, 699.0]], np.float32)
+    assert "elements are float32, expected integers" in _bad_error(q)
+
+
+def test_other_stored_dtypes_are_read(tmp_path):
+    # float64 times and int32 units (not SHD's float/uint16, but unambiguous)
+    p = _write_small(tmp_path / "s.h5")
+    _vlen(p, fmt.TIMES, [[0.1, 0.2, 0.4], [0.3], [], [0.05, 0.9]], np.float64)
+    _vlen(p, fmt.UNITS, [[1, 2, 2], [5], [], [1, 699]], np.int32)
+    s = load_spikes(p)
+    assert s.all_times.dtype == np.float32 and s.all_units.dtype == np.uint16
+    assert s.times[3].tolist() == np.float32([0.05, 0.9]).tolist() and s.units[3].tolist() == [1, 699]
 
 
 def test_bad_units_out_of_range(tmp_path):
@@ -350,8 +398,8 @@ def test_bad_labels(tmp_path):
     _tamper(q, fmt.LABELS, np.array([0.0, 1.0, 2.0, 1.0]))
     assert "labels must be integers" in _bad_error(q)
     r = _write_small(tmp_path / "e.h5")
-    for name in (fmt.TIMES, fmt.UNITS):
-        _vlen(r, name, [], np.float32)
+    _vlen(r, fmt.TIMES, [], np.float32)
+    _vlen(r, fmt.UNITS, [], np.uint16)
     _tamper(r, fmt.LABELS, np.zeros(0, np.uint8))
     _tamper(r, fmt.SPEAKER, None)
     assert "holds no samples" in _bad_error(r)

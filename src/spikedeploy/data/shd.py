@@ -14,12 +14,17 @@ spike written as ``0.01`` lands in frame 1 of a 100-frame, 1 s binning even thou
 ``pool = p`` feature ``j`` sums channels ``j*p .. j*p + p - 1`` (so ``n_channels``
 must be a multiple of ``p``).
 
+Binning a sample is one ``searchsorted`` of the frame edges into its (sorted) spike
+times, which gives every frame's range of spikes exactly, and one ``bincount``.
+
 :class:`ShdDataset` bins every sample once, on construction, into one compact
 integer array (uint8, or uint16 when a count exceeds 255: counts never wrap) of
 shape ``[N, n_steps, n_features]`` (SHD train: 8156 x 100 x 700 = 571 MB; with
-``pool = 5``, 114 MB). When that array would exceed ``max_cache_bytes`` (default
-1 GiB, e.g. SSC's 75k training samples at 700 channels) it bins each sample on the
-fly in ``__getitem__`` instead. Both paths give identical frames.
+``pool = 5``, 114 MB), shared by its subsets. When that array would exceed
+``max_cache_bytes`` (default 1 GiB, e.g. SSC's 75k training samples at 700
+channels) it bins each sample on the fly in ``__getitem__`` instead. Both paths give
+identical frames. The spikes themselves stay in memory as two flat arrays
+(float32 times, int32 units: 8 bytes per spike).
 """
 
 from __future__ import annotations
@@ -113,18 +118,25 @@ class BinningConfig:
         return (np.arange(self.n_steps + 1, dtype=np.float64) * (self.duration / self.n_steps)).astype(np.float32)
 
 
-def _frame_index(times: np.ndarray, cfg: BinningConfig, edges: np.ndarray) -> np.ndarray:
-    """Frame of each spike (``n_steps`` for spikes at or after ``duration``); exact against ``edges``."""
-    t = np.asarray(times, dtype=np.float32)
-    b = np.floor(t.astype(np.float64) * (cfg.n_steps / cfg.duration))
-    np.clip(b, 0, cfg.n_steps, out=b)
-    b = b.astype(np.int64)
-    # One step of correction makes the result exact against the float32 edges:
-    # floor(t * T / D) may differ from the edge comparison by one near an edge.
-    b -= t < edges[b]
-    nxt = np.minimum(b + 1, cfg.n_steps)
-    b += (t >= edges[nxt]) & (b < cfg.n_steps)
-    return b
+def _flat_cells(times: np.ndarray, units: np.ndarray, cfg: BinningConfig, edges: np.ndarray,
+                frame_base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cell ``frame * n_features + feature`` of each kept spike, and the spikes per frame.
+
+    ``times`` must be sorted ascending and >= 0 (float32). Frame ``k`` holds the spikes
+    ``idx[k]:idx[k + 1]`` with ``idx = searchsorted(times, edges)``, i.e. exactly those
+    with ``edges[k] <= t < edges[k + 1]`` compared in float32; spikes from ``idx[-1]`` on
+    are at or after ``duration`` and dropped.
+    """
+    idx = np.searchsorted(times, edges, side="left")
+    per_frame = np.diff(idx)
+    flat = np.repeat(frame_base, per_frame)
+    kept = units[: idx[-1]]
+    flat += kept if cfg.pool == 1 else kept // cfg.pool
+    return flat, per_frame
+
+
+def _frame_base(cfg: BinningConfig) -> np.ndarray:
+    return np.arange(cfg.n_steps, dtype=np.int64) * cfg.n_features
 
 
 def _check_events(times: np.ndarray, units: np.ndarray, n_channels: int, where: str | Path) -> None:
@@ -145,24 +157,29 @@ def bin_spikes(times: np.ndarray, units: np.ndarray, cfg: BinningConfig = Binnin
     """Bin one sample's spikes into float32 frames of shape ``[cfg.n_steps, cfg.n_features]``.
 
     ``frames[k, j]`` counts the spikes with ``edges[k] <= t < edges[k + 1]`` on channels
-    ``j*pool .. j*pool + pool - 1``; with ``cfg.binary`` the counts are clipped to 1.
-    Raises :class:`DataFormatError` for negative/non-finite times or units outside
-    ``0..cfg.n_channels - 1``.
+    ``j*pool .. j*pool + pool - 1``; with ``cfg.binary`` the counts are clipped to 1
+    (after pooling). Times need not be sorted here. Raises :class:`DataFormatError`
+    for negative/non-finite times or units outside ``0..cfg.n_channels - 1``.
     """
     times = np.asarray(times)
     units = np.asarray(units)
     _check_events(times, units, cfg.n_channels, "<spike arrays>")
-    counts = _bin_counts(times, units.astype(np.int64), cfg, cfg.edges())
+    times = times.astype(np.float32, copy=False)
+    units = units.astype(np.int64, copy=False)
+    if times.size > 1 and np.any(times[1:] < times[:-1]):
+        order = np.argsort(times, kind="stable")
+        times, units = times[order], units[order]
+    counts = _bin_one(times, units, cfg, cfg.edges(), _frame_base(cfg))
     if cfg.binary:
         np.minimum(counts, 1, out=counts)
-    return counts.astype(np.float32)
+    return counts.reshape(cfg.n_steps, cfg.n_features).astype(np.float32)
 
 
-def _bin_counts(times: np.ndarray, units: np.ndarray, cfg: BinningConfig, edges: np.ndarray) -> np.ndarray:
-    b = _frame_index(times, cfg, edges)
-    keep = b < cfg.n_steps
-    flat = b[keep] * cfg.n_features + units[keep] // cfg.pool
-    return np.bincount(flat, minlength=cfg.n_steps * cfg.n_features).reshape(cfg.n_steps, cfg.n_features)
+def _bin_one(times: np.ndarray, units: np.ndarray, cfg: BinningConfig, edges: np.ndarray,
+             frame_base: np.ndarray) -> np.ndarray:
+    """Flat int64 counts ``[n_steps * n_features]`` of one sample with sorted times."""
+    flat, _ = _flat_cells(times, units, cfg, edges, frame_base)
+    return np.bincount(flat, minlength=cfg.n_steps * cfg.n_features)
 
 
 # --------------------------------------------------------------------------- files
@@ -171,7 +188,7 @@ def _bin_counts(times: np.ndarray, units: np.ndarray, cfg: BinningConfig, edges:
 class SpikeSet:
     """The contents of one SHD/SSC-format file, validated.
 
-    ``times[i]`` (float32 seconds, ascending) and ``units[i]`` (int channel) are views
+    ``times[i]`` (float32 seconds, ascending) and ``units[i]`` (uint16 channel) are views
     into the flat arrays ``all_times`` / ``all_units``; sample ``i`` occupies
     ``offsets[i]:offsets[i + 1]``.
     """
@@ -224,7 +241,9 @@ def _read(f, name: str, path: Path):
         raise DataFormatError(path, f"cannot be read ({err})", field=name, remedy=_REMEDY_REGENERATE) from None
 
 
-def _flatten_vlen(f, name: str, path: Path, dtype) -> tuple[np.ndarray, np.ndarray]:
+def _flatten_vlen(f, name: str, path: Path, kinds: str, dtype=None) -> tuple[np.ndarray, np.ndarray]:
+    """The per-sample arrays of ``name`` as one flat array (cast to ``dtype``, else the
+    file's own dtype) and the length of each; the element kind must be one of ``kinds``."""
     import h5py
 
     if name not in f:
@@ -234,9 +253,15 @@ def _flatten_vlen(f, name: str, path: Path, dtype) -> tuple[np.ndarray, np.ndarr
         raise DataFormatError(path, f"expected a 1-D dataset of variable-length arrays (one per sample), "
                                     f"got {'a group' if not isinstance(ds, h5py.Dataset) else f'shape {ds.shape}, dtype {ds.dtype}'}",
                               field=name, remedy=_REMEDY_REGENERATE)
+    base = h5py.check_vlen_dtype(ds.dtype)
+    if base.kind not in kinds:
+        raise DataFormatError(path, f"elements are {base}, expected {'integers' if kinds == 'iu' else 'numbers'}",
+                              field=name, remedy=_REMEDY_REGENERATE)
     raw = _read(f, name, path)
     lengths = np.fromiter((len(a) for a in raw), dtype=np.int64, count=len(raw))
-    flat = np.concatenate(list(raw)).astype(dtype, copy=False) if len(raw) and lengths.sum() else np.zeros(0, dtype)
+    out = np.dtype(dtype) if dtype is not None else base
+    flat = np.concatenate(list(raw), dtype=out, casting="same_kind") if len(raw) and lengths.sum() \
+        else np.zeros(0, out)
     return flat, lengths
 
 
@@ -266,8 +291,8 @@ def load_spikes(path: str | Path, *, n_channels: int | None = None) -> SpikeSet:
                               remedy="SHD/SSC files are HDF5: unzip the downloaded .gz first, or download again "
                                      "if the file is truncated") from None
     with f:
-        times, t_len = _flatten_vlen(f, fmt.TIMES, path, np.float32)
-        units, u_len = _flatten_vlen(f, fmt.UNITS, path, np.int32)
+        times, t_len = _flatten_vlen(f, fmt.TIMES, path, "fiu", np.float32)
+        units, u_len = _flatten_vlen(f, fmt.UNITS, path, "iu")
         labels_raw = np.asarray(_read(f, fmt.LABELS, path))
         speakers_raw = np.asarray(_read(f, fmt.SPEAKER, path)) if fmt.SPEAKER in f else None
         keys_raw = _read(f, fmt.KEYS, path) if fmt.KEYS in f else None
@@ -331,7 +356,7 @@ def load_spikes(path: str | Path, *, n_channels: int | None = None) -> SpikeSet:
             k = _first(times < 0)
             raise DataFormatError(path, f"sample {sample_of(k)} has a negative spike time ({times[k]:.6g} s)",
                                   field=fmt.TIMES, remedy="spike times are seconds from the sample's start (>= 0)")
-        down = np.diff(times) < 0
+        down = times[1:] < times[:-1]
         starts = offsets[1:-1]
         down[starts[(starts > 0) & (starts < times.size)] - 1] = False  # a new sample may start lower
         if down.any():
@@ -345,6 +370,8 @@ def load_spikes(path: str | Path, *, n_channels: int | None = None) -> SpikeSet:
             raise DataFormatError(path, f"sample {sample_of(k)} has unit {units[k]}, outside 0..{n_channels - 1}",
                                   field=fmt.UNITS, remedy=f"the file must have {n_channels} channels; pass "
                                                           "n_channels= if it declares another count")
+    # compact storage (the range is checked): uint16 holds every SHD/SSC unit
+    units = units.astype(np.uint16 if n_channels <= 1 << 16 else np.int64, copy=False)
     return SpikeSet(path=path, all_times=times, all_units=units, offsets=offsets, labels=labels,
                     speakers=speakers, keys=keys, n_channels=n_channels, meta_info=meta, attrs=attrs)
 
@@ -383,39 +410,36 @@ def stratified_split(labels: Sequence[int] | np.ndarray, val_fraction: float = 0
 # --------------------------------------------------------------------------- dataset
 
 def _prebin(spikes: SpikeSet, rows: np.ndarray, cfg: BinningConfig, progress: bool) -> np.ndarray:
-    """Bin the samples ``rows`` of ``spikes`` into a compact integer array [len(rows), T, F]."""
-    from tqdm.auto import tqdm
+    """Bin the samples ``rows`` of ``spikes`` into a compact integer array [len(rows), T, F].
+
+    uint8 unless some frame holds more than 255 spikes in one cell, then uint16/uint32:
+    counts never wrap. One ``bincount`` per sample (its counters stay in cache; this
+    measured faster than one bincount over many samples).
+    """
+    from tqdm import tqdm
 
     T, F = cfg.n_steps, cfg.n_features
-    edges = cfg.edges()
-    out = np.zeros((len(rows), T, F), dtype=np.uint8)
-    per_chunk = max(1, (1 << 22) // (T * F))  # about 4M counters (32 MB of int64) per bincount
-    bar = tqdm(total=len(rows), desc="binning spikes", unit="sample", disable=not progress, leave=False)
-    for c0 in range(0, len(rows), per_chunk):
-        chunk = rows[c0:c0 + per_chunk]
-        lo, hi = spikes.offsets[chunk], spikes.offsets[chunk + 1]
-        lengths = hi - lo
-        if np.all(chunk[1:] == chunk[:-1] + 1):  # contiguous rows: slice, no gather
-            sel = slice(int(lo[0]), int(hi[-1]))
-            t, u = spikes.all_times[sel], spikes.all_units[sel]
-        else:
-            gather = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)]) if lengths.sum() else \
-                np.zeros(0, np.int64)
-            t, u = spikes.all_times[gather], spikes.all_units[gather]
-        b = _frame_index(t, cfg, edges)
-        s = np.repeat(np.arange(len(chunk), dtype=np.int64), lengths)
-        keep = b < T
-        flat = (s[keep] * T + b[keep]) * F + u[keep] // cfg.pool
-        counts = np.bincount(flat, minlength=len(chunk) * T * F).reshape(len(chunk), T, F)
-        if cfg.binary:
-            np.minimum(counts, 1, out=counts)
-        peak = int(counts.max()) if counts.size else 0
-        if peak > np.iinfo(out.dtype).max:
-            out = out.astype(np.uint16 if peak <= np.iinfo(np.uint16).max else np.uint32)
-        out[c0:c0 + len(chunk)] = counts
-        bar.update(len(chunk))
-    bar.close()
-    return out
+    edges, base = cfg.edges(), _frame_base(cfg)
+    out = np.zeros((len(rows), T * F), dtype=np.uint8)
+    limit = np.iinfo(out.dtype).max
+    step = 256
+    with tqdm(total=len(rows), desc="binning spikes", unit="sample", disable=not progress, leave=False) as bar:
+        for c0 in range(0, len(rows), step):
+            for pos in range(c0, min(c0 + step, len(rows))):
+                r = rows[pos]
+                a, b = spikes.offsets[r], spikes.offsets[r + 1]
+                flat, per_frame = _flat_cells(spikes.all_times[a:b], spikes.all_units[a:b], cfg, edges, base)
+                counts = np.bincount(flat, minlength=T * F)
+                if cfg.binary:
+                    np.minimum(counts, 1, out=counts)
+                elif per_frame.size and per_frame.max() > limit:  # a cell may exceed the dtype: widen
+                    peak = int(counts.max())
+                    if peak > limit:
+                        out = out.astype(np.uint16 if peak <= np.iinfo(np.uint16).max else np.uint32)
+                        limit = np.iinfo(out.dtype).max
+                out[pos] = counts
+            bar.update(min(step, len(rows) - c0))
+    return out.reshape(len(rows), T, F)
 
 
 class ShdDataset:
@@ -458,6 +482,7 @@ class ShdDataset:
         self._rows = rows                       # sample index in the file
         self._frames: np.ndarray | None = None  # pre-binned frames, shared between subsets
         self._frame_rows = np.arange(rows.size, dtype=np.int64)  # row of self._frames per item
+        self._edges, self._base = binning.edges(), _frame_base(binning)
         if rows.size * binning.n_steps * binning.n_features <= max_cache_bytes:
             self._frames = _prebin(spikes, rows, binning, progress)
 
@@ -475,10 +500,10 @@ class ShdDataset:
         if self._frames is not None:
             return self._frames[self._frame_rows[i]].astype(np.float32)
         t, u = self.spikes.sample(int(self._rows[i]))
-        counts = _bin_counts(t, u, self.binning, self.binning.edges())
+        counts = _bin_one(t, u, self.binning, self._edges, self._base)
         if self.binning.binary:
             np.minimum(counts, 1, out=counts)
-        return counts.astype(np.float32)
+        return counts.reshape(self.binning.n_steps, self.binning.n_features).astype(np.float32)
 
     # -- metadata
     @property
@@ -523,6 +548,31 @@ class ShdDataset:
                 np.zeros((0, self.binning.n_steps, self.binning.n_features), np.float32)
         return torch.from_numpy(x), torch.from_numpy(self.labels.astype(np.int64))
 
+    def batches(self, batch_size: int = 128, *, shuffle: bool = False, seed: int = 0,
+                drop_last: bool = False):
+        """Yield ``(X [B, n_steps, n_features] float32, y [B] int64)`` torch tensors.
+
+        A fast path that needs no DataLoader: each batch is one gather and one
+        conversion from the pre-binned array. ``shuffle`` permutes with
+        ``numpy.random.default_rng(seed)`` (pass the epoch number as ``seed`` for a new
+        order each epoch).
+        """
+        import torch
+
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ConfigError("batch_size", f"must be a positive integer, got {batch_size!r}")
+        order = np.random.default_rng(seed).permutation(len(self)) if shuffle else np.arange(len(self))
+        labels = self.labels
+        for b0 in range(0, len(order), batch_size):
+            sel = order[b0:b0 + batch_size]
+            if drop_last and sel.size < batch_size:
+                break
+            if self._frames is not None:
+                x = self._frames[self._frame_rows[sel]].astype(np.float32)
+            else:
+                x = np.stack([self.frames(int(i)) for i in sel])
+            yield torch.from_numpy(x), torch.from_numpy(labels[sel].astype(np.int64))
+
     def subset(self, indices: Sequence[int] | np.ndarray) -> "ShdDataset":
         """The items ``indices`` (positions in this dataset, not in the file); shares the frames."""
         pos = np.asarray(indices)
@@ -534,6 +584,7 @@ class ShdDataset:
         pos = np.where(pos < 0, pos + len(self), pos)
         sub = object.__new__(ShdDataset)
         sub.spikes, sub.binning, sub._frames = self.spikes, self.binning, self._frames
+        sub._edges, sub._base = self._edges, self._base
         sub._rows, sub._frame_rows = self._rows[pos], self._frame_rows[pos]
         return sub
 
