@@ -94,6 +94,9 @@ def test_bin_rejects_bad_events():
         _counts([-0.1], [3])
     with pytest.raises(DataFormatError, match="differ in shape"):
         bin_spikes(np.zeros(3, np.float32), np.zeros(2, int))
+    with pytest.raises(DataFormatError, match="units must be integers"):
+        bin_spikes(np.zeros(2, np.float32), np.zeros(2, np.float32))
+    assert bin_spikes([], [], BinningConfig(n_steps=3)).shape == (3, 700)
 
 
 def test_binning_config_properties_and_round_trip():

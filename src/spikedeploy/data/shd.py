@@ -143,6 +143,9 @@ def _check_events(times: np.ndarray, units: np.ndarray, n_channels: int, where: 
     if times.shape != units.shape or times.ndim != 1:
         raise DataFormatError(where, f"times and units differ in shape ({times.shape} vs {units.shape})",
                               field="spikes", remedy="give one unit per spike time")
+    if not (np.issubdtype(units.dtype, np.integer) or units.size == 0):
+        raise DataFormatError(where, f"units must be integers, got dtype {units.dtype}", field=fmt.UNITS,
+                              remedy="pass channel numbers as an integer array")
     if times.size:
         if not np.all(np.isfinite(times)) or times.min() < 0:
             raise DataFormatError(where, "spike times must be finite and >= 0", field=fmt.TIMES,
@@ -165,7 +168,8 @@ def bin_spikes(times: np.ndarray, units: np.ndarray, cfg: BinningConfig = Binnin
     units = np.asarray(units)
     _check_events(times, units, cfg.n_channels, "<spike arrays>")
     times = times.astype(np.float32, copy=False)
-    units = units.astype(np.int64, copy=False)
+    if units.size == 0 or units.dtype == np.uint64:
+        units = units.astype(np.int64)
     if times.size > 1 and np.any(times[1:] < times[:-1]):
         order = np.argsort(times, kind="stable")
         times, units = times[order], units[order]
