@@ -24,7 +24,7 @@ shape ``[N, n_steps, n_features]`` (SHD train: 8156 x 100 x 700 = 571 MB; with
 ``max_cache_bytes`` (default 1 GiB, e.g. SSC's 75k training samples at 700
 channels) it bins each sample on the fly in ``__getitem__`` instead. Both paths give
 identical frames. The spikes themselves stay in memory as two flat arrays
-(float32 times, int32 units: 8 bytes per spike).
+(float32 times, uint16 units: 6 bytes per spike).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import dataclasses
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -215,15 +216,15 @@ class SpikeSet:
     def n_classes(self) -> int:
         return len(self.keys)
 
-    @property
+    @cached_property
     def times(self) -> list[np.ndarray]:
-        o = self.offsets
-        return [self.all_times[o[i]:o[i + 1]] for i in range(len(self))]
+        """Per-sample spike times (views, built once)."""
+        return np.split(self.all_times, self.offsets[1:-1])
 
-    @property
+    @cached_property
     def units(self) -> list[np.ndarray]:
-        o = self.offsets
-        return [self.all_units[o[i]:o[i + 1]] for i in range(len(self))]
+        """Per-sample units (views, built once)."""
+        return np.split(self.all_units, self.offsets[1:-1])
 
     def sample(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """``(times, units)`` of sample ``i``."""
