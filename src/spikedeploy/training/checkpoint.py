@@ -1,0 +1,208 @@
+"""Checkpoints: tensors and plain data only, loadable with ``torch.load(weights_only=True)``.
+
+A checkpoint is one ``torch.save`` file holding a dict (format in
+docs/checkpoint-format.md)::
+
+    format          "spikedeploy-checkpoint"
+    format_version  1
+    model_config    NetworkConfig.to_dict(): rebuilds the model on its own
+    state_dict      {name: tensor} of the model (CPU tensors)
+    binning         BinningConfig.to_dict() of the data it was trained on, or None
+    training        TrainConfig.to_dict(), or None
+    metrics         plain dict (history, best validation / test accuracy, firing rates)
+    seed            int or None
+    versions        {"spikedeploy", "torch", "numpy", "python"}
+    created         ISO 8601 time (UTC)
+    extra           plain dict (preset name, data set description, ...)
+
+:func:`save_checkpoint` writes it atomically; :func:`load_checkpoint` reads it with
+``weights_only=True`` and rebuilds the model, raising
+:class:`~spikedeploy.errors.CheckpointError` for a missing file, a file that is not
+a checkpoint, a pickle that would run code, a missing or unknown model config, and
+a state dict that belongs to another architecture.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import pickle
+import platform
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from ..atomic import atomic_path
+from ..errors import CheckpointError, ConfigError
+from ..models.networks import NetworkConfig, SpikingNetwork, build_network
+
+FORMAT = "spikedeploy-checkpoint"
+FORMAT_VERSION = 1
+
+_REMEDY_RETRAIN = "train a model with `spikedeploy train ... --out model.pt`"
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+
+    from .. import __version__
+
+    return {"spikedeploy": str(__version__), "torch": str(torch.__version__), "numpy": str(numpy.__version__),
+            "python": platform.python_version()}
+
+
+def _plain(obj: Any, where: str) -> Any:
+    """Check that ``obj`` is plain data (what weights_only loading accepts); tuples -> lists."""
+    if obj is None or isinstance(obj, bool):
+        return obj
+    for kind in (int, float, str):  # subclasses (TorchVersion, IntEnum...) become the plain type
+        if isinstance(obj, kind):
+            return kind(obj)
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v, where) for v in obj]
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v, where) for k, v in obj.items()}
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().clone()
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return obj.item()
+    raise TypeError(f"{where}: {type(obj).__name__} is not plain data (use dicts, lists, numbers, strings)")
+
+
+def unwrap(model: torch.nn.Module) -> SpikingNetwork:
+    """The SpikingNetwork inside a DistributedDataParallel/DataParallel wrapper (or itself)."""
+    inner = getattr(model, "module", model)
+    if not isinstance(inner, SpikingNetwork):
+        raise TypeError(f"expected a SpikingNetwork, got {type(inner).__name__}")
+    return inner
+
+
+def checkpoint_dict(model: torch.nn.Module, *, binning: Any = None, training: Any = None,
+                    metrics: Mapping[str, Any] | None = None, seed: int | None = None,
+                    extra: Mapping[str, Any] | None = None,
+                    state_dict: Mapping[str, torch.Tensor] | None = None) -> dict[str, Any]:
+    """The checkpoint as a dict (``state_dict`` overrides the model's current weights)."""
+    net = unwrap(model)
+    sd = net.state_dict() if state_dict is None else state_dict
+    to_dict = lambda c: None if c is None else (c.to_dict() if hasattr(c, "to_dict") else dict(c))  # noqa: E731
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model_config": net.config.to_dict(),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in sd.items()},
+        "binning": _plain(to_dict(binning), "binning"),
+        "training": _plain(to_dict(training), "training"),
+        "metrics": _plain(dict(metrics or {}), "metrics"),
+        "seed": None if seed is None else int(seed),
+        "versions": _versions(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "extra": _plain(dict(extra or {}), "extra"),
+    }
+
+
+def save_checkpoint(path: str | Path, model: torch.nn.Module, **kwargs: Any) -> Path:
+    """Write ``model`` (and the metadata in ``kwargs``, see :func:`checkpoint_dict`) to
+    ``path`` atomically; returns the path."""
+    ckpt = checkpoint_dict(model, **kwargs)
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, tmp)
+    return Path(path)
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load and validate the checkpoint dict (weights only; no model is built)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(path, "file not found" if not path.exists() else "not a file",
+                              remedy=_REMEDY_RETRAIN)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        msg = str(err)
+        if "weights only" in msg.lower() or "weights_only" in msg:
+            raise CheckpointError(path, "refused: the file holds Python objects that would run code when "
+                                        "loaded (only tensors and plain data are accepted)",
+                                  remedy="only load checkpoints you trust and that spikedeploy wrote; "
+                                         "re-save the weights with spikedeploy.training.save_checkpoint") from None
+        raise CheckpointError(path, f"not a PyTorch checkpoint ({msg.splitlines()[0] if msg else 'unpickling failed'})",
+                              remedy=_REMEDY_RETRAIN) from None
+    except Exception as err:  # noqa: BLE001 - random bytes fail in many ways (EOFError, KeyError, ...)
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CheckpointError(path, f"not a PyTorch checkpoint ({first})", remedy=_REMEDY_RETRAIN) from None
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise CheckpointError(path, "not a spikedeploy checkpoint (no 'format': "
+                                    f"{FORMAT!r} entry; a bare state dict or another tool's file?)",
+                              remedy=_REMEDY_RETRAIN)
+    version = obj.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+        raise CheckpointError(path, f"format_version {version!r} is not supported (this spikedeploy "
+                                    f"reads 1..{FORMAT_VERSION})", remedy="upgrade spikedeploy")
+    for key in ("model_config", "state_dict"):
+        if not isinstance(obj.get(key), dict):
+            raise CheckpointError(path, f"the {key!r} entry is missing or not a dict", remedy=_REMEDY_RETRAIN)
+    return obj
+
+
+def config_from_checkpoint(path: str | Path, ckpt: Mapping[str, Any]) -> NetworkConfig:
+    try:
+        return NetworkConfig.from_dict(ckpt["model_config"])
+    except (ConfigError, TypeError) as err:
+        raise CheckpointError(path, f"unknown model config ({err})",
+                              remedy="the checkpoint was written by another spikedeploy version or edited; "
+                                     "retrain or use the matching version") from None
+
+
+def load_state(path: str | Path, model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor]) -> None:
+    """``model.load_state_dict(state_dict)`` with architecture mismatches as CheckpointError."""
+    net = unwrap(model)
+    own = net.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    wrong = sorted(k for k in set(own) & set(state_dict)
+                   if not isinstance(state_dict[k], torch.Tensor) or tuple(state_dict[k].shape) != tuple(own[k].shape))
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+        if unexpected:
+            parts.append(f"unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
+        if wrong:
+            parts.append("shape differs for " + ", ".join(
+                f"{k} ({tuple(state_dict[k].shape) if isinstance(state_dict[k], torch.Tensor) else '?'} vs "
+                f"{tuple(own[k].shape)})" for k in wrong[:5]))
+        raise CheckpointError(path, "the weights belong to another architecture: " + "; ".join(parts),
+                              remedy="load it with the model config stored in the same checkpoint "
+                                     "(load_checkpoint), or retrain")
+    net.load_state_dict(state_dict, strict=True)
+
+
+def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu",
+                    expect: NetworkConfig | None = None) -> tuple[SpikingNetwork, dict[str, Any]]:
+    """Rebuild the model from the checkpoint's config alone and load its weights.
+
+    Returns ``(model, meta)`` with the model in evaluation mode; ``meta`` is the
+    checkpoint dict without ``state_dict``, with ``model_config`` as a
+    :class:`NetworkConfig` and ``binning`` as a ``BinningConfig`` (when present).
+    ``expect``: raise CheckpointError unless the stored config equals it.
+    """
+    ckpt = read_checkpoint(path)
+    config = config_from_checkpoint(path, ckpt)
+    if expect is not None and config != expect:
+        diff = {k: (v, getattr(config, k)) for k, v in expect.to_dict().items()
+                if config.to_dict().get(k) != v}
+        raise CheckpointError(path, f"the checkpoint is another architecture than expected "
+                                    f"(field: (expected, found) {diff})",
+                              remedy="use the checkpoint of this model, or build the model from the checkpoint")
+    model = build_network(config)
+    load_state(path, model, ckpt["state_dict"])
+    model.to(map_location).eval()
+    meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
+    meta["model_config"] = config
+    if ckpt.get("binning") is not None:
+        from ..data.shd import BinningConfig
+
+        try:
+            meta["binning"] = BinningConfig.from_dict(ckpt["binning"])
+        except ConfigError as err:
+            raise CheckpointError(path, f"invalid binning config ({err})", remedy=_REMEDY_RETRAIN) from None
+    return model, meta

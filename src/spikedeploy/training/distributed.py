@@ -1,0 +1,153 @@
+"""Multi-process training through PyTorch's own engine (torchrun + DistributedDataParallel).
+
+``spikedeploy train`` runs in one process unless it finds torchrun's environment
+variables (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``),
+for example::
+
+    torchrun --nproc_per_node 4 -m spikedeploy train --preset gpn-shd --data DIR
+    torchrun --nnodes 2 --node_rank 0 --master_addr HOST --nproc_per_node 8 -m spikedeploy train ...
+
+Then each process joins the process group (NCCL with one GPU per process, chosen by
+``LOCAL_RANK``; gloo on CPU), wraps the model in DistributedDataParallel and trains
+on its share of every global batch (:func:`shard`): the global batch size stays
+``TrainConfig.batch_size`` and the gradient is the same as in one process (up to
+float rounding), because each process's loss is its share of the global sum
+divided by the global batch size, times the number of processes, and DDP averages.
+Random draws (dropout masks, GPN reset values) are per process.
+
+:func:`launch_local` forks N local processes on the gloo backend without
+torchrun (used by the tests to prove the equivalence on a CPU machine).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+import torch.distributed as dist
+
+from ..errors import ConfigError
+
+_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """This process's place in the job (rank 0 of 1 when not distributed)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    backend: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1 or self.backend is not None
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def torchrun_env(environ: dict[str, str] | None = None) -> dict[str, int] | None:
+    """``{"rank", "world_size", "local_rank"}`` from torchrun's variables, or None if absent."""
+    env = os.environ if environ is None else environ
+    if "WORLD_SIZE" not in env or "RANK" not in env:
+        return None
+    try:
+        values = {k.lower(): int(env.get(k, "0")) for k in _ENV}
+    except ValueError:
+        raise ConfigError("environment", f"torchrun variables must be integers, got "
+                                         f"{ {k: env.get(k) for k in _ENV} }") from None
+    if not (0 <= values["rank"] < values["world_size"]):
+        raise ConfigError("environment", f"RANK {values['rank']} outside 0..WORLD_SIZE-1 "
+                                         f"({values['world_size']})")
+    return values
+
+
+def pick_device(preference: str = "auto", local_rank: int = 0) -> torch.device:
+    """``"auto"``: CUDA (``cuda:local_rank``) when available, else CPU; or ``"cpu"``/``"cuda"``/``"cuda:N"``."""
+    if preference == "auto":
+        preference = "cuda" if torch.cuda.is_available() else "cpu"
+    if preference.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError("device", "CUDA was asked for but is not available", valid=["auto", "cpu"],
+                              remedy="use --device cpu, or install a CUDA build of PyTorch")
+        return torch.device(preference if ":" in preference else f"cuda:{local_rank}")
+    if preference != "cpu":
+        raise ConfigError("device", f"unknown device {preference!r}", valid=["auto", "cpu", "cuda", "cuda:N"])
+    return torch.device("cpu")
+
+
+def init_from_env(device: str = "auto") -> tuple[DistContext, torch.device]:
+    """Join the process group if torchrun started us; return (context, device)."""
+    env = torchrun_env()
+    if env is None:
+        return DistContext(), pick_device(device)
+    dev = pick_device(device, env["local_rank"])
+    backend = "nccl" if dev.type == "cuda" else "gloo"
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend, rank=env["rank"], world_size=env["world_size"])
+    return DistContext(env["rank"], env["world_size"], env["local_rank"], backend), dev
+
+
+def shutdown(ctx: DistContext) -> None:
+    if ctx.enabled and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def shard(indices: torch.Tensor, ctx: DistContext) -> torch.Tensor:
+    """This process's contiguous share of a global batch (sizes differ by at most one)."""
+    if ctx.world_size == 1:
+        return indices
+    return torch.tensor_split(indices, ctx.world_size)[ctx.rank]
+
+
+def all_reduce_sum(values: torch.Tensor, ctx: DistContext) -> torch.Tensor:
+    """Sum ``values`` over the processes (in place; returned for convenience)."""
+    if ctx.enabled and ctx.world_size > 1:
+        dist.all_reduce(values, op=dist.ReduceOp.SUM)
+    return values
+
+
+def wrap_model(model: torch.nn.Module, ctx: DistContext, device: torch.device) -> torch.nn.Module:
+    """DistributedDataParallel around ``model`` when distributed, else the model itself."""
+    if not (ctx.enabled and ctx.world_size > 1):
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=ids)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _local_worker(rank: int, fn: Callable[..., Any], world_size: int, port: int, args: tuple) -> None:
+    os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(rank),
+                       "WORLD_SIZE": str(world_size), "LOCAL_RANK": str(rank)})
+    torch.set_num_threads(1)
+    try:
+        fn(rank, *args)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def launch_local(fn: Callable[..., Any], world_size: int, *args: Any) -> None:
+    """Run ``fn(rank, *args)`` in ``world_size`` local processes with torchrun's environment
+    variables set, so that :func:`init_from_env` joins a gloo group on CPU. The processes
+    are forked (no re-import of torch, so a start takes well under a second): use it on
+    CPU only, before CUDA is initialised in the parent. Raises if any process fails."""
+    import torch.multiprocessing as mp
+
+    mp.start_processes(_local_worker, args=(fn, world_size, _free_port(), args), nprocs=world_size, join=True,
+                       start_method="fork")
