@@ -20,7 +20,8 @@ into numpy scalars and skips any empty dict under a key called ``metadata``.
   as the same Python type (a ``str`` that starts with :data:`TAG` is tagged);
 - anything else (``None``, lists, tuples, numpy scalars, 0-d, empty or unicode
   arrays) becomes the string :data:`TAG` + JSON, with arrays as
-  ``{"__ndarray__": dtype, "shape": [...], "data": [...]}``; tuples come back as lists.
+  ``{"__ndarray__": dtype, "shape": [...], "data": [...]}``; tuples come back as
+  lists, numpy scalars as 0-d arrays of their dtype.
 
 Values written by other tools (not tagged) are decoded as they come: numpy scalars
 become Python scalars, strings and arrays stay.
@@ -57,18 +58,7 @@ def _unescape_key(key: str) -> str:
 
 
 def _to_json(value: Any, where: str) -> Any:
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, (int, np.integer)) and not isinstance(value, np.bool_):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, (float, np.floating)):
-        f = float(value)
-        if not math.isfinite(f):
-            return {"__float__": repr(f)}
-        return f
-    if isinstance(value, np.ndarray) or isinstance(value, np.generic):
+    if isinstance(value, (np.ndarray, np.generic)):
         arr = np.asarray(value)
         if arr.dtype.kind not in _NATIVE_KINDS + "U":
             raise ConfigError(where, f"cannot store an array of dtype {arr.dtype} in NIR metadata")
@@ -76,6 +66,10 @@ def _to_json(value: Any, where: str) -> Any:
         if arr.dtype.kind == "f":
             data = [x if math.isfinite(x) else {"__float__": repr(x)} for x in data]
         return {"__ndarray__": arr.dtype.str, "shape": list(arr.shape), "data": data}
+    if value is None or isinstance(value, (bool, str, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {"__float__": repr(value)}
     if isinstance(value, (list, tuple)):
         return [_to_json(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, Mapping):
@@ -110,6 +104,8 @@ def encode(value: Any, where: str = "metadata") -> Any:
         out: dict[str, Any] = {_LIST: len(value)}
         out.update({str(i): encode(v, f"{where}[{i}]") for i, v in enumerate(value)})
         return out
+    if isinstance(value, np.generic):  # numpy scalars keep their dtype (as 0-d arrays)
+        return TAG + json.dumps(_to_json(value, where), allow_nan=False)
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
