@@ -15,7 +15,7 @@ import sys
 from ..errors import SpikedeployError
 
 #: Modules under spikedeploy.cli that register subcommands, in --help order.
-COMMAND_MODULES = ("main_job", "data")
+COMMAND_MODULES = ("main_job", "data", "train")
 
 
 def build_parser() -> argparse.ArgumentParser:

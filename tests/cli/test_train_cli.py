@@ -1,0 +1,88 @@
+"""``spikedeploy train``: flags, TOML config, precedence and clear errors."""
+
+import pytest
+import torch
+
+from spikedeploy.cli import main
+from spikedeploy.training.checkpoint import load_checkpoint
+from spikedeploy.training.run_config import RunConfig
+
+from ..training.toy_shd import write_toy_dataset
+
+
+@pytest.fixture(scope="module")
+def toy_dir(tmp_path_factory):
+    return write_toy_dataset(tmp_path_factory.mktemp("toy_cli"), n_train=60, n_test=20)
+
+
+def _toml(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_train_from_toml_with_flag_overrides(toy_dir, tmp_path, capsys):
+    cfg = _toml(tmp_path / "run.toml", f"""
+preset = "lif-shd"
+data = "{toy_dir}"
+[model]
+input_size = 40
+n_classes = 4
+hidden = [12]
+[binning]
+n_steps = 10
+duration = 0.5
+[training]
+epochs = 3
+batch_size = 16
+""")
+    out = tmp_path / "m.pt"
+    torch.set_num_threads(1)
+    code = main(["train", "--config", str(cfg), "--epochs", "1", "--seed", "5", "--out", str(out), "--no-progress",
+                 "--device", "cpu"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "test accuracy:" in printed and str(out) in printed
+    model, meta = load_checkpoint(out)
+    assert meta["training"]["epochs"] == 1 and meta["training"]["batch_size"] == 16 and meta["seed"] == 5
+    assert meta["model_config"].neuron == "lif" and meta["model_config"].hidden == (12,)
+    assert meta["binning"].n_steps == 10
+    assert meta["extra"]["preset"] == "lif-shd"
+    assert f"{meta['metrics']['test_acc']:.4f}" in printed
+
+
+def test_preset_whose_channels_do_not_match_the_data(toy_dir, tmp_path, capsys):
+    code = main(["train", "--preset", "gpn-small", "--data", str(toy_dir), "--epochs", "1",
+                 "--out", str(tmp_path / "m.pt"), "--no-progress", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 2 and "expected 700, got 40" in err and "input_size" in err
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_unknown_preset_lists_the_valid_ones(capsys, tmp_path):
+    assert main(["train", "--preset", "transformer", "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown preset 'transformer'" in err
+    for name in ("lif-shd", "cuba-shd", "gpn-shd", "gpn-ssc"):
+        assert name in err
+
+
+def test_bad_toml(tmp_path, capsys):
+    bad = _toml(tmp_path / "bad.toml", "[modle]\nhidden = [3]\n")
+    assert main(["train", "--config", str(bad)]) == 2
+    assert "modle" in capsys.readouterr().err
+    broken = _toml(tmp_path / "broken.toml", "preset = \n")
+    assert main(["train", "--config", str(broken)]) == 2
+    assert "not valid TOML" in capsys.readouterr().err
+    neuron = _toml(tmp_path / "neuron.toml", "[model]\nneuron = \"adex\"\n")
+    assert main(["train", "--config", str(neuron)]) == 2
+    assert "cuba-lif" in capsys.readouterr().err
+
+
+def test_resolve_precedence_and_hidden_size(tmp_path):
+    run = RunConfig.resolve(preset="gpn-ssc", hidden_size=64, training={"epochs": 2})
+    assert run.network.hidden == (64, 64, 64) and run.network.n_classes == 35
+    assert run.binning.n_steps == 60 and run.training.epochs == 2 and run.training.batch_size == 1024
+    cfg = _toml(tmp_path / "c.toml", "preset = \"gpn-shd\"\n[binning]\nn_steps = 40\n[training]\nlr = 0.01\n")
+    run = RunConfig.resolve(config_file=cfg, binning={"n_steps": 80})
+    assert run.preset == "gpn-shd" and run.binning.n_steps == 80 and run.training.lr == 0.01
+    assert RunConfig.resolve().preset == "cuba-shd"
