@@ -196,8 +196,8 @@ class SynapticOperations:
                                      (entry.n_out, entry.n_in), (n_out, n_in),
                                      remedy="use one name per connection")
         b, t = (int(s) for s in acs.shape)
-        entry.acs.extend(int(v) for v in acs.sum(dim=1))
-        entry.macs.extend(int(v) for v in macs.sum(dim=1))
+        entry.acs.extend(acs.sum(dim=1).tolist())
+        entry.macs.extend(macs.sum(dim=1).tolist())
         entry.dense.extend([dense_per_step * t] * b)
 
     def _connection(self, name: str, values: torch.Tensor, weight_nz: torch.Tensor) -> None:

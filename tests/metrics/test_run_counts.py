@@ -1,0 +1,86 @@
+"""count_run / RunCounter: the per-layer table of a whole run."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from spikedeploy.errors import ConfigError, ShapeMismatchError
+from spikedeploy.metrics import LayerWeights, RunCounter, count_run
+from spikedeploy.netspec import LayerSpec, NetworkSpec
+
+from . import hand_network as H
+
+
+def _spec():
+    return NetworkSpec(input_size=3, dt=H.DT, layers=(
+        LayerSpec("h", H.W1.numpy(), du=1.0, dv=0.1, vth=1.0, rec_weight=H.R.numpy()),
+        LayerSpec("out", H.W2.numpy(), du=1.0, dv=0.0, vth=None)))
+
+
+def test_table_of_the_hand_network():
+    c = count_run(_spec(), H.X, {"h": H.S})
+    assert c.layers == ("h", "out") and c.n_samples == 2 and c.dt == H.DT
+    h, out = c.rows()
+    assert (h.spikes_per_sample, h.rate_per_step, h.rate_hz) == (3.5, 7 / 12, 7 / (12 * 1e-3))
+    assert (h.effective_acs, h.effective_macs, h.dense_ops) == (5.5, 2.0, 30.0)
+    assert (h.neuron_updates, h.active_updates, h.inactive_updates) == (6.0, 5.0, 1.0)
+    assert h.sparsity == 5 / 12 and h.recurrent and h.spiking and h.n_in == 3
+    assert (out.spikes_per_sample, out.rate_hz, out.sparsity) == (None, None, None)
+    assert (out.effective_acs, out.dense_ops, out.active_updates) == (5.5, 12.0, 4.5)
+    assert c.inputs.per_sample == (1 + 2 + 0, 2 + 2 + 1)  # non-zero input entries
+    d = c.to_dict()
+    json.dumps(d)                                        # JSON-ready
+    assert d["totals_per_sample"]["effective_acs"] == 11.0
+    assert d["activation_sparsity"] == 5 / 12
+    assert "h" in c.format_table()
+
+
+def test_same_spikes_from_other_backends_give_equal_counts():
+    # The float run (float32 torch), the emulator (int8) and Lava (numpy bool) with the
+    # same spikes must give identical tables, rates included (no float drift).
+    float_run = count_run(_spec(), H.X, {"h": H.S})
+    emulator = count_run(_spec(), H.X.numpy(), {"h": H.S.to(torch.int8)})
+    lava = count_run([LayerWeights("h", H.W1.numpy() * 64, H.R.numpy() * 64),
+                      LayerWeights("out", H.W2.numpy().astype(np.int32), spiking=False)],
+                     H.X.numpy(), {"h": H.S.numpy().astype(bool)}, dt=H.DT)
+    assert float_run == emulator == lava
+    assert [r.rate_hz for r in float_run.rows()] == [r.rate_hz for r in lava.rows()]
+
+
+def test_batches_accumulate_like_one_call():
+    counter = RunCounter(_spec())
+    counter.update(H.X[:1], {"h": H.S[:1]}).update(H.X[1:], {"h": H.S[1:]})
+    assert counter.compute() == count_run(_spec(), H.X, {"h": H.S})
+
+
+def test_states_make_active_split_exact():
+    c = count_run(_spec(), H.X, {"h": H.S}, states={"h": (H.H_U, H.H_V)})
+    assert c.neuron_updates.per_layer["h"].per_sample_active == H.H_ACTIVE_WITH_STATE
+
+
+def test_gpn_layer_before_folding():
+    layers = [("g", H.W1), LayerWeights("out", H.W2, spiking=False)]
+    c = count_run(layers, H.X, {"g": H.S}, gate_weights={"g": (8, 4)})
+    assert set(c.synops.per_layer) == {"g", "g.gates", "out"}
+    g = c.rows()[0]
+    gates = c.synops.per_layer["g.gates"]
+    # the row sums the input Linear and the gates
+    assert g.effective_macs == c.synops.per_layer["g"].effective_macs + gates.effective_macs
+    assert gates.dense_ops == 3 * 8 * 4
+
+
+def test_errors():
+    with pytest.raises(ConfigError):
+        count_run(_spec(), H.X, {})                              # missing spikes
+    with pytest.raises(ConfigError):
+        count_run(_spec(), H.X, {"h": H.S, "nope": H.S})
+    with pytest.raises(ConfigError):
+        count_run(_spec(), H.X, {"h": H.S, "out": H.S})          # readout does not spike
+    with pytest.raises(ShapeMismatchError):
+        count_run(_spec(), H.X, {"h": H.S[:, :2]})               # wrong T
+    with pytest.raises(ShapeMismatchError):
+        count_run([("a", H.W1), ("b", H.W1)], H.X, {"a": H.S, "b": H.S})
+    with pytest.raises(ConfigError):
+        RunCounter(_spec()).compute()
