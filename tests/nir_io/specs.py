@@ -54,3 +54,11 @@ def spikes(seed: int, batch: int, steps: int, n: int, p: float = 0.2) -> torch.T
     """Held-out binary input [batch, steps, n]."""
     rng = np.random.default_rng(1000 + seed)
     return torch.from_numpy((rng.random((batch, steps, n)) < p).astype(np.float32))
+
+
+def if_lif_spec(seed: int = 2) -> NetworkSpec:
+    """IF (dv = 0, with bias) -> LIF, for norse."""
+    rng = np.random.default_rng(seed)
+    h = LayerSpec("h", rng.normal(0, 0.8, (20, 30)), du=1.0, dv=0.0, vth=3.0, bias=_f32(rng.normal(0, 0.05, 20)))
+    o = LayerSpec("o", rng.normal(0, 0.8, (5, 20)), du=1.0, dv=0.3, vth=1.0)
+    return NetworkSpec(30, (h, o), readout="last", dt=1e-3)

@@ -15,7 +15,7 @@ from spikedeploy.models.spec_network import SpecNetwork
 from spikedeploy.netspec import LayerSpec, NetworkSpec
 from spikedeploy.nir_io import read_nir, write_nir
 
-from .specs import lif_only_spec, spikes
+from .specs import if_lif_spec, lif_only_spec, spikes
 
 norse_torch = pytest.importorskip("norse.torch")
 
@@ -34,8 +34,9 @@ def _run_norse(graph, dt, x):
     return torch.stack(out, 1)
 
 
-def test_norse_reads_our_plain_lif_export_with_identical_spikes(tmp_path):
-    spec = lif_only_spec()
+@pytest.mark.parametrize("make", [lif_only_spec, if_lif_spec])
+def test_norse_reads_our_plain_lif_export_with_identical_spikes(tmp_path, make):
+    spec = make()
     graph = read_nir(write_nir(tmp_path / "lif.nir", spec, input_gain="synapse"))
     x = spikes(5, 8, 100, spec.input_size)
     ours = SpecNetwork(spec).run(x).outputs[-1]
@@ -57,3 +58,22 @@ def test_norse_ignores_r_so_the_neuron_form_reads_as_dv_scaled_inputs(tmp_path):
         for l in spec.layers), readout=spec.readout, dt=spec.dt)
     assert torch.equal(theirs, SpecNetwork(scaled).run(x).outputs[-1])
     assert np.all(graph.nodes["hidden.neuron"].r != 1)
+
+
+def test_norse_reads_a_bias_free_recurrent_cuba_lif_with_identical_spikes(tmp_path):
+    """norse's CubaLIF honours w_in and r and updates the voltage with the NEW current (current
+    first, as we do); nirtorch.load wires the recurrent Linear with one step of delay, as we do.
+    (With a bias, v_leak != 0, norse differs: it also adds v_leak to the synaptic current and
+    starts both states at v_leak; see docs/nir-conventions.md.)"""
+    rng = np.random.default_rng(2)
+    f32 = lambda a: np.asarray(a, np.float32)  # noqa: E731
+    h = LayerSpec("h", rng.normal(0, 0.8, (20, 30)), du=f32(rng.uniform(0.1, 0.9, 20)),
+                  dv=f32(rng.uniform(0.05, 0.9, 20)), vth=1.0, rec_weight=rng.normal(0, 0.3, (20, 20)))
+    o = LayerSpec("o", rng.normal(0, 0.8, (5, 20)), du=1.0, dv=f32(rng.uniform(0.05, 0.9, 5)), vth=1.0)
+    spec = NetworkSpec(30, (h, o), dt=1e-3)
+    graph = read_nir(write_nir(tmp_path / "cuba.nir", spec, input_gain="synapse"))
+    assert type(graph.nodes["h.neuron"]).__name__ == "CubaLIF" and "h.recurrent" in graph.nodes
+    x = spikes(9, 8, 100, 30)
+    ours = SpecNetwork(spec).run(x).outputs[-1]
+    assert ours.sum() > 100
+    assert torch.equal(_run_norse(graph, spec.dt, x), ours)
