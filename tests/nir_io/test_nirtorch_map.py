@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from spikedeploy.models.spec_network import SpecNetwork
-from spikedeploy.nir_io import NirImportWarning, nir_to_spec, read_nir, spec_to_nir, write_nir
+from spikedeploy.nir_io import NirImportWarning, nir_to_spec, read_nir, write_nir
 from spikedeploy.nir_io import nirtorch_map
 
 from .specs import leaky_readout_spec, mixed_spec, spikes
