@@ -524,3 +524,40 @@ def encode_wav_file(wav: str | Path, out_h5: str | Path, label: int = 0, seed: i
     active = np.unique(units).size
     return (f"{wav} -> {out_h5}: {dur:.3f} s of audio at {rate} Hz, {times.size} spikes on "
             f"{active} of {cfg.n_channels} channels ({cfg.mode} mode, seed {seed})")
+
+
+def compare_modes(samples: np.ndarray, rate: int, config: CochleaConfig | None = None,
+                  seed: int = 0) -> dict[str, float]:
+    """How close the fast mode is to the exact one on a signal.
+
+    Returns: ``envelope_corr_db`` (Pearson correlation of the two envelopes in dB over
+    the channel-frames where either is above the firing threshold), ``envelope_median_abs_db``
+    and ``envelope_p90_abs_db`` (absolute level differences there), ``rate_corr``
+    (correlation of the adapted rates over all channel-frames), ``profile_corr``
+    (correlation of the per-channel spike counts), and the two spike totals.
+    """
+    cfg = (config or CochleaConfig()).replace(mode="fast")
+    co = get_cochlea(cfg)
+    fast = co.envelope(samples, rate, mode="fast")
+    exact = co.envelope(samples, rate, mode="exact")
+    lf = 20 * np.log10(np.pi * fast.astype(np.float64) + 1e-12)
+    le = 20 * np.log10(np.pi * exact.astype(np.float64) + 1e-12)
+    active = np.maximum(lf, le) > cfg.threshold_db
+    diff = np.abs(lf - le)[active]
+    rf, re_ = co.rates(fast), co.rates(exact)
+    tf, uf = co.spikes(rf, seed)
+    te, ue = co.spikes(re_, seed)
+    cf = np.bincount(uf, minlength=cfg.n_channels)
+    ce = np.bincount(ue, minlength=cfg.n_channels)
+    corr = lambda a, b: float(np.corrcoef(a.ravel(), b.ravel())[0, 1]) if a.size > 1 else float("nan")  # noqa: E731
+    return {
+        "active_fraction": float(active.mean()),
+        "envelope_corr_db": corr(lf[active], le[active]),
+        "envelope_median_abs_db": float(np.median(diff)) if diff.size else float("nan"),
+        "envelope_p90_abs_db": float(np.percentile(diff, 90)) if diff.size else float("nan"),
+        "rate_corr": corr(rf, re_),
+        "profile_corr": corr(rf.sum(axis=1), re_.sum(axis=1)),
+        "spike_profile_corr": corr(cf, ce),
+        "spikes_fast": int(tf.size),
+        "spikes_exact": int(te.size),
+    }
