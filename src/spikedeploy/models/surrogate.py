@@ -77,7 +77,8 @@ class ATan(Surrogate):
 
     def grad(self, x: torch.Tensor) -> torch.Tensor:
         a = self.scale
-        return (a / 2) / (1 + (math.pi / 2 * a * x) ** 2)
+        # (a / 2) / (1 + (pi/2 a x)^2), with in-place steps on one temporary (backward-pass speed)
+        return (x * (math.pi / 2 * a)).square_().add_(1.0).reciprocal_().mul_(a / 2)
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ class FastSigmoid(Surrogate):
     scale: float = 10.0
 
     def grad(self, x: torch.Tensor) -> torch.Tensor:
-        return 1.0 / (1.0 + self.scale * x.abs()) ** 2
+        return (x.abs() * self.scale).add_(1.0).pow_(-2)
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ class CubaLIFState(NamedTuple):
 def cuba_lif_step(x: torch.Tensor, state: CubaLIFState, p: CubaLIFParameters,
                   surrogate: Surrogate) -> tuple[torch.Tensor, CubaLIFState]:
     """One step of the CUBA-LIF neuron (module docstring); returns (s_t, new state)."""
-    i_in = x if p.w_rec is None else x + F.linear(state.s, p.w_rec)
+    i_in = x if p.w_rec is None else torch.addmm(x, state.s, p.w_rec.t())  # x + W_rec s
     u = (1 - p.du) * state.u + i_in
     v = (1 - p.dv) * state.v + u + p.bias
     s = surrogate.spike(v - p.vth, strict=True)
@@ -69,7 +69,7 @@ def cuba_lif_step(x: torch.Tensor, state: CubaLIFState, p: CubaLIFParameters,
 def lif_step(x: torch.Tensor, state: CubaLIFState, p: CubaLIFParameters,
              surrogate: Surrogate) -> tuple[torch.Tensor, CubaLIFState]:
     """One step of the LIF neuron: :func:`cuba_lif_step` with ``du = 1`` (``p.du`` is ignored)."""
-    u = x if p.w_rec is None else x + F.linear(state.s, p.w_rec)
+    u = x if p.w_rec is None else torch.addmm(x, state.s, p.w_rec.t())  # x + W_rec s
     v = (1 - p.dv) * state.v + u + p.bias
     s = surrogate.spike(v - p.vth, strict=True)
     v = v * (1 - s.detach())
