@@ -84,3 +84,76 @@ def test_errors():
         count_run([("a", H.W1), ("b", H.W1)], H.X, {"a": H.S, "b": H.S})
     with pytest.raises(ConfigError):
         RunCounter(_spec()).compute()
+
+
+# ------------------------------------------------------- the project's own models
+def _brute_ops(inputs, weight):
+    """Binarised product count per sample, straight from the definition."""
+    return ((inputs != 0).double() @ (weight != 0).double().T).sum(dim=(1, 2))
+
+
+def test_counts_a_trained_model_run():
+    from spikedeploy.metrics import layers_from_model
+    from spikedeploy.models.networks import NetworkConfig, build_network
+
+    torch.manual_seed(0)
+    net = build_network(NetworkConfig(input_size=6, hidden=(5,), n_classes=3, neuron="cuba-lif",
+                                      recurrent=True, vth_init=0.3, weight_gain=3.0)).eval()
+    x = (torch.rand(4, 9, 6) < 0.4).float()
+    with torch.no_grad():
+        net.layers[0].synapse.weight[0, :3] = 0.0    # some zero weights
+        _, spikes = net(x, return_spikes=True)
+    layers = layers_from_model(net)
+    assert [l.name for l in layers] == ["hidden0", "readout"] and layers[0].rec_weight is not None
+    c = count_run(layers, x, {"hidden0": spikes[0]}, dt=1e-3)
+    s = spikes[0].detach()
+    assert s.sum() > 0
+    w, r, w_out = (l.detach() for l in (net.layers[0].synapse.weight,
+                                         net.layers[0].recurrent.weight,
+                                         net.readout.synapse.weight))
+    s_prev = torch.cat([torch.zeros_like(s[:, :1]), s[:, :-1]], dim=1)
+    hidden = c.synops.per_layer["hidden0"]
+    assert hidden.per_sample_acs == tuple(int(v) for v in _brute_ops(x, w) + _brute_ops(s_prev, r))
+    assert c.synops.per_layer["readout"].acs_total == int(_brute_ops(s, w_out).sum())
+    assert c.spikes.per_layer["hidden0"].spikes == int(s.sum())
+    assert c.rows()[0].rate_per_step == int(s.sum()) / s.numel()
+
+
+def test_counts_a_gpn_model_before_folding():
+    from spikedeploy.metrics import layers_from_model
+    from spikedeploy.models.networks import NetworkConfig, build_network
+
+    torch.manual_seed(1)
+    net = build_network(NetworkConfig(input_size=6, hidden=(4,), n_classes=3, neuron="gpn",
+                                      readout="mean-linear", synapse_bias=True)).eval()
+    x = (torch.rand(2, 5, 6) < 0.5).float()
+    with torch.no_grad():
+        _, spikes = net(x, return_spikes=True)
+    c = count_run(layers_from_model(net), x, {"hidden0": spikes[0]})
+    gates = c.synops.per_layer["hidden0.gates"]
+    assert gates.dense_ops == 5 * (2 * 4) * (4 * 4)
+    assert gates.acs_total == 0 and gates.macs_total > 0
+    # every v entry counts on each step: at least the v half of the gate matrix per step
+    assert gates.effective_macs >= 5 * 4 * 16
+
+
+def test_counts_a_spec_network_run_with_its_voltages():
+    from spikedeploy.models.spec_network import SpecNetwork
+
+    spec = NetworkSpec(input_size=3, dt=H.DT, layers=(
+        LayerSpec("h", H.W1.numpy() * 2, du=1.0, dv=0.1, vth=1.5, rec_weight=H.R.numpy()),
+        LayerSpec("out", H.W2.numpy(), du=1.0, dv=0.0, vth=None)))
+    run = SpecNetwork(spec).run(H.X)
+    c = count_run(spec, H.X, {"h": run.outputs[0]}, states={"h": run.voltages[0],
+                                                             "out": run.voltages[1]})
+    nu = c.neuron_updates.per_layer["h"]
+    assert nu.state_given
+    s, v = run.outputs[0], run.voltages[0]
+    shift = lambda t: torch.cat([torch.zeros_like(t[:, :1]), t[:, :-1]], dim=1)  # noqa: E731
+    events = ((H.X != 0).float() @ (H.W1 != 0).float().T
+              + shift((s != 0).float()) @ (H.R != 0).float().T)
+    expected = ((events > 0) | shift(v != 0)).sum(dim=(1, 2))
+    assert nu.per_sample_active == tuple(int(k) for k in expected)
+    without = count_run(spec, H.X, {"h": s}).neuron_updates.per_layer["h"]
+    assert nu.active > without.active              # the voltage trace adds decaying neurons
+    assert c.spikes.per_layer["h"].spikes == int((run.outputs[0] != 0).sum())

@@ -12,7 +12,7 @@ from .activity import (ActivationSparsity, ActivationSparsityResult, LayerNeuron
 from .energy import (EnergyEstimate, LayerEnergy, OperationEnergy, estimate_energy,
                      operation_energy)
 from .nvml import GpuEnergyMeasurement, gpu_energy_status, measure_gpu_energy
-from .records import LayerRow, LayerWeights, RunCounts, layers_of
+from .records import LayerRow, LayerWeights, RunCounts, layers_from_model, layers_of
 from .run_counts import RunCounter, count_run
 from .synops import LayerSynOps, SynapticOperations, SynOpsResult, gpn_layer_ops
 
@@ -22,5 +22,5 @@ __all__ = [
     "LayerSynOps", "LayerWeights", "NeuronUpdates", "NeuronUpdatesResult", "OperationEnergy",
     "RunCounter", "RunCounts", "SpikeCount", "SpikeCountResult", "SynOpsResult",
     "SynapticOperations", "active_neurons", "count_run", "estimate_energy", "gpn_layer_ops",
-    "gpu_energy_status", "layers_of", "measure_gpu_energy", "operation_energy",
+    "gpu_energy_status", "layers_from_model", "layers_of", "measure_gpu_energy", "operation_energy",
 ]

@@ -4,7 +4,8 @@
 [out, in], the recurrent weight, whether it spikes, a GPN's gate weight before
 folding); :func:`layers_of` reads it from a ``NetworkSpec``, from any object with a
 ``layers`` sequence of layer-like objects (``name``, ``weight``, optional
-``rec_weight`` and ``spiking``/``vth``), or from such a sequence.
+``rec_weight`` and ``spiking``/``vth``), or from such a sequence;
+:func:`layers_from_model` reads it from a trained ``SpikingNetwork``.
 
 :class:`RunCounts` holds the results of the four metrics for one run and gives
 them as one row per layer (:class:`LayerRow`), as a JSON-ready dict, and as text.
@@ -69,6 +70,47 @@ def layers_of(network: Any) -> tuple[LayerWeights, ...]:
     if len(set(names)) != len(names):
         raise ConfigError("layers", f"layer names must be unique, got {names}")
     return layers
+
+
+def _linear_weight(module: Any, what: str) -> Any:
+    weight = getattr(module, "weight", None)
+    if weight is None:
+        raise ConfigError(what, f"{type(module).__name__} has no weight")
+    return weight.detach()
+
+
+def layers_from_model(model: Any, names: Sequence[str] | None = None) -> tuple[LayerWeights, ...]:
+    """The layers of a trained ``spikedeploy.models.SpikingNetwork``, read without changing it.
+
+    Hidden layers (``model.layers``: ``synapse`` Linear, optional ``recurrent``
+    Linear, a GPN's ``neuron.gates`` Linear, counted before folding) are spiking;
+    ``model.readout.synapse`` is the non-spiking readout. Default names:
+    ``hidden0``, ``hidden1``, ..., ``readout``. Synapse and gate biases are not
+    counted (NeuroBench's rule).
+    """
+    hidden = list(getattr(model, "layers", ()))
+    readout = getattr(model, "readout", None)
+    if not hidden or readout is None or not hasattr(readout, "synapse"):
+        raise ConfigError("model", f"{type(model).__name__} is not a SpikingNetwork "
+                                   "(needs .layers with .synapse and .readout.synapse)",
+                          remedy="pass a NetworkSpec or LayerWeights instead")
+    if names is None:
+        names = [f"hidden{k}" for k in range(len(hidden))] + ["readout"]
+    names = list(names)
+    if len(names) != len(hidden) + 1:
+        raise ConfigError("names", f"{len(hidden) + 1} names needed (hidden layers + readout), "
+                                   f"got {len(names)}")
+    out = []
+    for name, layer in zip(names, hidden):
+        rec = getattr(layer, "recurrent", None)
+        gates = getattr(getattr(layer, "neuron", None), "gates", None)
+        out.append(LayerWeights(
+            name, _linear_weight(layer.synapse, f"layer {name!r} synapse"),
+            None if rec is None else _linear_weight(rec, f"layer {name!r} recurrent"), True,
+            None if gates is None else _linear_weight(gates, f"layer {name!r} gates")))
+    out.append(LayerWeights(names[-1], _linear_weight(readout.synapse, "readout synapse"),
+                            spiking=False))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
