@@ -33,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("-o", "--out", type=Path, required=True, help="output .h5 file (SHD schema)")
     e.add_argument("--label", type=int, default=0, help="label stored with the sample (default 0)")
     e.add_argument("--seed", type=int, default=0, help="seed of the spiking stage (default 0)")
+    e.add_argument("--mode", choices=("fast", "exact"), default="fast",
+                   help="filter bank: fast (FFT-domain, default) or exact (time-domain reference, slow)")
     e.set_defaults(handler=_encode_audio)
 
     i = dsub.add_parser("info", help="summarise an SHD-format file")
@@ -58,9 +60,10 @@ def _synth_digits(args: argparse.Namespace) -> int:
 
 
 def _encode_audio(args: argparse.Namespace) -> int:
-    from ..data.cochlea import encode_wav_file
+    from ..data.cochlea import CochleaConfig, encode_wav_file
 
-    summary = encode_wav_file(args.wav, args.out, label=args.label, seed=args.seed)
+    summary = encode_wav_file(args.wav, args.out, label=args.label, seed=args.seed,
+                              config=CochleaConfig(mode=args.mode))
     print(summary)
     return 0
 

@@ -19,10 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _main(args: argparse.Namespace) -> int:
     from ..data.shd import summarize
-    from ..data.synth_digits import SynthConfig, build_dataset
+    from ..data.synth_digits import SynthConfig, build_dataset, speaker_summary
 
-    result = build_dataset(SynthConfig.default(), out_dir=None, workers=args.workers)
+    cfg = SynthConfig.default()
+    result = build_dataset(cfg, out_dir=None, workers=args.workers)
     print(f"default data set: {result.out_dir} ({'cached' if result.cached else 'built now'})")
     for path in (result.train_path, result.test_path):
         print(summarize(path).format())
+    print(speaker_summary(result.out_dir))
     return 0

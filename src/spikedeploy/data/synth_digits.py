@@ -548,3 +548,31 @@ def _write_split(path: Path, split: str, rows: list[dict], table: list[Speaker],
              "config": json.dumps(cfg.to_dict(), sort_keys=True)}
     write_shd(path, [r["times"] for r in rows], [r["units"] for r in rows], [r["label"] for r in rows],
               [r["speaker"] for r in rows], extra=extra, attrs=attrs)
+
+
+def speaker_summary(out_dir: str | Path) -> str:
+    """A few lines on the speakers of a build: how many per split, which voice variants,
+    and whether the splits are disjoint (read back from the files, not assumed)."""
+    import h5py
+
+    out_dir = Path(out_dir)
+    ids: dict[str, set[int]] = {}
+    variants: dict[str, list[str]] = {}
+    for split, name in (("train", TRAIN_FILE), ("test", TEST_FILE)):
+        path = out_dir / name
+        try:
+            with h5py.File(path, "r") as f:
+                spk = np.asarray(f["extra/speaker"][()], dtype=np.int64)
+                var = [v.decode() for v in f["extra/meta_info/variant"][()]]
+        except (OSError, KeyError) as err:
+            raise DataFormatError(path, f"cannot read the speaker table ({err})",
+                                  remedy="rebuild with `spikedeploy data synth-digits --force`") from None
+        ids[split] = set(spk.tolist())
+        variants[split] = sorted({var[i] for i in ids[split]})
+    shared = ids["train"] & ids["test"]
+    shared_var = set(variants["train"]) & set(variants["test"])
+    lines = [f"speakers: {len(ids['train'])} in train ({len(variants['train'])} voice variants), "
+             f"{len(ids['test'])} in test ({len(variants['test'])} voice variants: {', '.join(variants['test'])})",
+             "splits are speaker-disjoint and voice-disjoint" if not shared and not shared_var else
+             f"WARNING: {len(shared)} speaker ids and {len(shared_var)} variants occur in both splits"]
+    return "\n".join(lines)
