@@ -50,6 +50,7 @@ from ..config import dataclass_from_dict, dataclass_to_dict
 from ..errors import ConfigError, ShapeMismatchError
 from .neurons.base import NeuronPopulation
 from .neurons.gpn import GPN
+from .neurons.li import LIState, li_step
 from .neurons.lif import LIF, CubaLIF
 from .readout import LI_REDUCES, READOUTS, LIReadout, MeanLinearReadout
 from .surrogate import SURROGATES, Surrogate, make_surrogate
@@ -322,7 +323,6 @@ class SpikingNetwork(nn.Module):
             new.append(st)
         r = self.readout
         if isinstance(r, LIReadout):
-            from .neurons.li import LIState, li_step
             v, _ = li_step(r.synapse(h), LIState(states[-1]), r.neuron.params())
         else:
             v = states[-1] + r.synapse(h) + r.bias
