@@ -187,3 +187,29 @@ def test_failed_verification_leaves_nothing(tmp_path, monkeypatch):
 
 def test_node_names():
     assert node_names("h") == {"synapse": "h.synapse", "neuron": "h.neuron", "recurrent": "h.recurrent"}
+
+
+def test_a_loihi_network_round_trips_through_the_metadata(tmp_path):
+    ln = pytest.importorskip("spikedeploy.quant.loihi_network")
+    spec = mixed_spec()
+    rng = np.random.default_rng(0)
+    layers, size = [], spec.input_size
+    for l in spec.layers:
+        n = l.n_out
+        layers.append(ln.LoihiLayer(
+            l.name, rng.integers(-128, 127, (n, size)) * 2, weight_exp=-1, du=rng.integers(0, 4096, n),
+            dv=rng.integers(0, 4096, n), vth=None if l.vth is None else rng.integers(1, 1000, n),
+            bias_mant=rng.integers(-100, 100, n), bias_exp=2, spiking=l.spiking,
+            rec_weight=None if l.rec_weight is None else rng.integers(-128, 127, (n, n)) * 2))
+        size = n
+    net = ln.LoihiNetwork(spec.input_size, tuple(layers), metadata={"scales": [0.1, 0.2], "source": "test"})
+    q = read_quantization(read_nir(write_nir(tmp_path / "q.nir", spec, loihi=net)))
+    a, b = net.to_dict(), ln.LoihiNetwork.from_dict(q).to_dict()
+    assert a.keys() == b.keys() and a["metadata"] == b["metadata"] and a["chip"] == b["chip"]
+    for la, lb in zip(a["layers"], b["layers"]):
+        assert la.keys() == lb.keys()
+        for k, va in la.items():
+            if isinstance(va, np.ndarray):
+                assert va.dtype == lb[k].dtype and np.array_equal(va, lb[k]), (la["name"], k)
+            else:
+                assert va == lb[k] and type(va) is type(lb[k]), (la["name"], k)
