@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from ..errors import SpikedeployError
@@ -46,6 +47,11 @@ def run(argv: list[str] | None, parser: argparse.ArgumentParser) -> int:
     except KeyboardInterrupt:
         print("spikedeploy: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `spikedeploy data info F | head`): stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 def main(argv: list[str] | None = None) -> int:
