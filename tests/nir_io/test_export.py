@@ -7,7 +7,8 @@ import pytest
 from spikedeploy.errors import ConfigError, ConversionError, SpikedeployError
 from spikedeploy.netspec import LayerSpec, NetworkSpec
 from spikedeploy.nir_io import convention as cv
-from spikedeploy.nir_io import graph_metadata, read_config, read_nir, read_quantization, spec_to_nir, write_nir
+from spikedeploy.nir_io import (graph_metadata, read_config, read_loihi_network, read_nir, read_quantization,
+                                spec_to_nir, write_nir)
 from spikedeploy.nir_io.export import node_names
 
 from .specs import leaky_readout_spec, mixed_spec
@@ -96,6 +97,7 @@ def test_metadata_keys_and_quantisation_stored_bit_for_bit(tmp_path):
     assert meta[cv.KEY_LAYERS] == ["cuba", "lif", "if", "readout"]
     assert meta[cv.KEY_WRITER].startswith("spikedeploy ")
     assert read_config(graph) == config
+    assert read_loihi_network(read_nir(write_nir(tmp_path / "plain.nir", mixed_spec()))) is None
     q = read_quantization(graph)
     assert q.keys() == loihi.keys() and q["chip"] == "loihi2" and q["scale"] == 0.1 and q["none"] is None
     assert q["metadata"] == {}
@@ -203,8 +205,8 @@ def test_a_loihi_network_round_trips_through_the_metadata(tmp_path):
             rec_weight=None if l.rec_weight is None else rng.integers(-128, 127, (n, n)) * 2))
         size = n
     net = ln.LoihiNetwork(spec.input_size, tuple(layers), metadata={"scales": [0.1, 0.2], "source": "test"})
-    q = read_quantization(read_nir(write_nir(tmp_path / "q.nir", spec, loihi=net)))
-    a, b = net.to_dict(), ln.LoihiNetwork.from_dict(q).to_dict()
+    graph = read_nir(write_nir(tmp_path / "q.nir", spec, loihi=net))
+    a, b = net.to_dict(), read_loihi_network(graph).to_dict()
     assert a.keys() == b.keys() and a["metadata"] == b["metadata"] and a["chip"] == b["chip"]
     for la, lb in zip(a["layers"], b["layers"]):
         assert la.keys() == lb.keys()

@@ -12,8 +12,8 @@
 from .convention import CONVENTION, DEFAULT_DT, INPUT_GAINS
 from .export import spec_to_nir, write_nir
 from .load import (NODE_CONVERTERS, NirImportWarning, graph_metadata, load_nir, nir_to_spec, read_config,
-                   read_nir, read_quantization)
+                   read_loihi_network, read_nir, read_quantization)
 
 __all__ = ["CONVENTION", "DEFAULT_DT", "INPUT_GAINS", "spec_to_nir", "write_nir", "NODE_CONVERTERS",
-           "NirImportWarning", "graph_metadata", "load_nir", "nir_to_spec", "read_config", "read_nir",
-           "read_quantization"]
+           "NirImportWarning", "graph_metadata", "load_nir", "nir_to_spec", "read_config", "read_loihi_network",
+           "read_nir", "read_quantization"]

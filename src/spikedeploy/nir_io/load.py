@@ -663,6 +663,16 @@ def read_quantization(graph: nir.NIRGraph) -> dict[str, Any] | None:
     return graph_metadata(graph).get(KEY_QUANTIZATION)
 
 
+def read_loihi_network(graph: nir.NIRGraph) -> Any:
+    """The stored quantised network as a ``spikedeploy.quant.loihi_network.LoihiNetwork``, or None."""
+    d = read_quantization(graph)
+    if d is None:
+        return None
+    from ..quant.loihi_network import LoihiNetwork
+
+    return LoihiNetwork.from_dict(d)
+
+
 def read_config(graph: nir.NIRGraph) -> dict[str, Any] | None:
     """The model/data configuration stored by the exporter, or None."""
     return graph_metadata(graph).get(KEY_CONFIG)
