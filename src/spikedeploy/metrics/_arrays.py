@@ -31,7 +31,8 @@ def as_tensor(value: Any, what: str) -> torch.Tensor:
             raise ConfigError(what, f"cannot be read as an array ({exc})") from exc
     if t.is_complex():
         raise ConfigError(what, "complex values cannot be counted")
-    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+    if t.is_floating_point() and t.numel() and not all(
+            bool(torch.isfinite(v)) for v in torch.aminmax(t)):  # one pass; NaN propagates
         raise ConfigError(what, "contains NaN or inf",
                           remedy="count the activity of a run whose outputs are finite")
     return t
@@ -44,6 +45,9 @@ def as_sequence(value: Any, what: str, *, features: int | None = None) -> torch.
         raise ShapeMismatchError(what, "[batch, time, features]", tuple(t.shape),
                                  remedy="pass one tensor per layer shaped [B, T, n] (add the batch "
                                         "axis with x[None] for a single sample)")
+    if t.shape[0] == 0 or t.shape[1] == 0:
+        raise ShapeMismatchError(f"{what} [batch, time]", "at least one sample and one step",
+                                 tuple(t.shape[:2]))
     if features is not None and t.shape[2] != features:
         raise ShapeMismatchError(f"{what} features", features, int(t.shape[2]))
     return t
@@ -74,6 +78,16 @@ def shift_one_step(t: torch.Tensor) -> torch.Tensor:
     out = torch.zeros_like(t)
     out[:, 1:] = t[:, :-1]
     return out
+
+
+def exact_matvec(mask: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """Int64 ``mask @ counts`` for a boolean mask [..., k] and non-negative integers [k].
+
+    A float matrix-vector product (fast) that is exact: float32 while every possible
+    result stays below 2^24, float64 (exact below 2^53) otherwise.
+    """
+    dtype = torch.float32 if int(counts.sum()) < 2 ** 24 else torch.float64
+    return torch.round(mask.to(dtype) @ counts.to(dtype)).to(torch.int64)
 
 
 def events_per_neuron(inputs_nz: torch.Tensor, weight_nz: torch.Tensor) -> torch.Tensor:

@@ -41,8 +41,8 @@ from typing import Any, Literal, Mapping, Sequence
 import torch
 
 from ..errors import ConfigError, ShapeMismatchError
-from ._arrays import (as_matrix, as_sequence, events_per_neuron, nonzero, shift_one_step,
-                      unit_valued)
+from ._arrays import (as_matrix, as_sequence, events_per_neuron, exact_matvec, nonzero,
+                      shift_one_step, unit_valued)
 
 DecidePer = Literal["sample_step", "batch_step"]
 DECIDE_PER: tuple[str, ...] = ("sample_step", "batch_step")
@@ -146,7 +146,7 @@ class _Accumulator:
 def _step_ops(inputs_nz: torch.Tensor, weight_nz: torch.Tensor) -> torch.Tensor:
     """Int64 [B, T]: effective products per sample and step (``sum_i nz(x_i) * nnz(W[:, i])``)."""
     fan_out = weight_nz.sum(dim=0, dtype=torch.int64)  # [in]: non-zero weights leaving input i
-    return (inputs_nz.to(torch.int64) * fan_out).sum(dim=-1)
+    return exact_matvec(inputs_nz, fan_out)
 
 
 class SynapticOperations:
