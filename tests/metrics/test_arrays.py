@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from spikedeploy.errors import ConfigError, ShapeMismatchError
-from spikedeploy.metrics._arrays import (as_sequence, as_tensor, events_per_neuron, exact_matvec,
+from spikedeploy.metrics._arrays import (as_sequence, as_tensor, count_true, events_per_neuron, exact_matvec,
                                          shift_one_step, unit_valued)
 
 
@@ -41,3 +41,11 @@ def test_empty_runs_are_refused():
         as_sequence(torch.zeros(0, 5, 3), "spikes")
     with pytest.raises(ShapeMismatchError):
         as_sequence(torch.zeros(2, 0, 3), "spikes")
+
+
+def test_count_true_both_paths():
+    m = torch.rand(3, 4, 5) < 0.5
+    assert count_true(m, keep=0).tolist() == [int(v) for v in m.sum(dim=(1, 2))]
+    assert count_true(m, keep=2).tolist() == [int(v) for v in m.sum(dim=(0, 1))]
+    big = torch.ones(1, 2 ** 12, 2 ** 12 + 1, dtype=torch.bool)       # 2^24 + 2^12 per sample
+    assert count_true(big, keep=0).tolist() == [2 ** 24 + 2 ** 12]

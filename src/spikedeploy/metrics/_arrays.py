@@ -80,6 +80,20 @@ def shift_one_step(t: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def count_true(mask: torch.Tensor, keep: int) -> torch.Tensor:
+    """Int64 counts of True in a boolean [B, T, n] mask, keeping axis ``keep`` (0 or 2).
+
+    Summed in float32 (several times faster than an int64 reduction on CPU), which is
+    exact while every count stays below 2^24; int64 otherwise.
+    """
+    b, t, n = mask.shape
+    flat = mask.reshape(b, t * n) if keep == 0 else mask.reshape(b * t, n)
+    axis = 1 if keep == 0 else 0
+    if flat.shape[axis] < 2 ** 24:
+        return flat.to(torch.float32).sum(dim=axis).round().to(torch.int64)
+    return flat.sum(dim=axis, dtype=torch.int64)
+
+
 def exact_matvec(mask: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     """Int64 ``mask @ counts`` for a boolean mask [..., k] and non-negative integers [k].
 

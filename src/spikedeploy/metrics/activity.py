@@ -31,7 +31,8 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from ..errors import ConfigError, ShapeMismatchError
-from ._arrays import as_matrix, as_sequence, events_per_neuron, nonzero, shift_one_step
+from ._arrays import (as_matrix, as_sequence, count_true, events_per_neuron, nonzero,
+                      shift_one_step)
 
 
 def _check_dt(dt: float | None) -> float | None:
@@ -139,8 +140,8 @@ class SpikeCount:
         elif entry["n"] != n:
             raise ShapeMismatchError(f"layer {layer!r} neurons", entry["n"], n)
         entry["sample_steps"] += b * t
-        entry["per_sample"].extend(s.sum(dim=(1, 2), dtype=torch.int64).tolist())
-        entry["per_neuron"] += s.sum(dim=(0, 1), dtype=torch.int64)
+        entry["per_sample"].extend(count_true(s, keep=0).tolist())
+        entry["per_neuron"] += count_true(s, keep=2)
         return self
 
     def compute(self) -> SpikeCountResult:
@@ -202,7 +203,7 @@ class ActivationSparsity:
     def update(self, layer: str, outputs: Any) -> "ActivationSparsity":
         s = nonzero(as_sequence(outputs, f"layer {layer!r} outputs"))
         entry = self._layers.setdefault(layer, [0, 0])
-        nonzeros = int(s.sum(dtype=torch.int64))
+        nonzeros = int(torch.count_nonzero(s))
         entry[0] += s.numel() - nonzeros
         entry[1] += s.numel()
         return self
@@ -335,7 +336,7 @@ class NeuronUpdates:
             raise ConfigError(f"layer {layer!r} state", "given for some batches and not others",
                               remedy="pass the state trace for every batch of a layer, or never")
         entry["total"] += b * t * n
-        entry["active"].extend(active.sum(dim=(1, 2), dtype=torch.int64).tolist())
+        entry["active"].extend(count_true(active, keep=0).tolist())
         return self
 
     def compute(self) -> NeuronUpdatesResult:
