@@ -71,6 +71,8 @@ import numpy as np
 from ..errors import ConfigError, DataFormatError
 
 MODES = ("fast", "exact")
+_FAST_SUBSAMPLE_DIV = 8
+_BLOCK = 32          # frames per block of the spike generator's two-level search
 _LN10 = math.log(10.0)
 
 
@@ -311,7 +313,10 @@ class Cochlea:
             keep = np.nonzero(h2.max(axis=0) >= 1e-7 * h2.max())[0]  # bins within 70 dB
             k0, k1 = int(keep[0]), int(keep[-1]) + 1
             delays = np.rint((self.delay_samples[chans] - hop / 2) / hop).astype(int)
-            self.groups.append(dict(n=n, c0=int(chans[0]), c1=int(chans[-1]) + 1, k0=k0, k1=k1,
+            # the short-time power of an n-sample Hann window varies no faster than ~4 fs/n Hz:
+            # it is computed every n/DIV samples (at least every frame) and interpolated
+            sub = max(1, (n // _FAST_SUBSAMPLE_DIV) // hop)
+            self.groups.append(dict(n=n, sub=sub, c0=int(chans[0]), c1=int(chans[-1]) + 1, k0=k0, k1=k1,
                                     weights=np.ascontiguousarray(h2[:, k0:k1], dtype=np.float32),
                                     window=window.astype(np.float32), delays=np.maximum(delays, 0)))
         # channels come out contiguous and in order (shortest window = highest frequencies)
@@ -361,21 +366,29 @@ class Cochlea:
         t = self.n_frames(n)
         x32 = x.astype(np.float32)
         power = np.empty((cfg.n_channels, t), dtype=np.float32)
-        spectra: dict[int, np.ndarray] = {}
         for g in self.groups:
-            w = g["n"]
-            if w not in spectra:
-                # frame k is centred on the middle of the exact mode's frame k
-                left = w // 2 - hop // 2
-                xp = np.zeros(left + t * hop + w, dtype=np.float32)
-                xp[left:left + n] = x32
-                frames = np.lib.stride_tricks.sliding_window_view(xp, w)[:: hop][:t]
-                spec = rfft(frames * g["window"], axis=1, workers=1)
-                spectra[w] = spec
-            spec = spectra[w][:, g["k0"]:g["k1"]]
+            w, m = g["n"], g["sub"]
+            step = hop * m
+            tc = -(-t // m) + (m > 1)       # coarse frame k sits on frame k * m (+1 to interpolate the end)
+            # frame k is centred on the middle of the exact mode's frame k
+            left = w // 2 - hop // 2
+            xp = np.zeros(left + tc * step + w, dtype=np.float32)
+            xp[left:left + n] = x32
+            frames = np.lib.stride_tricks.sliding_window_view(xp, w)[::step][:tc]
+            spec = rfft(frames * g["window"], axis=1, workers=1)[:, g["k0"]:g["k1"]]
             p = spec.real ** 2
             p += spec.imag ** 2
-            block = g["weights"] @ p.T                                 # [channels of group, t]
+            coarse = g["weights"] @ p.T                                # [channels of group, tc]
+            if m > 1:                                                  # linear interpolation to frames
+                nc = coarse.shape[0]
+                fine = np.empty((nc, tc - 1, m), dtype=np.float32)
+                for j in range(m):
+                    np.multiply(coarse[:, :-1], np.float32(1 - j / m), out=fine[:, :, j])
+                    if j:
+                        fine[:, :, j] += np.float32(j / m) * coarse[:, 1:]
+                block = fine.reshape(nc, (tc - 1) * m)
+            else:
+                block = coarse
             c0 = g["c0"]
             delays = g["delays"]
             # apply each channel's delay (whole frames); channels with equal delay are contiguous
@@ -388,7 +401,7 @@ class Cochlea:
                     power[c0 + a:c0 + b, :d] = 0.0
                     power[c0 + a:c0 + b, d:] = block[a:b, : t - d]
                 else:
-                    power[c0 + a:c0 + b] = block[a:b]
+                    power[c0 + a:c0 + b] = block[a:b, :t]
         np.maximum(power, 0.0, out=power)
         return np.sqrt(power, out=power)
 
@@ -426,8 +439,13 @@ class Cochlea:
         c, t = rates.shape
         dt = cfg.dt
         rng = np.random.default_rng(seed)
-        lam = _recursions(rates, [(1.0, dt, 1.0)])         # cumulative hazard at each frame's end
-        total = lam[:, -1].astype(np.float64) if t else np.zeros(c)
+        # cumulative hazard Lambda at the end of each block of _BLOCK frames (the in-block
+        # values are computed below only for the blocks where a threshold is crossed)
+        block = _BLOCK
+        block_end = np.cumsum(np.add.reduceat(rates, np.arange(0, t, block), axis=1, dtype=np.float64), axis=1)
+        block_end *= dt
+        nb = block_end.shape[1]
+        total = block_end[:, -1]
         k = cfg.regularity
         # thresholds: cumulative sums of Gamma(k, 1/k) draws per channel, first one partial
         need = np.ceil(total + 5.0 * np.sqrt(total / k) + 3.0).astype(np.int64)
@@ -463,15 +481,24 @@ class Cochlea:
         thr, unit_of = thr[keep], unit_of[keep]
         if thr.size == 0:
             return np.zeros(0, dtype=np.float64), np.zeros(0, dtype=np.uint16)
-        # search all channels at once: offset channel ch by ch * span so the flat array is monotone
+        # the block of each crossing: search all channels at once, channel ch offset by ch * span
         span = float(total.max()) + 1.0
         offsets = np.arange(c, dtype=np.float64) * span
-        flat = np.add(lam, offsets[:, None], dtype=np.float64).ravel()
-        idx = np.searchsorted(flat, thr + offsets[unit_of], side="left")
-        idx = np.minimum(idx, unit_of * t + (t - 1))       # guards rounding at a row's end
-        frame = idx - unit_of * t
-        hi = flat[idx] - offsets[unit_of]
-        lo = np.where(frame > 0, flat[np.maximum(idx - 1, 0)] - offsets[unit_of], 0.0)
+        kb = np.searchsorted((block_end + offsets[:, None]).ravel(), thr + offsets[unit_of], side="left")
+        kb = np.minimum(kb - unit_of * nb, nb - 1)              # guards rounding at a row's end
+        base = np.where(kb > 0, block_end[unit_of, np.maximum(kb - 1, 0)], 0.0)
+        # Lambda inside those blocks, and the frame where it reaches the threshold
+        cols = kb[:, None] * block + np.arange(block)
+        seg = rates[unit_of[:, None], np.minimum(cols, t - 1)].astype(np.float64)
+        seg[cols >= t] = 0.0
+        cum = np.cumsum(seg, axis=1)
+        cum *= dt
+        cum += base[:, None]
+        j = np.minimum((cum < thr[:, None]).sum(axis=1), block - 1)
+        frame = np.minimum(kb * block + j, t - 1)
+        rows = np.arange(thr.size)
+        hi = cum[rows, j]
+        lo = np.where(j > 0, cum[rows, np.maximum(j - 1, 0)], base)
         frac = np.clip((thr - lo) / np.maximum(hi - lo, 1e-300), 0.0, 1.0)
         times = (frame + frac) * dt
         # dead time: drop a spike too close to the previous one of its channel
