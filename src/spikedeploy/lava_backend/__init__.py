@@ -1,0 +1,36 @@
+"""The Lava backend: the only part of spikedeploy that imports Lava, and only lazily.
+
+* :mod:`.build`: a :class:`~spikedeploy.quant.loihi_network.LoihiNetwork` -> Lava's own
+  processes (RingBuffer source, Dense/Sparse, LIFReset per decay group, recorders),
+  replicated side by side for throughput;
+* :mod:`.run`: run a stream of samples in one Lava run (``fixed_pt`` or
+  ``floating_pt``), read the recordings back, check them against the emulator.
+
+Importing this package does not import Lava; the functions that need it raise
+:class:`~spikedeploy.errors.MissingDependencyError` with an install hint when it
+is missing.
+"""
+
+from __future__ import annotations
+
+from ..errors import MissingDependencyError
+
+INSTALL_HINT = ("run `scripts/sd setup` (creates .venv with Lava on Python 3.10), "
+                "or `pip install 'spikedeploy[lava]'` (lava-nc 0.10 needs Python 3.10)")
+
+
+def lava_available() -> bool:
+    """True when lava-nc can be imported."""
+    try:
+        require_lava()
+    except MissingDependencyError:
+        return False
+    return True
+
+
+def require_lava() -> None:
+    """Import lava-nc's core or raise MissingDependencyError with an install hint."""
+    try:
+        import lava.magma.core.run_configs  # noqa: F401
+    except ImportError as err:
+        raise MissingDependencyError(f"lava-nc (Lava's simulator; {err})", INSTALL_HINT) from None

@@ -1,0 +1,200 @@
+"""Run a stream of samples through Lava in one run, and check it against the emulator.
+
+:func:`run_stream` packs N samples into ``replicas`` streams (replica b gets
+samples ``b*n, ..., b*n + n - 1``, n = ceil(N / replicas); missing samples at the
+end are zero input), builds the Lava graph (:mod:`.build`), runs
+``Loihi2SimCfg(select_tag=config)`` for ``layout.total_steps`` steps in one
+Lava run (resets between samples by ``LIFReset``), and reads the recordings back.
+
+:func:`verify_bit_exact` replays the same stream in
+:func:`~spikedeploy.quant.emulator.emulate_stream` and raises
+:class:`~spikedeploy.errors.VerificationError` at the first spike or voltage that
+differs.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError, ShapeMismatchError, SpikedeployError
+from ..quant.emulator import StreamLayout, StreamResult, emulate_stream, verify_identical
+from ..quant.loihi_network import LoihiNetwork
+from . import require_lava
+from .build import CONFIGS, build_graph
+
+
+@dataclass(frozen=True)
+class LavaRunResult:
+    """Recordings of one Lava run, on Lava's step grid.
+
+    ``stream`` [B, S, in] (uint8) is what was played; ``spikes[layer]`` [B, S, n]
+    (int8); ``voltage[layer]`` [B, S, n] for the recorded layers: int64 for
+    ``fixed_pt``, float64 in integer units (Lava's float v x 64) for ``floating_pt``.
+    ``timing``: seconds to build, run and read, steps, sample-steps per second of the run.
+    """
+
+    net: LoihiNetwork
+    layout: StreamLayout
+    config: str
+    n_samples: int
+    stream: np.ndarray
+    spikes: Mapping[str, np.ndarray]
+    voltage: Mapping[str, np.ndarray]
+    timing: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def replicas(self) -> int:
+        return int(self.stream.shape[0])
+
+    def per_sample(self) -> dict[str, dict[str, np.ndarray]]:
+        """Aligned per-sample windows ``[N, T, n]`` (padding samples dropped):
+        ``{"spikes": {layer: ...}, "voltage": {layer: ...}}``."""
+        lay = self.layout
+        out: dict[str, dict[str, np.ndarray]] = {"spikes": {}, "voltage": {}}
+        for kind, traces in (("spikes", self.spikes), ("voltage", self.voltage)):
+            for depth, name in enumerate(self.net.layer_names, start=1):
+                if name not in traces:
+                    continue
+                x = traces[name]
+                wins = np.stack([x[:, lay.window(depth, i)] for i in range(lay.n_samples)], axis=1)
+                out[kind][name] = wins.reshape((-1,) + wins.shape[2:])[:self.n_samples]
+        return out
+
+    @property
+    def readout(self) -> np.ndarray:
+        """Per-sample readout voltage ``[N, T, n_out]``."""
+        name = self.net.layer_names[-1]
+        if name not in self.voltage:
+            raise ConfigError("record_voltage", "the readout voltage was not recorded")
+        return self.per_sample()["voltage"][name]
+
+
+def pack_samples(samples: np.ndarray, replicas: int, depth: int, gap_steps: int) -> tuple[np.ndarray, StreamLayout]:
+    """``[N, T, in]`` samples -> (``[replicas, S, in]`` stream, layout); replica b gets a contiguous chunk."""
+    samples = np.asarray(samples)
+    if samples.ndim != 3:
+        raise ShapeMismatchError("samples", "[N, T, in]", samples.shape)
+    if replicas < 1:
+        raise ConfigError("replicas", f"must be >= 1, got {replicas}")
+    N, T, n_in = samples.shape
+    per = math.ceil(N / replicas)
+    padded = np.zeros((replicas * per, T, n_in), dtype=np.uint8)
+    padded[:N] = samples
+    layout = StreamLayout(sample_steps=T, n_samples=per, depth=depth, gap_steps=gap_steps)
+    return layout.pack(padded.reshape(replicas, per, T, n_in)), layout
+
+
+def run_stream(net: LoihiNetwork, samples, *, gap_steps: int = 0, replicas: int = 1,
+               config: str = "fixed_pt", connection: str = "auto",
+               record_voltage: str | Sequence[str] = "readout", progress: bool = False,
+               chunks: int = 1) -> LavaRunResult:
+    """Run ``samples`` ([N, T, in], 0/1) through ``net`` in ONE Lava run.
+
+    ``replicas`` copies of the network advance side by side (each plays its own
+    stream of ceil(N / replicas) samples); ``gap_steps`` zero steps follow each
+    sample (see the stream rule in ``docs/fixed-point.md``); ``config`` is
+    ``"fixed_pt"`` (bit-accurate) or ``"floating_pt"``. ``progress`` shows a tqdm bar,
+    advancing the run in ``chunks`` calls (``max(chunks, 20)`` with a bar).
+    """
+    require_lava()
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+
+    if config not in CONFIGS:
+        raise ConfigError("config", f"unknown Lava configuration {config!r}", valid=CONFIGS)
+    samples = np.asarray(samples)
+    if samples.ndim != 3 or samples.shape[-1] != net.input_size:
+        raise ShapeMismatchError("samples", f"[N, T, {net.input_size}]", samples.shape)
+    if samples.size and not np.isin(samples, (0, 1)).all():
+        raise ConfigError("samples", "values must be 0 or 1 (binary spikes)")
+    stream, layout = pack_samples(samples, replicas, net.latency, gap_steps)
+    S = layout.total_steps
+    with tempfile.TemporaryDirectory(prefix="spikedeploy-lava-") as tmp:
+        t0 = time.perf_counter()
+        graph = build_graph(net, stream, layout, tmp, config=config, connection=connection,
+                            record_voltage=record_voltage)
+        t1 = time.perf_counter()
+        n_calls = max(1, chunks, 20 if progress else 1)
+        sizes = [len(c) for c in np.array_split(np.arange(S), min(n_calls, S))]
+        bar = None
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(total=S, desc=f"Lava {config} x{replicas}", unit="step")
+        cfg = Loihi2SimCfg(select_tag=config)
+        try:
+            for size in sizes:
+                graph.anchor.run(condition=RunSteps(num_steps=int(size)), run_cfg=cfg)
+                if bar is not None:
+                    bar.update(size)
+        finally:
+            if bar is not None:
+                bar.close()
+            graph.anchor.stop()
+        t2 = time.perf_counter()
+        spikes, voltage = _read(graph)
+        t3 = time.perf_counter()
+    timing = {"build_s": t1 - t0, "run_s": t2 - t1, "read_s": t3 - t2, "steps": float(S),
+              "sample_steps_per_s": replicas * S / (t2 - t1)}
+    return LavaRunResult(net=net, layout=layout, config=config, n_samples=int(samples.shape[0]),
+                         stream=stream, spikes=spikes, voltage=voltage, timing=timing)
+
+
+def _load(path: Path, wait_s: float = 10.0) -> np.ndarray:
+    deadline = time.monotonic() + wait_s
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise SpikedeployError(f"{path.name}: Lava's recorder did not write its trace",
+                                   remedy="the run ended early; check the Lava log above")
+        time.sleep(0.01)
+    return np.load(path)
+
+
+def _read(graph) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    B = graph.replicas
+    spikes, voltage = {}, {}
+    for name, paths in graph.spike_files.items():
+        n = graph.net.layer(name).n_out
+        out = np.zeros((B, graph.layout.total_steps, n), dtype=np.int8)
+        for g, path in zip(graph.groups[name], paths):
+            raw = _load(path)                         # [S, B * m]: replica-major inside the group
+            out[:, :, g.neurons] = raw.reshape(raw.shape[0], B, g.size).transpose(1, 0, 2)
+        spikes[name] = out
+    for name, paths in graph.voltage_files.items():
+        groups = graph.groups[name]
+        n = graph.net.layer(name).n_out
+        fixed = graph.config == "fixed_pt"
+        out = np.zeros((B, graph.layout.total_steps, n), dtype=np.int64 if fixed else np.float64)
+        scale = 1.0 if fixed else float(1 << graph.net.spec.activation_shift)
+        for g, path in zip(groups, paths):
+            raw = _load(path)                         # [S, B * m]
+            out[:, :, g.neurons] = (raw.reshape(raw.shape[0], B, g.size).transpose(1, 0, 2) * scale
+                                    ).astype(out.dtype)
+        voltage[name] = out
+    return spikes, voltage
+
+
+def verify_bit_exact(result: LavaRunResult, *, device: str | None = None) -> StreamResult:
+    """Replay ``result``'s stream in the emulator; raise VerificationError at the first difference.
+
+    Compares the spikes of every layer and every recorded voltage, step for step
+    on Lava's grid (``fixed_pt`` runs only). Returns the emulator's stream result.
+    """
+    if result.config != "fixed_pt":
+        raise ConfigError("config", f"bit-exactness is defined for fixed_pt runs, not {result.config!r}",
+                          valid=("fixed_pt",))
+    emu = emulate_stream(result.net, result.stream, result.layout, record=("s", "v"),
+                         on_overflow="ignore", device=device)
+    for depth, name in enumerate(result.net.layer_names, start=1):
+        verify_identical(name, emu.spikes[name].cpu().numpy(), result.spikes[name],
+                         layout=result.layout, depth=depth)
+        if name in result.voltage:
+            verify_identical(name, emu.voltage[name].cpu().numpy(), result.voltage[name],
+                             layout=result.layout, depth=depth)
+    return emu
