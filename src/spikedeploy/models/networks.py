@@ -10,9 +10,11 @@ and operation counting read; all inputs/outputs are batch-first ``[batch, time, 
       layer.recurrent           nn.Linear(size, size, bias=False) on the layer's own
                                 spikes of the previous step, or None
       layer.neuron              the neuron population (neurons.LIF / CubaLIF / GPN ...)
-      layer.kind                its registry name: "lif", "cuba-lif", "gpn", ...
+      layer.kind                its registry name: "lif", "cuba-lif", "gpn", "pr-v2", "s2net"
       layer.neuron_params()     plain per-neuron tensors: LIF/CUBA-LIF: du, dv, vth,
-                                bias ([size] each); GPN: gate_weight [4C, 2C], gate_bias [4C]
+                                bias ([size] each); GPN: gate_weight [4C, 2C], gate_bias [4C];
+                                pr-v2: w_rec, quantiser and batch-norm values; s2net: beta,
+                                b, norm, d (see each neuron's module)
       layer.dropout             SequenceDropout (one mask for all steps; identity in eval)
     net.readout                 LIReadout ("li") or MeanLinearReadout ("mean-linear")
       readout.synapse           nn.Linear(size_last, n_classes, bias=False)
@@ -21,7 +23,7 @@ and operation counting read; all inputs/outputs are batch-first ``[batch, time, 
 
 Dynamics per hidden layer (LIF / CUBA-LIF; GPN in neurons/gpn.py)::
 
-    x_t = synapse(in_t)
+    x_t = synapse(in_t)                              (pr-v2: 2 * size wide, two gate inputs)
     u_t = (1 - du) u_{t-1} + x_t + W_rec s_{t-1}   (no W_rec term without recurrence)
     v_t = (1 - dv) v_{t-1} + u_t + bias ;  s_t = v_t > vth ;  v_t = 0 where s_t
 
@@ -52,6 +54,8 @@ from .neurons.base import NeuronPopulation
 from .neurons.gpn import GPN
 from .neurons.li import LIState, li_step
 from .neurons.lif import LIF, CubaLIF
+from .neurons.pr_rnn import PRv2
+from .neurons.s2net import S2NetLIF
 from .readout import LI_REDUCES, READOUTS, LIReadout, MeanLinearReadout
 from .surrogate import SURROGATES, Surrogate, make_surrogate
 
@@ -78,6 +82,10 @@ class NetworkConfig:
     readout_dv_init initial voltage decay of the LI readout
     v_reset_std     GPN: std of the random reset value / initial voltage in training
     weight_gain     multiplies the default (PyTorch) initial feed-forward weights
+    batch_norm      pr-v2: batch-normalise the synapse output (the authors do)
+    quant_bits, quant_threshold, quant_momentum   pr-v2: the multi-bit quantiser Q
+    lateral         s2net: Deneve lateral connections D = W W^T (else self-reset only)
+    beta_init, b_init   s2net: initial decay (one per layer) and threshold offsets
     """
 
     input_size: int = 700
@@ -100,6 +108,13 @@ class NetworkConfig:
     readout_dv_init: float = 0.1
     v_reset_std: float = 0.05
     weight_gain: float = 1.0
+    batch_norm: bool = True
+    quant_bits: int = 6
+    quant_threshold: int = 3
+    quant_momentum: float = 0.1
+    lateral: bool = True
+    beta_init: float = 0.7
+    b_init: float = 1.0
 
     def __post_init__(self) -> None:
         def positive_int(name: str, value: Any) -> int:
@@ -135,7 +150,8 @@ class NetworkConfig:
         if self.surrogate_scale is not None:
             object.__setattr__(self, "surrogate_scale",
                                number("surrogate_scale", self.surrogate_scale, 0, math.inf, lo_open=True))
-        for name in ("recurrent", "synapse_bias", "neuron_bias", "learn_decays", "learn_thresholds"):
+        for name in ("recurrent", "synapse_bias", "neuron_bias", "learn_decays", "learn_thresholds",
+                     "batch_norm", "lateral"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"model.{name}", f"must be true or false, got {getattr(self, name)!r}")
         if self.recurrent and not NEURON_BUILDERS[self.neuron].supports_recurrent:
@@ -149,6 +165,15 @@ class NetworkConfig:
         object.__setattr__(self, "v_reset_std", number("v_reset_std", self.v_reset_std, 0, math.inf))
         object.__setattr__(self, "weight_gain", number("weight_gain", self.weight_gain, 0, math.inf,
                                                        lo_open=True))
+        positive_int("quant_bits", self.quant_bits)
+        if isinstance(self.quant_threshold, bool) or not isinstance(self.quant_threshold, int) \
+                or not 0 <= self.quant_threshold < 2 ** (self.quant_bits - 1):
+            raise ConfigError("model.quant_threshold",
+                              f"must be an integer in 0..{2 ** (self.quant_bits - 1) - 1}, got {self.quant_threshold!r}")
+        object.__setattr__(self, "quant_momentum", number("quant_momentum", self.quant_momentum, 0, 1,
+                                                          lo_open=True))
+        object.__setattr__(self, "beta_init", number("beta_init", self.beta_init, 0, 1))
+        object.__setattr__(self, "b_init", number("b_init", self.b_init, 0, math.inf))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (lists, numbers, strings, None); :meth:`from_dict` reads it back."""
@@ -188,11 +213,22 @@ def _build_gpn(size: int, c: NetworkConfig, sg: Surrogate) -> NeuronPopulation:
     return GPN(size, sg, v_reset_std=c.v_reset_std)
 
 
+def _build_pr_v2(size: int, c: NetworkConfig, sg: Surrogate) -> NeuronPopulation:
+    return PRv2(size, n_bits=c.quant_bits, threshold=c.quant_threshold, momentum=c.quant_momentum,
+                batch_norm=c.batch_norm)
+
+
+def _build_s2net(size: int, c: NetworkConfig, sg: Surrogate) -> NeuronPopulation:
+    return S2NetLIF(size, sg, lateral=c.lateral, recurrent=c.recurrent, beta=c.beta_init, b=c.b_init)
+
+
 #: Hidden neuron kinds by name (one line per kind).
 NEURON_BUILDERS: dict[str, NeuronBuilder] = {
     "lif": NeuronBuilder(_build_lif, True, "LIF (Loihi, du = 1), parametric"),
     "cuba-lif": NeuronBuilder(_build_cuba, True, "current-based LIF (Loihi), parametric"),
     "gpn": NeuronBuilder(_build_gpn, False, "gated parametric neuron (Wang et al. 2024)"),
+    "pr-v2": NeuronBuilder(_build_pr_v2, False, "improved inherent recurrence v2, multi-bit (Ponghiran & Roy 2022)"),
+    "s2net": NeuronBuilder(_build_s2net, True, "s2net dense layer, Deneve lateral connections (Zimmer et al.)"),
 }
 
 
@@ -230,11 +266,13 @@ class HiddenLayer(nn.Module):
     def __init__(self, n_in: int, neuron: NeuronPopulation, *, dropout: float = 0.0,
                  synapse_bias: bool = False, weight_gain: float = 1.0):
         super().__init__()
-        self.synapse = nn.Linear(n_in, neuron.size, bias=synapse_bias)
+        self.synapse = nn.Linear(n_in, neuron.in_features, bias=synapse_bias)
         if weight_gain != 1.0:
             with torch.no_grad():
                 self.synapse.weight.mul_(weight_gain)
         self.neuron = neuron
+        if hasattr(neuron, "bind_synapse"):  # neurons whose dynamics read W (s2net)
+            neuron.bind_synapse(self.synapse)
         self.dropout = SequenceDropout(dropout)
 
     @property
@@ -347,8 +385,17 @@ class SpikingNetwork(nn.Module):
         return trace[:, -1] / x.shape[1]
 
     def firing_rates(self, spikes: list[torch.Tensor]) -> list[float]:
-        """Mean spikes per neuron per step of each hidden layer."""
-        return [float(s.detach().float().mean()) for s in spikes]
+        """Events (non-zero outputs) per neuron per step of each hidden layer."""
+        return [float((s.detach() != 0).float().mean()) for s in spikes]
+
+    @torch.no_grad()
+    def constrain_(self) -> None:
+        """Project parameters kept in range by clamping (s2net's beta and b) back into it;
+        the training loop calls this after every optimiser step. A no-op for other neurons."""
+        for layer in self.layers:
+            fn = getattr(layer.neuron, "constrain_", None)
+            if fn is not None:
+                fn()
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -11,6 +11,8 @@ gpn-shd        the GPN paper's SHD net: 700 -> 1024 GPN -> dropout 0.25 -> mean-
                linear -> 20; T = 20 frames per second, batch 128, Adam 5e-4, 150 epochs
 gpn-ssc        the GPN paper's SSC net: 700 -> 1024 x 3 GPN -> 35; T = 60, batch 1024,
                Adam 1e-3, 300 epochs
+pr-v2-shd      700 -> 128 Ponghiran & Roy v2 neurons (6-bit graded outputs) -> LI readout -> 20
+s2net-shd      700 -> 128 s2net dense neurons with lateral connections -> LI readout -> 20
 =============  ===========================================================================
 
 ``training`` holds overrides of :class:`spikedeploy.training.config.TrainConfig`
@@ -56,6 +58,11 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            100, _SMALL_TRAIN),
     Preset("gpn-small", "700 -> 128 GPN -> mean-over-time linear -> 20 (T = 100)",
            NetworkConfig(hidden=(128,), dropout=0.25, **_GPN_NET), 100, _SMALL_TRAIN),
+    Preset("pr-v2-shd", "700 -> 128 Ponghiran & Roy v2 (6-bit outputs, threshold 3) -> LI readout -> 20 (T = 100)",
+           NetworkConfig(hidden=(128,), neuron="pr-v2", readout="li", dropout=0.2), 100, _SMALL_TRAIN),
+    Preset("s2net-shd", "700 -> 128 s2net dense layer with lateral connections -> LI readout -> 20 (T = 100)",
+           NetworkConfig(hidden=(128,), neuron="s2net", lateral=True, surrogate="sigmoid", readout="li",
+                         dropout=0.1), 100, _SMALL_TRAIN),
     Preset("gpn-shd", "GPN paper, SHD: 700 -> 1024 GPN -> mean-over-time linear -> 20 (T = 20)",
            NetworkConfig(hidden=(1024,), dropout=0.25, **_GPN_NET), 20, _GPN_PAPER_SHD),
     Preset("gpn-ssc", "GPN paper, SSC: 700 -> 1024 x 3 GPN -> mean-over-time linear -> 35 (T = 60)",

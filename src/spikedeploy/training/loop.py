@@ -94,8 +94,8 @@ def evaluate(model: torch.nn.Module, data: TensorData, *, batch_size: int = 256,
         sums[0] += float(sample_losses(logits, y, spikes, activity_reg).sum())
         sums[1] += float((logits.argmax(1) == y).sum())
         sums[2] += len(y)
-        for k, s in enumerate(spikes):
-            sums[3 + k] += float(s.mean(dim=(1, 2)).sum())
+        for k, s in enumerate(spikes):  # events: non-zero outputs (graded outputs of pr-v2 too)
+            sums[3 + k] += float((s != 0).float().mean(dim=(1, 2)).sum())
     sums = all_reduce_sum(sums.to(_reduce_device(ctx, device)), ctx).cpu()
     net.train(was_training)
     n = max(float(sums[2]), 1.0)
@@ -183,6 +183,7 @@ def fit(model: torch.nn.Module, train: TensorData, val: TensorData, cfg: TrainCo
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
+            net.constrain_()
             steps += 1
             sums += torch.tensor([float(per_sample.detach().sum()), float((logits.argmax(1) == y).sum()), len(y)],
                                  dtype=torch.float64)

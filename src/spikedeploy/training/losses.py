@@ -2,7 +2,8 @@
 
 - :func:`cross_entropy_per_sample`: the classification loss of each sample.
 - :func:`spike_count_penalty`: the activity regulariser of each sample, the sum over
-  hidden layers of the mean number of spikes per neuron per step. On Loihi the
+  hidden layers of the mean number of spikes per neuron per step (the mean of ``|s|``,
+  which for the graded outputs of ``pr-v2`` is the mean output magnitude). On Loihi the
   energy follows the spikes (each one costs its fan-out in synaptic operations), so
   a weight on this term trades accuracy for energy.
 - :func:`sample_losses`: cross entropy + ``activity_reg`` x penalty.
@@ -27,7 +28,7 @@ def spike_count_penalty(spikes: list[torch.Tensor]) -> torch.Tensor:
     """Per sample: sum over layers of mean spikes per neuron per step (spikes [batch, time, n])."""
     if not spikes:
         raise ValueError("no spiking layers to regularise")
-    return sum(s.mean(dim=(1, 2)) for s in spikes)
+    return sum(s.abs().mean(dim=(1, 2)) for s in spikes)  # |s|: graded, signed outputs (pr-v2) count too
 
 
 def sample_losses(logits: torch.Tensor, targets: torch.Tensor, spikes: list[torch.Tensor],

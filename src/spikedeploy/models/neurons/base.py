@@ -75,6 +75,12 @@ class NeuronPopulation(nn.Module):
         self.size = size
         self.surrogate = surrogate
 
+    @property
+    def in_features(self) -> int:
+        """Width of the input current the population reads per step (the synapse's output):
+        ``size`` for most neurons, ``2 * size`` for Ponghiran & Roy's two gate inputs."""
+        return self.size
+
     def params(self) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
