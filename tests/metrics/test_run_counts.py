@@ -157,3 +157,37 @@ def test_counts_a_spec_network_run_with_its_voltages():
     without = count_run(spec, H.X, {"h": s}).neuron_updates.per_layer["h"]
     assert nu.active > without.active              # the voltage trace adds decaying neurons
     assert c.spikes.per_layer["h"].spikes == int((run.outputs[0] != 0).sum())
+
+
+def test_readout_spike_trace_is_accepted_only_when_silent():
+    silent = count_run(_spec(), H.X, {"h": H.S, "out": torch.zeros(2, 3, 2, dtype=torch.int8)})
+    assert silent == count_run(_spec(), H.X, {"h": H.S})
+
+
+def test_counts_an_emulator_run_like_the_float_run():
+    from spikedeploy.metrics import layers_of
+    from spikedeploy.quant.emulator import emulate
+    from spikedeploy.quant.loihi_network import LoihiLayer, LoihiNetwork
+
+    net = LoihiNetwork(input_size=3, layers=(
+        LoihiLayer("h", np.array([[64, 0, 32], [0, -128, 16]]), weight_exp=0, du=4095, dv=400,
+                   vth=40, rec_weight=np.array([[0, 64], [32, 0]])),
+        LoihiLayer("out", np.array([[0, 192], [64, 64]]), weight_exp=0, du=4095, dv=0,
+                   spiking=False)))
+    x = (H.X != 0).to(torch.int8)                  # the emulator takes 0/1 input spikes
+    res = emulate(net, x, record=("s", "v", "u"))
+    states = {k: (res.current[k], res.voltage[k]) for k in ("h", "out")}
+    c = count_run(net, x, res.spikes, states=states, dt=H.DT)
+    s = res.spikes["h"]
+    assert int(s.sum()) > 0
+    assert c.spikes.per_layer["h"].per_sample == tuple(int(v) for v in s.sum(dim=(1, 2)))
+    # The same spikes as float32 through the float network's description count the same
+    # SynOps and spikes; layer names and weights' zero patterns are shared.
+    float_counts = count_run(_spec(), x.float(), {"h": s.float()}, dt=H.DT)
+    assert float_counts.synops == c.synops and float_counts.spikes == c.spikes
+    assert float_counts.sparsity == c.sparsity
+    assert [l.name for l in layers_of(net)] == ["h", "out"]
+    # with the integer (u, v) trace, every neuron whose state is non-zero counts as active
+    u, v = states["h"]
+    shift = lambda t: torch.cat([torch.zeros_like(t[:, :1]), t[:, :-1]], dim=1)  # noqa: E731
+    assert c.neuron_updates.per_layer["h"].active >= int((shift((u != 0) | (v != 0))).sum())

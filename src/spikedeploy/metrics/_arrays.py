@@ -26,7 +26,10 @@ def as_tensor(value: Any, what: str) -> torch.Tensor:
             t = t.cpu()
     else:
         try:
-            t = torch.as_tensor(np.asarray(value))
+            arr = np.asarray(value)
+            if not arr.flags.writeable:  # e.g. LoihiNetwork's frozen arrays; never written here
+                arr = arr.copy()
+            t = torch.as_tensor(arr)
         except (TypeError, ValueError) as exc:
             raise ConfigError(what, f"cannot be read as an array ({exc})") from exc
     if t.is_complex():

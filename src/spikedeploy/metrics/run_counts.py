@@ -11,7 +11,8 @@ Layer k reads layer k-1's spikes (the first layer reads the input) at the same
 step; a recurrent layer also reads its own spikes of the previous step. A run
 whose outputs lag (Lava's Dense adds one step per layer) must be re-aligned by
 the caller before counting. The non-spiking readout needs no spike tensor; its
-voltage may be given as its state.
+voltage may be given as its state (a spike trace recorded for it is accepted when all
+zero).
 
 GPN layers before folding: give their gate weight (``LayerWeights.gate_weight``
 or ``gate_weights={name: W or shape}``) and the gate Linear is counted too.
@@ -20,6 +21,8 @@ or ``gate_weights={name: W or shape}``) and the gate Linear is counted too.
 from __future__ import annotations
 
 from typing import Any, Mapping
+
+import torch
 
 from ..errors import ConfigError, ShapeMismatchError
 from ._arrays import as_sequence
@@ -108,7 +111,14 @@ class RunCounter:
                     raise ShapeMismatchError(f"layer {layer.name!r} spikes [B, T]", bt,
                                              tuple(out.shape[:2]))
             elif layer.name in spikes:
-                raise ConfigError("spikes", f"layer {layer.name!r} does not spike")
+                # Backends may record a (silent) spike trace for the readout too; accept it
+                # when it is all zero, refuse a readout that spiked.
+                silent = as_sequence(spikes[layer.name], f"layer {layer.name!r} spikes",
+                                     features=layer.n_out)
+                if bool(torch.count_nonzero(silent)):
+                    raise ConfigError("spikes", f"the non-spiking layer {layer.name!r} spiked",
+                                      remedy="its threshold was crossed (an overflow of the "
+                                             "readout); check the quantised readout")
             rec = (out, layer.rec_weight) if layer.rec_weight is not None else (None, None)
             if layer.rec_weight is not None and out is None:
                 raise ConfigError(f"layer {layer.name!r}",
