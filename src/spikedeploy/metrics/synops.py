@@ -106,6 +106,7 @@ class SynOpsResult:
 
     @property
     def n_samples(self) -> int:
+        """Samples counted (0 when the connections saw different numbers of samples)."""
         counts = {l.n_samples for l in self.per_layer.values()}
         return counts.pop() if len(counts) == 1 else 0
 
@@ -178,9 +179,9 @@ class SynapticOperations:
 
         ``values=None`` means real-valued inputs whose values were not recorded: MACs.
         """
-        zero = torch.zeros((), dtype=torch.int64)
         if values is None:
             return torch.zeros_like(step_ops), step_ops
+        zero = torch.zeros((), dtype=torch.int64)
         unit = unit_valued(values)
         if self.decide_per == "batch_step":
             unit = unit.all(dim=0, keepdim=True).expand_as(unit)
