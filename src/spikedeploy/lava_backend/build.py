@@ -106,6 +106,7 @@ class LavaGraph:
     groups: dict[str, tuple[DecayGroup, ...]] = field(default_factory=dict)
     spike_files: dict[str, list[Path]] = field(default_factory=dict)
     voltage_files: dict[str, list[Path]] = field(default_factory=dict)
+    current_files: dict[str, list[Path]] = field(default_factory=dict)
     processes: list[Any] = field(default_factory=list)
 
     @property
@@ -116,11 +117,12 @@ class LavaGraph:
 
 def build_graph(net: LoihiNetwork, stream: np.ndarray, layout: StreamLayout, workdir: str | Path, *,
                 config: str = "fixed_pt", connection: str = "auto",
-                record_voltage: str | Sequence[str] = "readout") -> LavaGraph:
+                record_voltage: str | Sequence[str] = "readout",
+                record_current: str | Sequence[str] = "none") -> LavaGraph:
     """Build Lava processes playing ``stream`` ([replicas, S, in], 0/1) through ``net``.
 
-    ``record_voltage``: ``"readout"`` (the last layer), ``"all"``, ``"none"`` or a list
-    of layer names. Spikes of every layer are recorded. Recordings are written into
+    ``record_voltage`` / ``record_current`` (v / u): ``"readout"`` (the last layer),
+    ``"all"``, ``"none"`` or a list of layer names. Spikes of every layer are recorded. Recordings are written into
     ``workdir`` at the run's last step.
     """
     require_lava()
@@ -147,6 +149,7 @@ def build_graph(net: LoihiNetwork, stream: np.ndarray, layout: StreamLayout, wor
     if connection == "auto":
         connection = "dense" if replicas == 1 else "sparse"
     voltage_layers = _voltage_layers(net, record_voltage)
+    current_layers = _voltage_layers(net, record_current)
     fixed = config == "fixed_pt"
     spec = net.spec
     workdir = Path(workdir)
@@ -214,7 +217,7 @@ def build_graph(net: LoihiNetwork, stream: np.ndarray, layout: StreamLayout, wor
                                               layer.num_weight_bits)
                     port.connect(conn.s_in)
                     conn.a_out.connect(lif.a_in)
-        spike_paths, volt_paths = [], []
+        spike_paths, volt_paths, curr_paths = [], [], []
         for gi, (g, lif) in enumerate(zip(groups, lifs)):
             spath = workdir / f"spikes_{depth}_{gi}.npy"
             recorder = SpikeRecorder(shape=(replicas * g.size,), num_steps=S, path=str(spath))
@@ -225,9 +228,15 @@ def build_graph(net: LoihiNetwork, stream: np.ndarray, layout: StreamLayout, wor
                 vpath = workdir / f"voltage_{depth}_{gi}.npy"
                 graph.processes.append(VarRecorder(var=lif.v, num_steps=S, path=str(vpath)))
                 volt_paths.append(vpath)
+            if layer.name in current_layers:
+                cpath = workdir / f"current_{depth}_{gi}.npy"
+                graph.processes.append(VarRecorder(var=lif.u, num_steps=S, path=str(cpath)))
+                curr_paths.append(cpath)
         graph.spike_files[layer.name] = spike_paths
         if volt_paths:
             graph.voltage_files[layer.name] = volt_paths
+        if curr_paths:
+            graph.current_files[layer.name] = curr_paths
         graph.lifs[layer.name] = lifs
         graph.groups[layer.name] = groups
         prev_ports = own_ports

@@ -36,7 +36,8 @@ class LavaRunResult:
 
     ``stream`` [B, S, in] (uint8) is what was played; ``spikes[layer]`` [B, S, n]
     (int8); ``voltage[layer]`` [B, S, n] for the recorded layers: int64 for
-    ``fixed_pt``, float64 in integer units (Lava's float v x 64) for ``floating_pt``.
+    ``fixed_pt``, float64 in integer units (Lava's float v x 64) for ``floating_pt``;
+    ``current[layer]`` likewise for u.
     ``timing``: seconds to build, run and read, steps, sample-steps per second of the run.
     """
 
@@ -47,6 +48,7 @@ class LavaRunResult:
     stream: np.ndarray
     spikes: Mapping[str, np.ndarray]
     voltage: Mapping[str, np.ndarray]
+    current: Mapping[str, np.ndarray] = field(default_factory=dict)
     timing: Mapping[str, float] = field(default_factory=dict)
 
     @property
@@ -55,10 +57,10 @@ class LavaRunResult:
 
     def per_sample(self) -> dict[str, dict[str, np.ndarray]]:
         """Aligned per-sample windows ``[N, T, n]`` (padding samples dropped):
-        ``{"spikes": {layer: ...}, "voltage": {layer: ...}}``."""
+        ``{"spikes": {layer: ...}, "voltage": {layer: ...}, "current": {layer: ...}}``."""
         lay = self.layout
-        out: dict[str, dict[str, np.ndarray]] = {"spikes": {}, "voltage": {}}
-        for kind, traces in (("spikes", self.spikes), ("voltage", self.voltage)):
+        out: dict[str, dict[str, np.ndarray]] = {"spikes": {}, "voltage": {}, "current": {}}
+        for kind, traces in (("spikes", self.spikes), ("voltage", self.voltage), ("current", self.current)):
             for depth, name in enumerate(self.net.layer_names, start=1):
                 if name not in traces:
                     continue
@@ -93,8 +95,8 @@ def pack_samples(samples: np.ndarray, replicas: int, depth: int, gap_steps: int)
 
 def run_stream(net: LoihiNetwork, samples, *, gap_steps: int = 0, replicas: int = 1,
                config: str = "fixed_pt", connection: str = "auto",
-               record_voltage: str | Sequence[str] = "readout", progress: bool = False,
-               chunks: int = 1) -> LavaRunResult:
+               record_voltage: str | Sequence[str] = "readout", record_current: str | Sequence[str] = "none",
+               progress: bool = False, chunks: int = 1) -> LavaRunResult:
     """Run ``samples`` ([N, T, in], 0/1) through ``net`` in ONE Lava run.
 
     ``replicas`` copies of the network advance side by side (each plays its own
@@ -119,7 +121,7 @@ def run_stream(net: LoihiNetwork, samples, *, gap_steps: int = 0, replicas: int 
     with tempfile.TemporaryDirectory(prefix="spikedeploy-lava-") as tmp:
         t0 = time.perf_counter()
         graph = build_graph(net, stream, layout, tmp, config=config, connection=connection,
-                            record_voltage=record_voltage)
+                            record_voltage=record_voltage, record_current=record_current)
         t1 = time.perf_counter()
         n_calls = max(1, chunks, 20 if progress else 1)
         sizes = [len(c) for c in np.array_split(np.arange(S), min(n_calls, S))]
@@ -138,12 +140,12 @@ def run_stream(net: LoihiNetwork, samples, *, gap_steps: int = 0, replicas: int 
                 bar.close()
             graph.anchor.stop()
         t2 = time.perf_counter()
-        spikes, voltage = _read(graph)
+        spikes, voltage, current = _read(graph)
         t3 = time.perf_counter()
     timing = {"build_s": t1 - t0, "run_s": t2 - t1, "read_s": t3 - t2, "steps": float(S),
               "sample_steps_per_s": replicas * S / (t2 - t1)}
     return LavaRunResult(net=net, layout=layout, config=config, n_samples=int(samples.shape[0]),
-                         stream=stream, spikes=spikes, voltage=voltage, timing=timing)
+                         stream=stream, spikes=spikes, voltage=voltage, current=current, timing=timing)
 
 
 def _load(path: Path, wait_s: float = 10.0) -> np.ndarray:
@@ -156,28 +158,25 @@ def _load(path: Path, wait_s: float = 10.0) -> np.ndarray:
     return np.load(path)
 
 
-def _read(graph) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    B = graph.replicas
-    spikes, voltage = {}, {}
-    for name, paths in graph.spike_files.items():
-        n = graph.net.layer(name).n_out
-        out = np.zeros((B, graph.layout.total_steps, n), dtype=np.int8)
-        for g, path in zip(graph.groups[name], paths):
-            raw = _load(path)                         # [S, B * m]: replica-major inside the group
-            out[:, :, g.neurons] = raw.reshape(raw.shape[0], B, g.size).transpose(1, 0, 2)
-        spikes[name] = out
-    for name, paths in graph.voltage_files.items():
-        groups = graph.groups[name]
-        n = graph.net.layer(name).n_out
-        fixed = graph.config == "fixed_pt"
-        out = np.zeros((B, graph.layout.total_steps, n), dtype=np.int64 if fixed else np.float64)
-        scale = 1.0 if fixed else float(1 << graph.net.spec.activation_shift)
-        for g, path in zip(groups, paths):
-            raw = _load(path)                         # [S, B * m]
-            out[:, :, g.neurons] = (raw.reshape(raw.shape[0], B, g.size).transpose(1, 0, 2) * scale
-                                    ).astype(out.dtype)
-        voltage[name] = out
-    return spikes, voltage
+def _read(graph) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Load the recorders' files and put every neuron back in its place: [B, S, n] per layer."""
+    B, S = graph.replicas, graph.layout.total_steps
+    fixed = graph.config == "fixed_pt"
+    scale = 1.0 if fixed else float(1 << graph.net.spec.activation_shift)
+
+    def assemble(files: Mapping[str, list[Path]], dtype, factor: float) -> dict[str, np.ndarray]:
+        out = {}
+        for name, paths in files.items():
+            arr = np.zeros((B, S, graph.net.layer(name).n_out), dtype=dtype)
+            for g, path in zip(graph.groups[name], paths):
+                raw = _load(path)                     # [S, B * m]: replica-major inside the group
+                arr[:, :, g.neurons] = (raw.reshape(S, B, g.size).transpose(1, 0, 2) * factor).astype(dtype)
+            out[name] = arr
+        return out
+
+    state = np.int64 if fixed else np.float64
+    return (assemble(graph.spike_files, np.int8, 1), assemble(graph.voltage_files, state, scale),
+            assemble(graph.current_files, state, scale))
 
 
 def verify_bit_exact(result: LavaRunResult, *, device: str | None = None) -> StreamResult:
@@ -189,12 +188,12 @@ def verify_bit_exact(result: LavaRunResult, *, device: str | None = None) -> Str
     if result.config != "fixed_pt":
         raise ConfigError("config", f"bit-exactness is defined for fixed_pt runs, not {result.config!r}",
                           valid=("fixed_pt",))
-    emu = emulate_stream(result.net, result.stream, result.layout, record=("s", "v"),
+    emu = emulate_stream(result.net, result.stream, result.layout, record=("s", "v", "u"),
                          on_overflow="ignore", device=device)
     for depth, name in enumerate(result.net.layer_names, start=1):
         verify_identical(name, emu.spikes[name].cpu().numpy(), result.spikes[name],
                          layout=result.layout, depth=depth)
-        if name in result.voltage:
-            verify_identical(name, emu.voltage[name].cpu().numpy(), result.voltage[name],
-                             layout=result.layout, depth=depth)
+        for mine, lavas in ((emu.voltage, result.voltage), (emu.current, result.current)):
+            if name in lavas:
+                verify_identical(name, mine[name].cpu().numpy(), lavas[name], layout=result.layout, depth=depth)
     return emu

@@ -453,6 +453,45 @@ def emulate_stream(net: LoihiNetwork, stream, layout: StreamLayout, *, record: I
     return StreamResult(layout, net.layer_names, s_rec, v_rec, u_rec, carry, counts)
 
 
+@torch.no_grad()
+def quiet_gap(net: LoihiNetwork, samples, *, max_gap: int | None = None,
+              device: str | torch.device | None = None) -> int | None:
+    """The smallest gap G (0 .. ``max_gap``, default T) that makes a Lava stream of these
+    samples equal to independent per-sample runs; None if there is none.
+
+    Only the recurrent Dense carries anything across a reset (the spikes of the
+    step before it), so G works when every recurrent layer is silent on the last
+    step of each sample's window, T + G - 1, with zero input after step T, and
+    when no recurrent layer fires during the stream's first steps before its first
+    reset (bias-driven, from zero state). Checked on these samples (including the
+    last, which is conservative) with one aligned emulator run.
+    """
+    x, _ = _check_args(net, samples, ("s",), "ignore", device)
+    B, T, n_in = x.shape
+    max_gap = T if max_gap is None else int(max_gap)
+    if max_gap < 0:
+        raise ConfigError("max_gap", f"must be >= 0, got {max_gap}")
+    rec = [l.name for l in net.layers if l.recurrent]
+    if not rec:
+        return 0
+    padded = torch.cat([x, torch.zeros((B, max_gap, n_in), dtype=x.dtype, device=x.device)], dim=1)
+    res = emulate(net, padded, record=("s",), on_overflow="ignore")
+    active = torch.stack([res.spikes[name].sum(dim=(0, 2)) for name in rec]).sum(dim=0)   # [T + max_gap]
+    for gap in range(max_gap + 1):
+        if int(active[T + gap - 1]) == 0 and not _preroll_carries(net, T, gap, x.device):
+            return gap
+    return None
+
+
+def _preroll_carries(net: LoihiNetwork, sample_steps: int, gap: int, device) -> bool:
+    """True if a recurrent layer fires before its first reset in a stream with this layout
+    (zero state, bias-driven): those spikes reach the first sample through the recurrent Dense."""
+    lay = StreamLayout(sample_steps=sample_steps, n_samples=1, depth=net.latency, gap_steps=gap)
+    zero = torch.zeros((1, lay.total_steps, net.input_size), dtype=torch.uint8, device=device)
+    first = emulate_stream(net, zero, lay, record=("s",), on_overflow="ignore")
+    return bool(int(first.carry_spikes.sum()))
+
+
 def first_difference(expected, got) -> tuple[int, ...] | None:
     """Index of the first element where two equally shaped arrays/tensors differ, or None."""
     a = expected.cpu().numpy() if isinstance(expected, torch.Tensor) else np.asarray(expected)
