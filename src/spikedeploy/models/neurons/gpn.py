@@ -116,9 +116,10 @@ class GPN(NeuronPopulation):
         a_x = F.linear(x_tm, w_x, self.gates.bias)             # [T, B, 4C], all steps at once
         sg = self.surrogate
         out = []
-        for t in range(x_tm.shape[0]):
-            a = torch.addmm(a_x[t], st.v, w_v.t())
-            s, st = _gpn_update(a, x_tm[t], st, sg)
+        # unbind, not a_x[t]: the backward of indexing would zero-fill a full [T, B, 4C] tensor per step
+        for a_x_t, x_t in zip(a_x.unbind(0), x_tm.unbind(0)):
+            a = torch.addmm(a_x_t, st.v, w_v.t())
+            s, st = _gpn_update(a, x_t, st, sg)
             out.append(s)
         return torch.stack(out, 1), st
 
