@@ -52,7 +52,7 @@ from .cochlea import CochleaConfig
 from .shd_format import SHD_KEYS
 
 GENERATOR = "spikedeploy.data.synth_digits"
-GENERATOR_VERSION = 1          # bump when the generator's output changes for the same config
+GENERATOR_VERSION = 2          # bump when the generator's output changes for the same config
 MANIFEST = "manifest.json"
 TRAIN_FILE = "train.h5"
 TEST_FILE = "test.h5"
@@ -286,11 +286,22 @@ def _babble(rng: np.random.Generator, n: int, bank: list[np.ndarray]) -> np.ndar
 _STATE: dict[str, Any] = {}
 
 
-def _init_worker(cfg: SynthConfig, banks: dict[str, list[np.ndarray]], program: str) -> None:
-    with contextlib.suppress(Exception):   # one BLAS thread per worker process
-        from threadpoolctl import threadpool_limits
+def _one_blas_thread() -> contextlib.AbstractContextManager:
+    """Limit BLAS to one thread (threadpoolctl, when installed; else a no-op).
 
-        _STATE["limits"] = threadpool_limits(1)
+    Matrix products can round differently with another thread count, so every
+    utterance is encoded with one BLAS thread, in workers and inline alike: the
+    files are then identical whatever the number of workers.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional package
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
+
+
+def _init_worker(cfg: SynthConfig, banks: dict[str, list[np.ndarray]], program: str) -> None:
+    _STATE["limits"] = _one_blas_thread()      # kept for the worker's lifetime
     _STATE.update(cfg=cfg, banks=banks, program=program)
 
 
@@ -488,6 +499,9 @@ def _n_workers(workers: int | None) -> int:
 def _run(cfg: SynthConfig, program: str, workers: int | None, progress: bool) -> dict[str, list[dict]]:
     from tqdm import tqdm
 
+    from .cochlea import get_cochlea
+
+    get_cochlea(cfg.cochlea)       # designed once here; forked workers inherit it
     jobs = plan(cfg)
     table = speakers(cfg)
     banks = {split: _babble_bank(cfg, split, table, program) for split in ("train", "test")}
@@ -498,11 +512,12 @@ def _run(cfg: SynthConfig, program: str, workers: int | None, progress: bool) ->
     try:
         if n_workers == 1:
             saved = dict(_STATE)
-            _init_worker(cfg, banks, program)
+            _STATE.update(cfg=cfg, banks=banks, program=program)
             try:
-                for job in flat:
-                    out.append(_checked(_utterance(job)))
-                    bar.update()
+                with _one_blas_thread():
+                    for job in flat:
+                        out.append(_checked(_utterance(job)))
+                        bar.update()
             finally:
                 _STATE.clear()
                 _STATE.update(saved)
