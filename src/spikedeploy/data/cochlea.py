@@ -298,14 +298,14 @@ class Cochlea:
             ok = np.nonzero(enbw <= cfg.window_erb_ratio * erb[c])[0]
             if ok.size:
                 choice[c] = ok[0]
-        m = max(windows[-1], int(2 ** math.ceil(math.log2(self.firs.shape[1]))))
-        spectra = np.abs(np.fft.rfft(self.firs, n=m, axis=1)) ** 2  # |H(f)|^2 on an m-point grid
         self.groups: list[dict[str, Any]] = []
         for w_i, n in enumerate(windows):
             chans = np.nonzero(choice == w_i)[0]
             if chans.size == 0:
                 continue
-            h2 = spectra[chans][:, :: m // n]                        # at the n-point STFT bins
+            # |H(f)|^2 of each FIR at the n-point STFT bins (a grid of a multiple of n points)
+            m = n * -(-self.firs.shape[1] // n)
+            h2 = (np.abs(np.fft.rfft(self.firs[chans], n=m, axis=1)) ** 2)[:, :: m // n]
             window = np.hanning(n + 2)[1:-1]                          # symmetric, no zero end points
             # sum_k |H_k|^2 |X_k|^2 * 2 / (n sum w^2) = mean square of the channel output,
             # then * 2/pi^2 = (mean of the half-wave rectified output)^2
