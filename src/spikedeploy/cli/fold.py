@@ -1,0 +1,65 @@
+"""``spikedeploy fold``: fold a GPN checkpoint's gates into a LIF checkpoint (docs/folding.md)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "fold", help="fold a GPN's gates into per-neuron LIF parameters (a deployable LIF checkpoint)",
+        description="Replace each GPN gate by a per-neuron constant taken from calibration data (the GPN's "
+                    "training split of DIR), fold the constants into a LIF network (input and threshold gates "
+                    "scale the weight rows, the forget gate becomes the voltage decay, the bypass a bias), "
+                    "cluster the decays into at most K hardware profiles, optionally fine-tune towards the "
+                    "GPN's logits, and write a normal LIF checkpoint with the fold report in its metadata. "
+                    "See docs/folding.md.")
+    p.add_argument("checkpoint", type=Path, metavar="MODEL.pt", help="a GPN checkpoint (spikedeploy train)")
+    p.add_argument("--data", type=Path, default=None, metavar="DIR",
+                   help="folder with train.h5 and test.h5 (default: the built-in data set, "
+                        "see `spikedeploy data where`)")
+    p.add_argument("-o", "--out", type=Path, default=Path("folded.pt"), metavar="OUT.pt",
+                   help="folded checkpoint to write (default folded.pt)")
+    p.add_argument("--method", default="lsq", choices=("mean", "lsq"),
+                   help="per-neuron gate statistic: mean gate value, or least-squares fit of the update "
+                        "(default lsq)")
+    p.add_argument("--clusters", "-k", type=int, default=8, metavar="K",
+                   help="at most K distinct decays (LIF processes) per layer (default 8)")
+    p.add_argument("--calib-samples", type=int, default=1024, metavar="N",
+                   help="training samples for the statistics (0: all; default 1024)")
+    p.add_argument("--finetune-epochs", type=int, default=0, metavar="E",
+                   help="epochs of distillation towards the GPN's logits (default 0: none)")
+    p.add_argument("--lr", type=float, default=5e-4, help="fine-tuning learning rate (default 5e-4)")
+    p.add_argument("--distill-loss", default="kl", choices=("kl", "mse"), help="loss on the logits (default kl)")
+    p.add_argument("--temperature", type=float, default=2.0, help="softmax temperature of the KL loss")
+    p.add_argument("--label-weight", type=float, default=0.0, metavar="W",
+                   help="add W x cross entropy on the true labels to the distillation loss")
+    p.add_argument("--finetune-decays", action="store_true",
+                   help="let the decays learn too, re-clustered onto K values after every epoch")
+    p.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="calibration subset, batch order, dropout")
+    p.add_argument("--device", default="cpu", help="cpu (default), auto, cuda or cuda:N")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: its own)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(handler=_fold)
+
+
+def _fold(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..paths import default_data_dir
+    from ..quant.fold import FoldConfig, format_report, run_fold
+
+    config = FoldConfig(method=args.method, clusters=args.clusters, calib_samples=args.calib_samples,
+                        batch_size=args.batch_size, finetune_epochs=args.finetune_epochs, finetune_lr=args.lr,
+                        distill_loss=args.distill_loss, temperature=args.temperature,
+                        label_weight=args.label_weight, finetune_decays=args.finetune_decays, seed=args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data_dir = args.data if args.data is not None else default_data_dir()
+    result = run_fold(args.checkpoint, data_dir, args.out, config, device=args.device,
+                      progress=not args.no_progress, log=print)
+    print(format_report(result.report))
+    print(f"folded checkpoint: {result.checkpoint}")
+    return 0
