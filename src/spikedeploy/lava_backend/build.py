@@ -24,7 +24,7 @@ Replication (``replicas = B``): B copies of the network side by side in the same
 processes, block-diagonal weights, so B independent streams advance per Lava
 step (as one would spread copies over a chip's cores). Lava's Python simulation
 costs a roughly fixed time per step and process, so this is how throughput is
-bought. Block-diagonal Dense matrices grow as B^2, so replicated graphs use
+bought. Block-diagonal Dense matrices grow as B^2, so larger replicated graphs use
 Lava's ``Sparse`` connection (same bit-accurate arithmetic as ``Dense``:
 ``PySparseModelBitAcc`` applies the same clipping, truncation and ``weight_exp``).
 
@@ -49,8 +49,11 @@ from . import require_lava
 #: Lava run configurations (``Loihi2SimCfg(select_tag=...)``).
 CONFIGS = ("fixed_pt", "floating_pt")
 #: Connection processes: ``dense`` (lava.proc.dense Dense), ``sparse`` (lava.proc.sparse
-#: Sparse), ``auto`` (Dense for one replica, Sparse for more).
+#: Sparse), ``auto`` (Dense up to DENSE_MAX_REPLICAS copies, Sparse above).
 CONNECTIONS = ("auto", "dense", "sparse")
+#: Dense's block-diagonal matrix costs B^2 per step; measured on the 700-128-20 benchmark
+#: network (2-core machine), Dense wins up to about 8 copies, Sparse from 16 on.
+DENSE_MAX_REPLICAS = 8
 
 
 def float_parameters(layer: LoihiLayer, spec=None) -> dict[str, Any]:
@@ -147,7 +150,7 @@ def build_graph(net: LoihiNetwork, stream: np.ndarray, layout: StreamLayout, wor
         raise ShapeMismatchError("stream layout depth", net.latency, layout.depth)
     replicas = stream.shape[0]
     if connection == "auto":
-        connection = "dense" if replicas == 1 else "sparse"
+        connection = "dense" if replicas <= DENSE_MAX_REPLICAS else "sparse"
     voltage_layers = _voltage_layers(net, record_voltage)
     current_layers = _voltage_layers(net, record_current)
     fixed = config == "fixed_pt"
