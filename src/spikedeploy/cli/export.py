@@ -1,0 +1,125 @@
+"""``spikedeploy export-nir`` (also the ``export-nir`` command) and ``spikedeploy quantize``.
+
+``export-nir model.pt [-o model.nir] [--quantized] [--data DIR] [--allow-approx]`` loads a
+checkpoint (weights only), reads it into a NetworkSpec, optionally quantises it to
+Loihi's integers (calibrated on DIR/train.h5, default: the built-in data set) and
+writes the NIR graph with the integer network and the model/data configuration in
+its metadata. ``quantize model.pt`` prints the per-layer quantisation report only.
+Both call :func:`spikedeploy.quant.export.export_checkpoint`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def _headroom(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text!r}") from None
+    if not v >= 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text!r}")
+    return v
+
+
+def _quant_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, default=None, metavar="DIR",
+                   help="calibration data: DIR/train.h5 in the SHD format (default: the built-in data set, "
+                        "see `spikedeploy data where`)")
+    p.add_argument("--calib-samples", type=_positive_int, default=256, metavar="N",
+                   help="calibration samples drawn from train.h5 (stratified by class; default 256)")
+    p.add_argument("--headroom", type=_headroom, default=2.0, metavar="H",
+                   help="calibrated maxima of the input current, u and v times H must fit the datapath (default 2)")
+    p.add_argument("--allow-approx", action="store_true",
+                   help="accept values Loihi cannot represent exactly (clipped weights, clamped thresholds, "
+                        "spike counts > 1 in the input) with a warning, instead of refusing")
+    p.add_argument("--seed", type=int, default=0, help="seed of the calibration sample draw (default 0)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export-nir", help="write a trained checkpoint as a NIR graph (optionally with Loihi integers)",
+        description="Load model.pt (weights only), read it into a NetworkSpec and write it as NIR "
+                    "(docs/nir-conventions.md). With --quantized, quantise it to Loihi's integer neuron, "
+                    "calibrating on the data (DIR/train.h5), print the per-layer quantisation report and store "
+                    "the integer network in the graph's metadata. An unfolded GPN is refused: run "
+                    "`spikedeploy fold` first.")
+    p.add_argument("checkpoint", type=Path, help="checkpoint written by `spikedeploy train` (or fold)")
+    p.add_argument("-o", "--out", type=Path, default=None,
+                   help="NIR file to write (default: the checkpoint's name with .nir)")
+    p.add_argument("--quantized", action="store_true",
+                   help="quantise to Loihi integers and store them in the graph (LoihiNetwork in the metadata)")
+    p.add_argument("--input-gain", choices=("neuron", "synapse"), default="neuron",
+                   help="where the 1/(du dv) input scaling goes (default neuron; synapse for norse)")
+    p.add_argument("--report", type=Path, default=None, metavar="FILE.json",
+                   help="also write the quantisation report as JSON")
+    _quant_args(p)
+    p.set_defaults(handler=_export)
+
+    q = sub.add_parser(
+        "quantize", help="quantise a checkpoint to Loihi integers and print the per-layer report",
+        description="Calibrate and quantise model.pt to Loihi's integer neuron (as export-nir --quantized) "
+                    "and print the per-layer quantisation report; nothing is written unless --report is given.")
+    q.add_argument("checkpoint", type=Path, help="checkpoint written by `spikedeploy train` (or fold)")
+    q.add_argument("--report", type=Path, default=None, metavar="FILE.json",
+                   help="write the quantisation report as JSON")
+    _quant_args(q)
+    q.set_defaults(handler=_quantize)
+
+
+def _write_report(path: Path, report) -> None:
+    import json
+
+    from ..atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(report.to_dict(), indent=2, allow_nan=True) + "\n")
+
+
+def _export(args: argparse.Namespace) -> int:
+    from ..atomic import check_output_path
+    from ..quant.export import export_checkpoint
+
+    out = args.out if args.out is not None else args.checkpoint.with_suffix(".nir")
+    check_output_path(out)
+    if args.report is not None:
+        check_output_path(args.report)
+    result = export_checkpoint(args.checkpoint, out, quantized=args.quantized, data_dir=args.data,
+                               calib_samples=args.calib_samples, headroom=args.headroom,
+                               allow_approx=args.allow_approx, seed=args.seed, input_gain=args.input_gain,
+                               progress=True)
+    if result.report is not None:
+        print(result.report.format())
+        if args.report is not None:
+            _write_report(args.report, result.report)
+    print(f"wrote {result.path} ({len(result.spec.layers)} layers"
+          + (", with the Loihi integer network" if result.loihi is not None else ", float only") + ")")
+    return 0
+
+
+def _quantize(args: argparse.Namespace) -> int:
+    from ..atomic import check_output_path
+    from ..quant.export import export_checkpoint
+
+    if args.report is not None:
+        check_output_path(args.report)
+    result = export_checkpoint(args.checkpoint, None, quantized=True, data_dir=args.data,
+                               calib_samples=args.calib_samples, headroom=args.headroom,
+                               allow_approx=args.allow_approx, seed=args.seed, progress=True)
+    print(result.loihi.summary())
+    print(result.report.format())
+    if args.report is not None:
+        _write_report(args.report, result.report)
+    return 0

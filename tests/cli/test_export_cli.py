@@ -1,0 +1,209 @@
+"""``spikedeploy export-nir`` / ``quantize``: round trips through the NIR file and clear refusals."""
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from spikedeploy.cli import export_nir_main, main
+from spikedeploy.data.shd import BinningConfig
+from spikedeploy.models import build_network, get_preset
+from spikedeploy.models.spec_network import SpecNetwork
+from spikedeploy.nir_io import load_nir, read_config, read_loihi_network, read_nir
+from spikedeploy.quant.emulator import emulate
+from spikedeploy.quant.export import calibration_data, export_checkpoint, stratified_indices
+from spikedeploy.training.checkpoint import save_checkpoint
+
+from ..training.toy_shd import write_toy_dataset
+
+BINARY = BinningConfig(n_steps=20, duration=0.5, binary=True, n_channels=40)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def toy_dir(tmp_path_factory):
+    return write_toy_dataset(tmp_path_factory.mktemp("toy_export"), n_train=60, n_test=24)
+
+
+def _model(preset="cuba-shd", seed=0, **changes):
+    torch.manual_seed(seed)
+    cfg = get_preset(preset).network.replace(input_size=40, n_classes=4, hidden=[16], weight_gain=3.0, **changes)
+    m = build_network(cfg).eval()
+    with torch.no_grad():
+        if hasattr(m.layers[0].neuron, "bias") and m.layers[0].neuron.bias is not None:
+            m.layers[0].neuron.bias.uniform_(-0.02, 0.08)
+    return m
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ckpt")
+    return save_checkpoint(folder / "m.pt", _model(), binning=BINARY, extra={"preset": "cuba-shd"})
+
+
+def _held_out(toy_dir, n=12):
+    x, y, _, _ = calibration_data(toy_dir, BINARY, 40, n, seed=0, split="test")
+    return x, y
+
+
+def _no_files(folder, *patterns):
+    return all(not list(folder.glob(p)) for p in patterns)
+
+
+# ----------------------------------------------------------------------------- round trips
+
+def test_float_graph_reimports_to_the_models_outputs(ckpt, toy_dir, tmp_path, capsys):
+    out = tmp_path / "float.nir"
+    assert main(["export-nir", str(ckpt), "-o", str(out)]) == 0
+    assert "float only" in capsys.readouterr().out
+    spec = load_nir(out)
+    x, _ = _held_out(toy_dir)
+    model = _model()
+    with torch.no_grad():
+        expected = model(x)
+    got = SpecNetwork(spec)(x)
+    assert float((got - expected).abs().max()) <= 1e-6      # float tolerance (equal here)
+    graph = read_nir(out)
+    assert read_loihi_network(graph) is None
+    cfg = read_config(graph)
+    assert cfg["model"]["hidden"] == [16] and cfg["binning"]["n_steps"] == 20 and cfg["preset"] == "cuba-shd"
+    assert spec.dt == pytest.approx(0.5 / 20)
+
+
+def test_quantised_graph_reimports_to_identical_emulator_spikes(ckpt, toy_dir, tmp_path, capsys):
+    out = tmp_path / "q.nir"
+    code = main(["export-nir", str(ckpt), "-o", str(out), "--quantized", "--data", str(toy_dir),
+                 "--calib-samples", "24", "--report", str(tmp_path / "r.json")])
+    printed = capsys.readouterr().out
+    assert code == 0 and "quantisation report" in printed and "hidden0" in printed and "readout" in printed
+    # The same export in memory: the integers before writing.
+    before = export_checkpoint(ckpt, None, quantized=True, data_dir=toy_dir, calib_samples=24)
+    graph = read_nir(out)
+    after = read_loihi_network(graph)
+    for a, b in zip(before.loihi.layers, after.layers):
+        for k, v in a.to_dict().items():
+            assert np.array_equal(np.asarray(v), np.asarray(b.to_dict()[k])), (a.name, k)
+    x, _ = _held_out(toy_dir)
+    r1 = emulate(before.loihi, x, record=("s", "v", "u"), on_overflow="ignore")
+    r2 = emulate(after, x, record=("s", "v", "u"), on_overflow="ignore")
+    for name in after.layer_names:
+        assert torch.equal(r1.spikes[name], r2.spikes[name])
+        assert torch.equal(r1.voltage[name], r2.voltage[name])
+        assert torch.equal(r1.current[name], r2.current[name])
+    assert int(r1.spikes["hidden0"].sum()) > 0
+    assert after.metadata["readout"] == "max" and after.metadata["scales"]["hidden0"]["weight_exp"] == \
+        before.loihi.layer("hidden0").weight_exp
+    cfg = read_config(graph)
+    assert cfg["calibration"]["n_samples"] == 24 and cfg["quantization"]["config"]["headroom"] == 2.0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert [l["name"] for l in report["layers"]] == ["hidden0", "readout"]
+    assert report["layers"][0]["spike_agreement"] == before.report.layers[0].spike_agreement
+
+
+def test_default_output_path_and_console_script(ckpt, tmp_path, capsys):
+    import shutil
+
+    local = tmp_path / "model.pt"
+    shutil.copy(ckpt, local)
+    assert export_nir_main([str(local)]) == 0
+    assert (tmp_path / "model.nir").is_file()
+
+
+def test_quantize_command_prints_the_report(ckpt, toy_dir, capsys):
+    assert main(["quantize", str(ckpt), "--data", str(toy_dir), "--calib-samples", "16"]) == 0
+    out = capsys.readouterr().out
+    assert "LoihiNetwork(loihi2)" in out and "spike agree" in out
+
+
+def test_calibration_samples_are_stratified():
+    labels = np.repeat(np.arange(4), [10, 20, 30, 40])
+    idx = stratified_indices(labels, 8, seed=1)
+    assert np.bincount(labels[idx], minlength=4).tolist() == [2, 2, 2, 2]
+    assert len(set(stratified_indices(labels, 100, seed=2).tolist())) == 100
+
+
+# ----------------------------------------------------------------------------- refusals
+
+def test_spike_counts_are_refused_unless_allowed(toy_dir, tmp_path, capsys):
+    counts = save_checkpoint(tmp_path / "c.pt", _model(), binning=BINARY.replace(binary=False))
+    out = tmp_path / "c.nir"
+    assert main(["export-nir", str(counts), "-o", str(out), "--quantized", "--data", str(toy_dir),
+                 "--calib-samples", "24"]) == 2
+    err = capsys.readouterr().err
+    assert "binary" in err and "--allow-approx" in err
+    assert _no_files(tmp_path, "c.nir", ".c.nir*")
+    with pytest.warns(UserWarning):
+        assert main(["export-nir", str(counts), "-o", str(out), "--quantized", "--data", str(toy_dir),
+                     "--calib-samples", "24", "--allow-approx"]) == 0
+    assert out.is_file() and "approximation:" in capsys.readouterr().out
+
+
+def test_gpn_is_refused_with_the_fold_hint(tmp_path, capsys):
+    torch.manual_seed(0)
+    gpn = build_network(get_preset("gpn-small").network.replace(input_size=40, hidden=[8], n_classes=4))
+    path = save_checkpoint(tmp_path / "gpn.pt", gpn)
+    assert main(["export-nir", str(path), "-o", str(tmp_path / "g.nir")]) == 2
+    assert "spikedeploy fold" in capsys.readouterr().err
+    assert _no_files(tmp_path, "*.nir", ".g.nir*")
+
+
+def test_a_pickle_that_would_run_code_is_refused(tmp_path, capsys):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "spikedeploy-checkpoint", "format_version": 1, "model_config": {},
+                "state_dict": {}, "payload": Evil()}, path)
+    assert main(["export-nir", str(path), "-o", str(tmp_path / "e.nir")]) == 2
+    err = capsys.readouterr().err
+    assert "would run code" in err
+    assert not marker.exists() and _no_files(tmp_path, "*.nir")
+
+
+@pytest.mark.parametrize("kind", ["text", "empty", "state_dict", "no_config", "unknown_config"])
+def test_files_that_are_not_usable_checkpoints_exit_2(kind, tmp_path, capsys):
+    path = tmp_path / "bad.pt"
+    if kind == "text":
+        path.write_text("hello, not a checkpoint\n")
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "state_dict":
+        torch.save(_model().state_dict(), path)
+    elif kind == "no_config":
+        torch.save({"format": "spikedeploy-checkpoint", "format_version": 1, "state_dict": {}}, path)
+    else:
+        torch.save({"format": "spikedeploy-checkpoint", "format_version": 1, "state_dict": {},
+                    "model_config": {"neuron": "lif", "wings": 2}}, path)
+    assert main(["export-nir", str(path), "-o", str(tmp_path / "bad.nir")]) == 2
+    err = capsys.readouterr().err
+    assert "spikedeploy: error:" in err and str(path) in err
+    assert _no_files(tmp_path, "*.nir", ".bad.nir*")
+
+
+def test_nan_weights_and_missing_folders_exit_2(tmp_path, capsys, toy_dir):
+    m = _model()
+    with torch.no_grad():
+        m.layers[0].synapse.weight[1, 2] = float("nan")
+    nan = save_checkpoint(tmp_path / "nan.pt", m)
+    assert main(["export-nir", str(nan), "-o", str(tmp_path / "n.nir")]) == 2
+    assert "NaN or inf" in capsys.readouterr().err
+    good = save_checkpoint(tmp_path / "good.pt", _model(), binning=BINARY)
+    assert main(["export-nir", str(good), "-o", str(tmp_path / "nowhere" / "g.nir")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["export-nir", str(good), "-o", str(tmp_path / "g.nir"), "--quantized",
+                 "--data", str(tmp_path / "no-data")]) == 2
+    assert "synth-digits" in capsys.readouterr().err
+    assert main(["export-nir", str(tmp_path / "missing.pt")]) == 2
+    assert _no_files(tmp_path, "*.nir", ".*.nir*")
