@@ -224,6 +224,32 @@ def test_the_readout_integrator_does_not_saturate_over_the_steps():
     assert rep2.layer("out").emu_readout_overflow > 0
 
 
+def test_deep_negative_voltages_saturate_at_the_floor_by_design():
+    # One LIF layer (dv = 1/128) driven by inhibitory inputs: v sinks towards -100 vth.
+    w = np.full((4, 6), -0.6)
+    w[:, 0] = 1.0
+    h = LayerSpec("h", w, du=1, dv=1 / 128, vth=1.0, bias=0.0)
+    r = LayerSpec("r", np.ones((2, 4)) / 4, du=1, dv=0, vth=None)
+    spec = NetworkSpec(6, (h, r), readout="mean")
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(8, 200, 6, generator=g) < 0.5).float()
+    net, rep = quantize(spec, x)                       # default v_floor = 32 thresholds
+    l = rep.layer("h")
+    assert l.calib_max_v > 64                         # the float voltage goes far below -32 vth
+    # the floor sets the scale (the weight exponent then rounds it down by less than 2x)
+    assert l.limit == "v_floor" and 32 <= l.v_clip_vth < 64
+    assert l.emu_v_saturated > 0 and not rep.approximations   # by design: reported, not an error
+    full = QuantConfig(v_floor=None)
+    net2, rep2 = quantize(spec, x, config=full)       # keep the whole range: no saturation
+    l2 = rep2.layer("h")
+    assert l2.limit == "v" and l2.emu_v_saturated == 0 and l2.v_frac <= 0.5 + 1e-12
+    assert l2.scale < l.scale / 4
+    plan = {"h": LayerScale(l.scale, l.weight_exp, l.bias_exp)}
+    with pytest.raises(QuantizationError) as err:      # without the floor, saturation is refused
+        quantize(spec, x, config=QuantConfig(v_floor=None, plan=plan))
+    assert (err.value.layer, err.value.field) == ("h", "v")
+
+
 def test_only_the_last_layer_may_be_non_spiking_and_inputs_are_checked():
     spec, x = _grid_spec("if")
     a, b, c = spec.layers
@@ -279,7 +305,8 @@ def test_ptq_of_a_cuba_network_is_close_and_reported():
     assert h.weight_range_used == 1.0 and h.weights_clipped == 0
     assert h.weight_rel_rms_error < 0.01          # 8-bit weights: step max|W| / 127
     assert h.spike_agreement > 0.95 and abs(h.rate_float - h.rate_emulator) < 0.02
-    assert h.a_in_frac <= 0.5 and h.u_frac <= 0.5 and h.v_frac <= 0.5   # headroom 2
+    assert h.a_in_frac <= 0.5 and h.u_frac <= 0.5                      # headroom 2
+    assert h.v_frac <= 0.5 or h.v_clip_vth >= 32 * (1 - 1e-9)          # ... or the negative floor
     assert net.layer("hidden0").rec_weight is not None and h.rec_weight_exp is not None
     assert rep.logit_agreement > 0.8
 

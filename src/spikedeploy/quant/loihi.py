@@ -28,8 +28,10 @@ current ``|u|`` and voltage ``|v|`` (before the reset); then::
                    (bias_mant_max << bias_exp_max) / max|bias|,   the bias fits
                    (a_max << 6) / (headroom * max|x|),     a_in fits 16 bits
                    2^23 / (headroom * max|u|),             u does not wrap at 24 bits
-                   (2^23 - 1) / (headroom * max|v|) )      v does not saturate
-                                                           (non-spiking readout: below vth_max << 6)
+                   (2^23 - 1) / v_need )                   v does not saturate (below)
+
+    v_need = min(headroom * max(-v), v_floor * max vth)    spiking layers
+    v_need = headroom * max|v|, against vth_max << 6        the non-spiking readout
     weight_exp = floor(log2(lam_max * max|W| / (top * 2^6)))  clamped to the profile's range
     lam = min(lam_max, top * 2^(weight_exp + 6) / max|W|)
 
@@ -37,6 +39,17 @@ current ``|u|`` and voltage ``|v|`` (before the reset); then::
 covers all ``T`` steps of the calibration samples, so the GPN paper's mean readout
 (``du = 1, dv = 0``: an integrator summing ``W s_t + b`` over ``T`` steps) does not
 saturate on them; ``headroom`` (default 2) leaves a factor for unseen inputs.
+
+A spiking layer's voltage above its threshold only makes it spike and reset, so only
+the negative side of ``v`` can saturate harmfully. A float voltage can sink far below
+zero (tens or hundreds of thresholds after strong inhibition); keeping all of that
+range would cost the threshold, bias and weights their resolution (and push the
+weight exponent negative, where Dense drops low bits). So the negative range kept is
+capped at ``v_floor`` thresholds (default 32): a deeper voltage saturates at
+``-(2^23 - 1)``, i.e. the neuron recovers from ``-v_floor * vth`` instead. This is an
+approximation by design; the report counts the saturations in the emulator and the
+spike agreement shows their effect (``v_floor=None`` keeps the full range and makes
+any saturation a strict error).
 
 **Checks.** Strict by default: a value that cannot be represented raises
 :class:`~spikedeploy.errors.QuantizationError` naming the layer and field -- clipped
@@ -117,6 +130,8 @@ class QuantConfig:
     """How to quantise.
 
     headroom              the calibrated maxima of |x|, |u|, |v| times this must fit (>= 1)
+    v_floor               negative voltage range kept in spiking layers, in units of the
+                          layer's largest threshold (None: all the calibration needs)
     max_clipped_fraction  fraction of a layer's weights that may clip in strict mode (0: none)
     allow_approx          accept unrepresentable values (clip/clamp/binarise) with a warning
     plan                  fixed per-layer :class:`LayerScale` (from :func:`plan_scales` or QAT);
@@ -126,6 +141,7 @@ class QuantConfig:
     """
 
     headroom: float = 2.0
+    v_floor: float | None = 32.0
     max_clipped_fraction: float = 0.0
     allow_approx: bool = False
     plan: Mapping[str, LayerScale] | None = None
@@ -135,6 +151,9 @@ class QuantConfig:
     def __post_init__(self) -> None:
         if not (isinstance(self.headroom, (int, float)) and math.isfinite(self.headroom) and self.headroom >= 1):
             raise ConfigError("quant.headroom", f"must be a number >= 1, got {self.headroom!r}")
+        if self.v_floor is not None and not (isinstance(self.v_floor, (int, float)) and math.isfinite(self.v_floor)
+                                             and self.v_floor >= 1):
+            raise ConfigError("quant.v_floor", f"must be a number >= 1 (thresholds) or None, got {self.v_floor!r}")
         if not (isinstance(self.max_clipped_fraction, (int, float)) and 0 <= self.max_clipped_fraction <= 1):
             raise ConfigError("quant.max_clipped_fraction", f"must lie in [0, 1], got {self.max_clipped_fraction!r}")
         if not isinstance(self.allow_approx, bool):
@@ -148,7 +167,9 @@ class QuantConfig:
             object.__setattr__(self, "plan", plan)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"headroom": float(self.headroom), "max_clipped_fraction": float(self.max_clipped_fraction),
+        return {"headroom": float(self.headroom),
+                "v_floor": None if self.v_floor is None else float(self.v_floor),
+                "max_clipped_fraction": float(self.max_clipped_fraction),
                 "allow_approx": self.allow_approx, "chip": self.chip, "num_weight_bits": self.num_weight_bits,
                 "plan": None if self.plan is None else {k: v.to_dict() for k, v in self.plan.items()}}
 
@@ -186,7 +207,8 @@ class LayerQuantReport:
     calib_max_v: float               # spiking layers: most negative v (above vth it only spikes)
     a_in_frac: float                 # lam * max|x| / 2^6 / a_max, etc. (planned, float)
     u_frac: float
-    v_frac: float
+    v_frac: float                    # spiking layers: of the negative range (may exceed 1 by v_floor)
+    v_clip_vth: float | None = None  # spiking layers: v saturates at -v_clip_vth * max vth
     emu_a_in_overflow: int = 0       # from the emulator on the calibration samples
     emu_u_max_frac: float = 0.0
     emu_u_near_wrap: int = 0         # |u| >= 2^23 - 2^21: a wrap cannot be excluded
@@ -196,7 +218,7 @@ class LayerQuantReport:
     spike_agreement: float | None = None   # fraction of (sample, step, neuron) equal
     rate_float: float | None = None
     rate_emulator: float | None = None
-    v_rms_error_vth: float | None = None   # RMS (v_emu / lam - v_float) / vth
+    v_rms_error_vth: float | None = None   # RMS (v_emu / lam - max(v_float, -clip)) / vth
     readout_rel_error: float | None = None  # readout: RMS (v_emu / lam - v) / max |v|
 
     def to_dict(self) -> dict[str, Any]:
@@ -235,7 +257,7 @@ class QuantReport:
     def format(self) -> str:
         """A per-layer text table and the network summary."""
         head = ("layer", "scale", "set by", "w_exp", "b_exp", "w relRMS", "clip", "zero", "range", "du/dv err",
-                "vth err", "a_in/u/v used", "spike agree", "rate f/emu", "v err (vth)", "sat")
+                "vth err", "a_in/u/v used", "v clip", "spike agree", "rate f/emu", "v err (vth)", "sat a/u/v/r")
         rows = []
         for l in self.layers:
             rec = "" if l.rec_weight_exp is None else f"/{l.rec_weight_exp}"
@@ -244,12 +266,13 @@ class QuantReport:
             rates = ("-" if l.rate_float is None else f"{l.rate_float:.3f}/{l.rate_emulator:.3f}")
             verr = (f"{l.v_rms_error_vth:.3f}" if l.v_rms_error_vth is not None
                     else (f"{l.readout_rel_error:.3f} (rel)" if l.readout_rel_error is not None else "-"))
-            sat = l.emu_a_in_overflow + l.emu_u_near_wrap + l.emu_v_saturated + l.emu_readout_overflow
+            sat = f"{l.emu_a_in_overflow}/{l.emu_u_near_wrap}/{l.emu_v_saturated}/{l.emu_readout_overflow}"
+            clip = "-" if l.v_clip_vth is None else f"-{l.v_clip_vth:.3g}"
             rows.append((l.name, f"{l.scale:.4g}", l.limit, f"{l.weight_exp}{rec}", str(l.bias_exp),
                          f"{l.weight_rel_rms_error:.4f}", str(l.weights_clipped + l.rec_weights_clipped),
                          str(l.weights_zeroed), f"{l.weight_range_used:.2f}",
                          f"{max(l.du_max_error, l.dv_max_error):.1e}", vth,
-                         f"{l.a_in_frac:.2f}/{l.u_frac:.2f}/{l.v_frac:.2f}", agree, rates, verr, str(sat)))
+                         f"{l.a_in_frac:.2f}/{l.u_frac:.2f}/{l.v_frac:.2f}", clip, agree, rates, verr, sat))
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
         fmt_row = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
         lines = [f"quantisation report ({self.n_samples} calibration samples x {self.n_steps} steps, "
@@ -266,9 +289,11 @@ class QuantReport:
                          f"(argmax agreement float counts vs binary {self.input_binarization_logit_agreement:.4f})")
         for a in self.approximations:
             lines.append(f"approximation: {a}")
-        lines.append("columns: set by = the constraint that limits the scale; w relRMS = RMS weight error / RMS weight; range = max|W_int| / grid top; "
-                     "a_in/u/v used = calibrated max x headroom-free fraction of 16/24/24 bits; "
-                     "v err = RMS voltage error in threshold units; sat = emulator overflows/saturations")
+        lines.append("columns: set by = the constraint that limits the scale; w relRMS = RMS weight error / "
+                     "RMS weight; range = max|W_int| / grid top; a_in/u/v used = fraction of the 16-bit a_in and "
+                     "24-bit u, v ranges the calibration maxima use (<= 1/headroom); v err = RMS voltage error "
+                     "in threshold units (readout: relative); v clip = where v saturates, in thresholds; sat = emulator "
+                     "a_in overflows / u near the wrap / v saturations / readout threshold crossings")
         return "\n".join(lines)
 
 
@@ -406,7 +431,7 @@ class _Problems:
 
 
 def _scale_limits(layer: LayerSpec, max_x: float, max_u: float, max_v: float, headroom: float,
-                  fp: FixedPointSpec) -> tuple[float, str]:
+                  v_floor: float | None, fp: FixedPointSpec) -> tuple[float, str]:
     """The largest scale the datapath allows, and which constraint sets it."""
     lims: dict[str, float] = {}
     if layer.spiking:
@@ -419,8 +444,15 @@ def _scale_limits(layer: LayerSpec, max_x: float, max_u: float, max_v: float, he
     if max_u > 0:
         lims["u"] = (fp.state_half - 1) / (headroom * max_u)
     if max_v > 0:
-        v_top = fp.voltage_limit if layer.spiking else (fp.threshold_max << fp.threshold_shift)
-        lims["v"] = v_top / (headroom * max_v)
+        if layer.spiking:
+            need = headroom * max_v
+            if v_floor is not None and need > v_floor * float(np.max(layer.vth)):
+                need, key = v_floor * float(np.max(layer.vth)), "v_floor"
+            else:
+                key = "v"
+            lims[key] = fp.voltage_limit / need
+        else:
+            lims["v"] = (fp.threshold_max << fp.threshold_shift) / (headroom * max_v)
     if not lims:
         return float(1 << fp.activation_shift), "none"
     key = min(lims, key=lims.get)
@@ -429,7 +461,7 @@ def _scale_limits(layer: LayerSpec, max_x: float, max_u: float, max_v: float, he
 
 def _plan_layer(layer: LayerSpec, max_x: float, max_u: float, max_v: float, cfg: QuantConfig,
                 fp: FixedPointSpec) -> tuple[LayerScale, str]:
-    lam_max, limit = _scale_limits(layer, max_x, max_u, max_v, cfg.headroom, fp)
+    lam_max, limit = _scale_limits(layer, max_x, max_u, max_v, cfg.headroom, cfg.v_floor, fp)
     _, _, _, _, top = _grid(layer.weight, cfg.num_weight_bits, fp)
     max_w = float(np.max(np.abs(layer.weight))) if layer.weight.size else 0.0
     if max_w > 0:
@@ -550,7 +582,8 @@ def _quantize_layer(layer: LayerSpec, plan: LayerScale, limit: str, cal: tuple[f
         du_max_error=du_err, dv_max_error=dv_err, vth_max_rel_error=vth_rel, bias_max_error=bias_err,
         decay_groups=len(ll.decay_groups()), calib_max_x=mx, calib_max_u=mu, calib_max_v=mv,
         a_in_frac=lam * mx / (1 << fp.activation_shift) / fp.activation_max,
-        u_frac=lam * mu / fp.state_half, v_frac=lam * mv / v_top)
+        u_frac=lam * mu / fp.state_half, v_frac=lam * mv / v_top,
+        v_clip_vth=fp.voltage_limit / lam / float(np.max(layer.vth)) if layer.spiking else None)
     return ll, rep
 
 
@@ -623,6 +656,8 @@ def quantize(spec: NetworkSpec, calib_inputs: Any, *, labels: Any = None,
         cal = (trace.max_x[i], trace.max_u[i], trace.max_v[i])
         ll, rep = _quantize_layer(layer, plan, limit, cal, cfg, fp, problems)
         for key, frac in (("a_in", rep.a_in_frac), ("u", rep.u_frac), ("v", rep.v_frac)):
+            if key == "v" and layer.spiking and cfg.v_floor is not None and rep.v_clip_vth >= cfg.v_floor * (1 - 1e-9):
+                continue   # saturating below -v_floor thresholds is the design (module docstring)
             if frac > 1:
                 problems(layer.name, key, f"the calibration samples need {frac:.2f}x the datapath's range of {key} "
                                           f"at scale {plan.scale:.6g}",
@@ -647,7 +682,7 @@ def quantize(spec: NetworkSpec, calib_inputs: Any, *, labels: Any = None,
     elif y is not None:
         report.accuracy_float = float((trace.logits.argmax(1) == y).float().mean())
     if verify:
-        _verify(net, spec, xb, trace, report, problems, fp, batch_size, y)
+        _verify(net, spec, xb, trace, report, problems, fp, batch_size, y, cfg)
     report.approximations = list(problems.notes)
     return net, report
 
@@ -666,7 +701,8 @@ def _plain(d: Any) -> Any:
 
 
 def _verify(net: LoihiNetwork, spec: NetworkSpec, xb: torch.Tensor, trace: _FloatTrace, report: QuantReport,
-            problems: _Problems, fp: FixedPointSpec, batch_size: int, y: torch.Tensor | None) -> None:
+            problems: _Problems, fp: FixedPointSpec, batch_size: int, y: torch.Tensor | None,
+            cfg: QuantConfig) -> None:
     """Emulate the integer network on the calibration samples; fill in the report's emulator columns."""
     from .emulator import emulate
 
@@ -700,6 +736,8 @@ def _verify(net: LoihiNetwork, spec: NetworkSpec, xb: torch.Tensor, trace: _Floa
                 agree[i] += int((s_e == s_f).sum())
                 rate_e[i] += float(s_e.float().sum())
                 vth = torch.as_tensor(layer.vth, dtype=torch.float64)
+                # Compared with the float voltage saturated where the integer one saturates by design.
+                v_f = v_f.clamp_min(-fp.voltage_limit / lam)
                 verr[i] += float((((v_e.to(torch.float64) / lam) - v_f) / vth).square().sum())
             else:
                 verr[i] += float(((v_e.to(torch.float64) / lam) - v_f).square().sum())
@@ -728,7 +766,8 @@ def _verify(net: LoihiNetwork, spec: NetworkSpec, xb: torch.Tensor, trace: _Floa
         checks = (("a_in", ovf_a[i], f"{ovf_a[i]} synaptic input(s) outside {fp.activation_bits} bits"),
                   ("u", near_wrap[i], f"|u| came within 2^{fp.activation_bits + fp.activation_shift - 1} of the "
                                       f"24-bit wrap {near_wrap[i]} time(s) (a wrap cannot be excluded)"),
-                  ("v", v_sat[i], f"v saturated at +-{fp.voltage_limit} {v_sat[i]} time(s)"),
+                  ("v", 0 if (layer.spiking and cfg.v_floor is not None and r.v_clip_vth >= cfg.v_floor * (1 - 1e-9))
+                   else v_sat[i], f"v saturated at +-{fp.voltage_limit} {v_sat[i]} time(s)"),
                   ("v", ovf_r[i], f"the non-spiking readout reached its threshold {ovf_r[i]} time(s)"))
         for key, count, text in checks:
             if count:
