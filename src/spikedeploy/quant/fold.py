@@ -743,6 +743,7 @@ def run_fold(checkpoint: str | Path, data_dir: str | Path, out: str | Path, conf
     report["finetune"] = finetune
     report["source_checkpoint"] = str(checkpoint)
     report["data"] = info
+    report["split"] = {"val_fraction": tc.val_fraction, "seed": tc.seed}
     report["seconds"] = time.perf_counter() - t_start
     final = acc.get("finetuned", acc["folded"])
     metrics = {"test_acc": final["test"]["acc"], "test_loss": final["test"]["loss"],
