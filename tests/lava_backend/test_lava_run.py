@@ -94,3 +94,16 @@ def test_negative_exponents_on_split_groups_are_bit_exact():
     whole = (s @ w.T) >> 2
     parts = sum((s[..., g.neurons] @ w[:, g.neurons].T) >> 2 for g in net.layers[0].decay_groups())
     assert np.any(whole != parts)
+
+
+def test_lava_imports_after_the_start_method_was_fixed():
+    """Lava's import calls multiprocessing.set_start_method('fork') without force; require_lava
+    must survive a process where something already fixed the start method."""
+    import subprocess
+    import sys
+    code = ("import multiprocessing as mp; mp.get_context(); "
+            "from spikedeploy.lava_backend import require_lava; require_lava(); "
+            "import lava.proc.dense.process; print(mp.get_start_method())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "fork"

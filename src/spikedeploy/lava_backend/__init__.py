@@ -13,6 +13,8 @@ is missing.
 
 from __future__ import annotations
 
+import importlib
+
 from ..errors import MissingDependencyError
 
 INSTALL_HINT = ("run `scripts/sd setup` (creates .venv with Lava on Python 3.10), "
@@ -29,8 +31,25 @@ def lava_available() -> bool:
 
 
 def require_lava() -> None:
-    """Import lava-nc's core or raise MissingDependencyError with an install hint."""
+    """Import lava-nc's core or raise MissingDependencyError with an install hint.
+
+    Lava calls ``multiprocessing.set_start_method('fork')`` when its message
+    infrastructure is first imported, without ``force``, which raises "context has
+    already been set" if anything in this process fixed the start method before
+    (e.g. a call to ``multiprocessing.get_context()``). Lava needs ``fork`` anyway,
+    so the start method is cleared first (public API: ``set_start_method(None,
+    force=True)``) and Lava sets it to ``fork``.
+    """
+    import multiprocessing
+    import sys
+
+    infra = "lava.magma.runtime.message_infrastructure.multiprocessing"
     try:
+        if infra not in sys.modules:
+            import lava  # noqa: F401  (fails fast when Lava is missing)
+            if multiprocessing.get_start_method(allow_none=True) is not None:
+                multiprocessing.set_start_method(None, force=True)
+            importlib.import_module(infra)
         import lava.magma.core.run_configs  # noqa: F401
     except ImportError as err:
         raise MissingDependencyError(f"lava-nc (Lava's simulator; {err})", INSTALL_HINT) from None
