@@ -9,7 +9,6 @@ import importlib.util
 
 import numpy as np
 import pytest
-import torch
 
 pytestmark = pytest.mark.lava
 if importlib.util.find_spec("lava") is None:  # pragma: no cover - depends on the environment

@@ -192,14 +192,11 @@ class StreamResult:
 
 # --- the step ---------------------------------------------------------------------------
 
-Part = tuple  # (column indices as a LongTensor or None for all, weights [cols, out] float)
-
-
 @dataclass
 class _Layer:
     name: str
     n: int
-    w_parts: list          # feed-forward: [(cols, W^T[cols])], see source_parts
+    w_parts: list          # feed-forward: [(cols LongTensor or None = all, W[:, cols]^T float)], see source_parts
     w_exp: int
     r_parts: list | None   # recurrent, likewise (None: not recurrent)
     r_exp: int
