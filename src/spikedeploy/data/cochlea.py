@@ -204,11 +204,13 @@ def _recursions(x: np.ndarray, terms: list[tuple[float, float, float]], direct: 
     nb = max(-(-t // block), 1)
     nt = len(terms)
     # each block's row: its `block` inputs, then the states carried into it (one per term)
-    xa = np.zeros((rows, nb, block + nt), dtype=x.dtype)
+    xa = np.empty((rows, nb, block + nt), dtype=x.dtype)
     full = t // block
     xa[:, :full, :block] = x[:, : full * block].reshape(rows, full, block)
     if t > full * block:
         xa[:, full, : t - full * block] = x[:, full * block:]
+        xa[:, full, t - full * block: block] = 0.0
+    xa[:, :, block:] = 0.0
     x2 = xa.reshape(rows * nb, block + nt)
     i = np.arange(block)
     lag = np.maximum(i[:, None] - i[None, :], 0).astype(np.float64)      # [out, in]
@@ -402,8 +404,7 @@ class Cochlea:
                     power[c0 + a:c0 + b, d:] = block[a:b, : t - d]
                 else:
                     power[c0 + a:c0 + b] = block[a:b, :t]
-        np.maximum(power, 0.0, out=power)
-        return np.sqrt(power, out=power)
+        return np.sqrt(power, out=power)            # weights and powers are >= 0: no clipping needed
 
     # -- stage 2: hair cell
     def rates(self, env: np.ndarray) -> np.ndarray:
