@@ -339,7 +339,7 @@ class Cochlea:
             return self._envelope_fast(x)
         raise ConfigError("cochlea.mode", f"unknown mode {mode!r}", valid=MODES)
 
-    def _envelope_exact(self, x: np.ndarray, chunk: int = 50) -> np.ndarray:
+    def _envelope_exact(self, x: np.ndarray) -> np.ndarray:
         from scipy.fft import ifft, next_fast_len, rfft
 
         cfg = self.config
@@ -347,6 +347,7 @@ class Cochlea:
         t = self.n_frames(n)
         nfft = next_fast_len(n + self.firs.shape[1] - 1, real=True)
         nfft += nfft % 2
+        chunk = int(min(50, max(1, 1e7 // nfft)))   # channels at a time: <= ~160 MB of spectra
         half = nfft // 2
         xf = rfft(x, n=nfft)
         xf[1:half] *= 2.0                      # one-sided spectrum -> analytic signal
