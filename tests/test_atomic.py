@@ -13,6 +13,19 @@ def test_success_renames_into_place(tmp_path):
     assert list(tmp_path.iterdir()) == [target]
 
 
+def test_result_gets_ordinary_permissions(tmp_path):
+    import os
+
+    target = tmp_path / "out.bin"
+    umask = os.umask(0o022)
+    try:
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"abc")
+    finally:
+        os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o644
+
+
 def test_failure_leaves_old_file_and_no_temporary(tmp_path):
     target = tmp_path / "out.bin"
     target.write_bytes(b"old")
