@@ -156,6 +156,27 @@ def test_gpn_is_refused_with_the_fold_hint(tmp_path, capsys):
     assert _no_files(tmp_path, "*.nir", ".g.nir*")
 
 
+def test_a_folded_gpn_checkpoint_exports_with_integers(toy_dir, tmp_path, capsys):
+    from spikedeploy.quant.fold import FoldConfig, fold_gpn
+
+    torch.manual_seed(0)
+    gpn = build_network(get_preset("gpn-small").network.replace(input_size=40, hidden=[16], n_classes=4,
+                                                                weight_gain=8.0)).eval()
+    x, _ = _held_out(toy_dir, 16)
+    folded, _ = fold_gpn(gpn, x, FoldConfig(method="mean", clusters=2, batch_size=16))
+    path = save_checkpoint(tmp_path / "folded.pt", folded, binning=BINARY)
+    out = tmp_path / "folded.nir"
+    assert main(["export-nir", str(path), "-o", str(out), "--quantized", "--data", str(toy_dir),
+                 "--calib-samples", "16"]) == 0
+    net = read_loihi_network(read_nir(out))
+    hidden = net.layer("hidden0")
+    assert len(hidden.decay_groups()) <= 2 and set(hidden.du.tolist()) == {4095}   # LIF: du = 1
+    assert net.readout.dv.tolist() == [0] * 4 and net.metadata["readout"] == "mean"  # the mean readout
+    with torch.no_grad():
+        expected = folded(x)
+    assert float((SpecNetwork(load_nir(out))(x) - expected).abs().max()) < 1e-5
+
+
 def test_a_pickle_that_would_run_code_is_refused(tmp_path, capsys):
     marker = tmp_path / "pwned"
 

@@ -366,3 +366,6 @@ def test_emulator_accuracy_counts_correct_samples():
     assert out["rates"]["h0"] == pytest.approx(float(SpecNetwork(spec).run(x).outputs[0].mean()), rel=1e-6)
     y2 = (y + 1) % 3
     assert emulator_accuracy(net, x, y2)["acc"] == 0.0
+    with pytest.raises(ConfigError):
+        emulator_accuracy(net, x * 2, y)
+    assert emulator_accuracy(net, x * 2, y, binarize=True)["acc"] == 1.0

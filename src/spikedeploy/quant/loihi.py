@@ -799,9 +799,11 @@ def emulator_logits(net: LoihiNetwork, readout_voltage: torch.Tensor) -> torch.T
 
 @torch.no_grad()
 def emulator_accuracy(net: LoihiNetwork, x: Any, y: Any, *, batch_size: int = 256,
-                      on_overflow: str = "ignore", progress: bool = False) -> dict[str, Any]:
+                      on_overflow: str = "ignore", binarize: bool = False,
+                      progress: bool = False) -> dict[str, Any]:
     """Accuracy of the integer network (bit-exact emulator) on binary inputs ``x`` [N, T, in], labels ``y``.
 
+    Spike counts > 1 are refused (ConfigError) unless ``binarize`` (then clipped to 1).
     Returns ``{"acc", "n", "rates" (per layer), "overflow" (summed per layer)}``.
     """
     from tqdm.auto import tqdm
@@ -810,6 +812,9 @@ def emulator_accuracy(net: LoihiNetwork, x: Any, y: Any, *, batch_size: int = 25
 
     x = torch.as_tensor(x)
     y = torch.as_tensor(np.asarray(y)).to(torch.int64)
+    if not binarize and bool((x > 1).any()):
+        raise ConfigError("inputs", "hold spike counts > 1; Loihi's input spikes are binary",
+                          remedy="bin the data with binary = true, or pass binarize=True to clip counts to 1")
     correct, spikes, steps = 0, {n: 0.0 for n in net.layer_names}, 0
     overflow = {n: {"a_in": 0, "readout_spikes": 0} for n in net.layer_names}
     for b0 in tqdm(range(0, x.shape[0], batch_size), desc="emulator", unit="batch", disable=not progress,
