@@ -149,4 +149,4 @@ def test_checkpoint_to_spec_takes_dt_from_the_binning_and_names_bad_weights(tmp_
     bad = save_checkpoint(tmp_path / "bad.pt", m)
     with pytest.raises(CheckpointError) as err:
         checkpoint_to_spec(bad)
-    assert "readout" in str(err.value) and "NaN or inf" in str(err.value)
+    assert "'readout.synapse.weight'" in str(err.value) and "NaN or inf" in str(err.value)

@@ -165,7 +165,7 @@ def checkpoint_to_spec(path: str | Path, *, metadata: Mapping[str, Any] | None =
     ``dt`` comes from the checkpoint's binning (``duration / n_steps``) when it has one.
     The spec's metadata records the checkpoint's preset and binning. Errors are the
     checkpoint loader's (:class:`~spikedeploy.errors.CheckpointError`) and
-    :func:`model_to_spec`'s; NaN/inf weights are reported as a CheckpointError naming the file.
+    :func:`model_to_spec`'s; NaN/inf weights are a CheckpointError naming the file and tensor.
     """
     from ..training.checkpoint import load_checkpoint
 
@@ -179,11 +179,9 @@ def checkpoint_to_spec(path: str | Path, *, metadata: Mapping[str, Any] | None =
     if preset is not None:
         extra["preset"] = preset
     extra.update(dict(metadata or {}))
-    try:
-        spec = model_to_spec(model, dt=dt, metadata=extra)
-    except ConfigError as err:
-        if "NaN or inf" in str(err):
-            raise CheckpointError(path, f"non-finite parameters: {err.field}: {err.problem}",
-                                  remedy="retrain or repair the model; NaN/inf weights cannot be deployed") from None
-        raise
-    return spec, model, meta
+    for key, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise CheckpointError(path, f"non-finite parameters: {bad} NaN or inf value(s) in {key!r}",
+                                  remedy="retrain or repair the model; NaN/inf weights cannot be deployed")
+    return model_to_spec(model, dt=dt, metadata=extra), model, meta
