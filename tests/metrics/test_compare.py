@@ -1,0 +1,232 @@
+"""The three-way comparison: float PyTorch, emulator and Lava columns, hand counts, bad inputs."""
+
+import numpy as np
+import pytest
+import torch
+
+from spikedeploy.errors import (CheckpointError, ConfigError, DataFormatError, ResultsMismatchError,
+                                VerificationError)
+from spikedeploy.lava_backend.results import read_results
+from spikedeploy.metrics.compare import NOT_MEASURED, CompareConfig, compare_run, relative_difference
+from spikedeploy.nir_io import read_loihi_network, read_nir
+from spikedeploy.quant.loihi import emulator_accuracy
+from spikedeploy.training.checkpoint import load_checkpoint
+
+from .compare_setup import BINNING, HIDDEN, binned, emulator_results, make_case, make_model
+from .test_nvml import FakeNvml
+
+T = BINNING.n_steps
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory):
+    c = make_case(tmp_path_factory.mktemp("cmp_case"))
+    c["results"] = emulator_results(c, c["folder"] / "results.npz", save_voltage=True)
+    return c
+
+
+@pytest.fixture(scope="module")
+def cmp(case):
+    return compare_run(case["ckpt"], case["results"], progress=False)
+
+
+def _colnnz(w):
+    return (np.asarray(w) != 0).sum(axis=0).astype(np.int64)
+
+
+# ----------------------------------------------------------------------------- numbers
+
+def test_lava_and_emulator_columns_equal_a_hand_count(case, cmp):
+    """SynOps, rates, sparsity and dense ops of the chip columns, counted here from the raw spike
+    arrays: each input event at channel j costs one AC per non-zero weight in column j."""
+    res = read_results(case["results"])
+    net = read_loihi_network(read_nir(case["nir"]))
+    xb, _ = binned(case["test"], res.sample_indices)
+    x = xb.numpy().astype(np.int64)
+    s = res.spikes["hidden0"].astype(np.int64)                        # [N, T, 16]
+    hid, out = net.layer("hidden0"), net.layer("readout")
+    N = x.shape[0]
+    ff = int((x @ _colnnz(hid.weight)).sum())
+    rec = int((s[:, :-1] @ _colnnz(hid.rec_weight)).sum())           # reads the previous step's spikes
+    ro = int((s @ _colnnz(out.weight)).sum())
+    layers = {l.name: l for l in cmp.layers}
+    for col in ("emulator", "lava"):
+        assert layers["hidden0"].synops[col] == (ff + rec) / N
+        assert layers["readout"].synops[col] == ro / N
+        assert layers["hidden0"].macs[col] == 0 and layers["readout"].macs[col] == 0   # binary inputs: ACs
+        assert layers["hidden0"].rate[col] == s.sum() / (N * T * HIDDEN)
+    assert layers["hidden0"].dense["lava"] == T * (40 * HIDDEN + HIDDEN * HIDDEN)
+    assert layers["readout"].dense["lava"] == T * HIDDEN * 4
+    assert layers["readout"].rate["lava"] is None
+    lava = cmp.runs["lava"].counts
+    assert lava.sparsity.sparsity == 1 - s.sum() / (N * T * HIDDEN)
+    assert lava.inputs.spikes_per_sample == x.sum() / N
+    # the emulator's counts equal Lava's in everything that spikes decide
+    emu = cmp.runs["emulator"].counts
+    assert (emu.spikes, emu.synops, emu.sparsity) == (lava.spikes, lava.synops, lava.sparsity)
+    assert cmp.checks["lava_equals_emulator"] is True
+    assert "readout voltage of readout" in cmp.checks["checked"]
+
+
+def test_float_column_accuracy_and_relative_differences(case, cmp):
+    res = read_results(case["results"])
+    model, _ = load_checkpoint(case["ckpt"])
+    xb, y = binned(case["test"], res.sample_indices)
+    with torch.no_grad():
+        logits, spikes = model(xb.float(), return_spikes=True)
+    assert cmp.runs["float"].accuracy == float((logits.argmax(1).numpy() == y).mean())
+    assert np.array_equal(cmp.runs["float"].predictions, logits.argmax(1).numpy())
+    float_rate = float(spikes[0].double().mean())
+    hid = {l.name: l for l in cmp.layers}["hidden0"]
+    assert hid.rate["float"] == pytest.approx(float_rate, rel=1e-12)
+    assert hid.rate_rel == (hid.rate["emulator"] - hid.rate["float"]) / hid.rate["float"]
+    assert hid.synops_rel == (hid.synops["emulator"] - hid.synops["float"]) / hid.synops["float"]
+    net = read_loihi_network(read_nir(case["nir"]))
+    assert cmp.runs["emulator"].accuracy == emulator_accuracy(net, xb, y)["acc"]
+    assert cmp.runs["lava"].accuracy == float((res.predictions == res.labels).mean())
+    assert cmp.inputs["device"] == "cpu" and cmp.runs["float"].label == "PyTorch float (cpu)"
+
+
+def test_energy_follows_the_counts(cmp):
+    f = cmp.runs["float"].counts.synops
+    assert cmp.energy["gpu"].total_j == pytest.approx((f.effective_acs * 0.9 + f.effective_macs * 4.6) * 1e-12,
+                                                      rel=1e-12)
+    assert cmp.energy["gpu_dense"].total_j == pytest.approx(f.dense_ops * 4.6e-12, rel=1e-12)
+    e = cmp.runs["emulator"].counts
+    l1 = cmp.energy["loihi1"]
+    assert l1.synaptic_j == pytest.approx(e.synops.effective_acs * 23.6e-12, rel=1e-12)
+    assert l1.spike_j == pytest.approx(e.spikes.spikes_per_sample * 1.7e-12, rel=1e-12)
+    assert l1.neuron_j == pytest.approx((e.neuron_updates.active_per_sample * 81
+                                         + e.neuron_updates.inactive_per_sample * 52) * 1e-12, rel=1e-12)
+    assert cmp.energy["loihi2"].estimate_only and not l1.estimate_only
+    assert cmp.energy_ratio("loihi1") == cmp.energy["gpu"].total_j / l1.total_j
+    assert cmp.gpu_measured is None and cmp.gpu_status.startswith(NOT_MEASURED)
+
+
+def test_relative_difference():
+    assert relative_difference(4.0, 5.0) == 0.25
+    assert relative_difference(0.0, 0.0) == 0.0
+    assert relative_difference(0.0, 2.0) == float("inf")
+    assert relative_difference(None, 1.0) is None
+
+
+def test_gpu_energy_measured_with_nvml(case):
+    """With an energy counter (here a fake NVML advancing 500 mJ per read) the float inferences
+    are measured: 0.5 J over the N inferences of one pass."""
+    class Counter(FakeNvml):
+        def nvmlDeviceGetTotalEnergyConsumption(self, handle):
+            self.counter += 500
+            return self.counter
+
+    cmp = compare_run(case["ckpt"], case["results"], progress=False, nvml=Counter(),
+                      config=CompareConfig(gpu_min_seconds=0.0))
+    m = cmp.gpu_measured
+    assert cmp.gpu_status == "measured" and m.device_name == "Fake H100"
+    assert (m.n_inferences, m.end_mj - m.start_mj) == (cmp.n_samples, 500)
+    assert m.joules_per_inference == 0.5 / cmp.n_samples
+
+
+def test_gpn_before_folding_counts_its_dense_gates(tmp_path):
+    from spikedeploy.quant.fold import FoldConfig, run_fold
+    from spikedeploy.training.checkpoint import save_checkpoint
+    from spikedeploy.training.config import TrainConfig
+
+    from ..training.toy_shd import write_toy_dataset
+
+    data = write_toy_dataset(tmp_path / "data", n_train=60, n_test=16)
+    gpn = save_checkpoint(tmp_path / "gpn.pt", make_model("gpn-small"), binning=BINNING,
+                          training=TrainConfig(epochs=1), extra={"preset": "gpn-small"})
+    folded = run_fold(gpn, data, tmp_path / "folded.pt", FoldConfig(calib_samples=40, clusters=2),
+                      progress=False).checkpoint
+    from spikedeploy.quant.export import export_checkpoint
+
+    export_checkpoint(folded, tmp_path / "folded.nir", quantized=True, data_dir=data, calib_samples=40,
+                      allow_approx=True)
+    case = {"test": data / "test.h5", "nir": tmp_path / "folded.nir"}
+    results = emulator_results(case, tmp_path / "results.npz")
+    cmp = compare_run(folded, results, progress=False)          # gpn="auto": from the fold record
+    g = cmp.runs["gpn"].counts.synops.per_layer
+    C = HIDDEN
+    assert g["hidden0.gates"].dense_ops == T * (4 * C) * (2 * C)
+    # v is real-valued (every entry counted), x_t non-zero where an event arrives: MACs, not ACs
+    assert g["hidden0.gates"].effective_acs == 0
+    assert T * 4 * C * C <= g["hidden0.gates"].effective_macs <= T * 8 * C * C
+    assert cmp.inputs["gpn"]["path"] == str(gpn)
+    gc = cmp.runs["gpn"].counts.synops
+    assert cmp.energy["gpn_gpu"].total_j == pytest.approx((gc.effective_acs * 0.9 + gc.effective_macs * 4.6)
+                                                          * 1e-12, rel=1e-12)
+    # the folded network has no gates: its float column is spike-driven
+    assert cmp.runs["float"].counts.synops.effective_macs == 0
+    assert cmp.runs["gpn"].accuracy == float((cmp.runs["gpn"].predictions == read_results(results).labels).mean())
+
+
+# ----------------------------------------------------------------------------- bad input
+
+def test_a_flipped_lava_spike_fails_loudly(case, tmp_path):
+    bad = emulator_results(case, tmp_path / "flipped.npz", flip=("hidden0", 3, 5, 7))
+    with pytest.raises(VerificationError) as err:
+        compare_run(case["ckpt"], bad, progress=False)
+    e = err.value
+    assert (e.layer, e.sample, e.step, e.neuron) == ("hidden0", 3, 5, 7)
+
+
+def test_results_of_another_model_are_refused(case, tmp_path):
+    other = make_case(tmp_path / "other", seed=1, data_dir=case["data_dir"])
+    results = emulator_results(other, tmp_path / "other.npz")
+    with pytest.raises(ResultsMismatchError) as err:       # the NIR given is not the one Lava ran
+        compare_run(case["ckpt"], results, nir=case["nir"], progress=False)
+    assert err.value.field == "model_sha256"
+    with pytest.raises(CheckpointError, match="differs from the NIR file"):   # right NIR, wrong checkpoint
+        compare_run(case["ckpt"], results, progress=False)
+
+
+def test_results_of_another_data_set_are_refused(case):
+    with pytest.raises(ResultsMismatchError) as err:
+        compare_run(case["ckpt"], case["results"], data=case["data_dir"] / "train.h5", progress=False)
+    assert err.value.field == "data_sha256"
+
+
+def test_a_missing_layer_is_named(case, tmp_path):
+    bad = emulator_results(case, tmp_path / "nolayer.npz", drop_layer="hidden0")
+    with pytest.raises(DataFormatError, match="no spike trace for layer 'hidden0'") as err:
+        compare_run(case["ckpt"], bad, progress=False)
+    assert err.value.field == "spikes__hidden0"
+
+
+@pytest.mark.parametrize("chips, gpu, message", [(("loihi3",), "gpu", "unknown chip 'loihi3'"),
+                                                  (("gpu",), "gpu", "not a neuromorphic chip"),
+                                                  (("loihi1",), "loihi2", "neuromorphic profile")])
+def test_unknown_chip_lists_the_known_ones(case, chips, gpu, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        compare_run(case["ckpt"], case["results"], config=CompareConfig(chips=chips, gpu=gpu), progress=False)
+    assert err.value.valid is not None
+    if chips == ("loihi3",):
+        assert {"loihi1", "loihi2", "gpu"} <= set(err.value.valid)
+
+
+def test_floating_point_lava_runs_are_refused(case, tmp_path):
+    fp = emulator_results(case, tmp_path / "float.npz", config="floating_pt")
+    with pytest.raises(ConfigError, match="fixed_pt"):
+        compare_run(case["ckpt"], fp, progress=False)
+
+
+def test_missing_nir_file_says_how_to_pass_it(case, tmp_path):
+    import shutil
+
+    nir_copy = tmp_path / "gone.nir"
+    shutil.copy(case["nir"], nir_copy)
+    results = emulator_results(case, tmp_path / "r.npz", nir_path=nir_copy)
+    nir_copy.unlink()
+    with pytest.raises(DataFormatError, match="NIR file") as err:
+        compare_run(case["ckpt"], results, progress=False)
+    assert "--nir" in str(err.value)
+    cmp = compare_run(case["ckpt"], results, nir=case["nir"], progress=False)   # same bytes: accepted
+    assert cmp.inputs["nir"] == str(case["nir"])
