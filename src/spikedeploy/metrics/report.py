@@ -1,0 +1,496 @@
+"""The comparison report: Markdown tables, PNG plots and the numbers as JSON.
+
+:func:`write_report` turns a :class:`~spikedeploy.metrics.compare.Comparison` into a
+folder that reads without the tool::
+
+    report.md          summary, accuracy, per-layer table, energy, assumptions, provenance
+    comparison.json    every number (Comparison.to_dict())
+    rates.png          firing rate per spiking layer: float, emulator, Lava (, GPN)
+    synops.png         synaptic operations per layer (log scale)
+    energy.png         energy per inference per target (log scale)
+    raster.png         one sample's spikes, PyTorch float next to Lava
+
+:func:`write_index` writes the page that ties several model reports together (the
+pipeline's ``report/README.md``). Plots use matplotlib's Agg backend (no display);
+every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..atomic import atomic_path
+
+#: Display names of the runs, in column order.
+RUN_TITLES = {"float": "PyTorch float", "emulator": "emulator", "lava": "Lava", "gpn": "GPN (before folding)"}
+#: Display names of the energy targets.
+ENERGY_TITLES = {
+    "loihi1": "Loihi 1 (Davies et al. 2018, Table 2)",
+    "loihi2": "Loihi 2 (ESTIMATE: Loihi 1 figures reused, no published table)",
+    "gpu": "GPU, 45 nm MAC/AC model (Horowitz 2014), effective operations",
+    "gpu_dense": "GPU, 45 nm MAC/AC model, dense (every product a MAC)",
+    "gpn_gpu": "GPN before folding on the GPU, 45 nm model, effective operations",
+    "gpn_gpu_dense": "GPN before folding on the GPU, 45 nm model, dense",
+}
+FILES = ("report.md", "comparison.json", "rates.png", "synops.png", "energy.png", "raster.png")
+COLOURS = {"float": "#4C72B0", "emulator": "#DD8452", "lava": "#55A868", "gpn": "#8172B3"}
+
+
+# ----------------------------------------------------------------------------- number formatting
+
+def fmt_num(v: float | None, digits: int = 4) -> str:
+    """A compact number: thousands separators for large values, ``digits`` significant digits."""
+    if v is None:
+        return "-"
+    if isinstance(v, float) and math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    if v == 0:
+        return "0"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.{digits}g}"
+
+
+def fmt_rel(v: float | None) -> str:
+    """A relative difference as a signed percentage."""
+    if v is None:
+        return "-"
+    if math.isinf(v):
+        return "+inf" if v > 0 else "-inf"
+    return f"{100 * v:+.2f} %"
+
+
+def fmt_energy(j: float | None) -> str:
+    """Joules in the unit that reads best (pJ, nJ, µJ, mJ, J)."""
+    if j is None:
+        return "-"
+    if j == 0:
+        return "0 J"
+    for unit, scale in (("J", 1.0), ("mJ", 1e-3), ("µJ", 1e-6), ("nJ", 1e-9)):
+        if abs(j) >= scale:
+            return f"{j / scale:.4g} {unit}"
+    return f"{j / 1e-12:.4g} pJ"
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> list[str]:
+    align = align or ("l" + "r" * (len(head) - 1))
+    sep = ["---:" if a == "r" else ":---:" if a == "c" else "---" for a in align]
+    out = ["| " + " | ".join(head) + " |", "| " + " | ".join(sep) + " |"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return out
+
+
+# ----------------------------------------------------------------------------- plots
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> None:
+    plt = _pyplot()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def _grouped_bars(ax: Any, groups: Sequence[str], series: Mapping[str, Sequence[float | None]]) -> None:
+    n = max(len(series), 1)
+    width = 0.8 / n
+    x = np.arange(len(groups))
+    for i, (key, values) in enumerate(series.items()):
+        vals = [np.nan if v is None else v for v in values]
+        ax.bar(x + (i - (n - 1) / 2) * width, vals, width, label=RUN_TITLES.get(key, key),
+               color=COLOURS.get(key))
+    ax.set_xticks(x)
+    ax.set_xticklabels(groups)
+    ax.legend(fontsize=8)
+
+
+def plot_rates(cmp: Any, path: Path) -> Path:
+    plt = _pyplot()
+    layers = [l for l in cmp.layers if l.spiking]
+    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(layers), 3.4))
+    keys = [k for k in ("float", "emulator", "lava", "gpn") if k in cmp.runs]
+    _grouped_bars(ax, [l.name for l in layers], {k: [l.rate.get(k) for l in layers] for k in keys})
+    ax.set_ylabel("spikes per neuron per step")
+    ax.set_title(f"Firing rate per layer ({cmp.n_samples} samples, dt = {cmp.dt * 1e3:g} ms)")
+    _save(fig, path)
+    return path
+
+
+def plot_synops(cmp: Any, path: Path) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(cmp.layers), 3.4))
+    keys = [k for k in ("float", "emulator", "lava", "gpn") if k in cmp.runs]
+    _grouped_bars(ax, [l.name for l in cmp.layers], {k: [l.synops.get(k) for l in cmp.layers] for k in keys})
+    ax.set_yscale("log")
+    ax.set_ylabel("effective SynOps per inference (ACs + MACs)")
+    ax.set_title("Synaptic operations per layer")
+    _save(fig, path)
+    return path
+
+
+def plot_energy(cmp: Any, path: Path) -> Path:
+    plt = _pyplot()
+    keys = list(cmp.energy)
+    labels = [k.replace("_", "\n") + ("\n(estimate)" if cmp.energy[k].estimate_only else "") for k in keys]
+    values = [cmp.energy[k].total_j for k in keys]
+    colours = ["#55A868" if not k.startswith(("gpu", "gpn")) else "#8172B3" if k.startswith("gpn")
+               else "#4C72B0" for k in keys]
+    if cmp.gpu_measured is not None:
+        labels.append("gpu\nmeasured")
+        values.append(cmp.gpu_measured.joules_per_inference)
+        colours.append("#C44E52")
+    fig, ax = plt.subplots(figsize=(1.6 + 1.2 * len(values), 3.6))
+    bars = ax.bar(np.arange(len(values)), [max(v, 1e-18) for v in values], color=colours)
+    for b, v in zip(bars, values):
+        ax.annotate(fmt_energy(v), (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom",
+                    fontsize=7)
+    ax.set_xticks(np.arange(len(values)))
+    ax.set_xticklabels(labels, fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("joules per inference")
+    title = "Energy per inference (estimates" + ("; NVML measurement in red)" if cmp.gpu_measured else ")")
+    ax.set_title(title)
+    _save(fig, path)
+    return path
+
+
+def plot_raster(cmp: Any, path: Path) -> Path:
+    plt = _pyplot()
+    r = cmp.raster
+    names = [l.name for l in cmp.layers if l.spiking]
+    fig, axes = plt.subplots(1 + len(names), 2, figsize=(10, 2.2 + 2.0 * len(names)), squeeze=False,
+                             sharex=True)
+    x = np.asarray(r["input"])
+    chip_x = x > 0
+    for col, (title, xin) in enumerate((("input (float frames)", x > 0), ("input (binary, to the chip)", chip_x))):
+        t, n = np.nonzero(xin)
+        axes[0, col].scatter(t, n, s=16, marker="|", linewidths=0.8, color="black")
+        axes[0, col].set_title(title, fontsize=9)
+        axes[0, col].set_ylabel("channel")
+    for row, name in enumerate(names, start=1):
+        for col, (key, title) in enumerate((("float", "PyTorch float"), ("lava", "Lava"))):
+            ax = axes[row, col]
+            spikes = np.asarray(r[key].get(name, np.zeros((0, 0), bool)))
+            t, n = np.nonzero(spikes)
+            ax.scatter(t, n, s=22, marker="|", linewidths=1.0, color=COLOURS[key])
+            ax.set_title(f"{name}: {title} ({int(spikes.sum())} spikes)", fontsize=9)
+            ax.set_ylabel("neuron")
+            if spikes.size:
+                ax.set_ylim(-0.5, spikes.shape[1] - 0.5)
+    for col in range(2):
+        axes[-1, col].set_xlabel(f"step (dt = {cmp.dt * 1e3:g} ms)")
+        axes[0, col].set_xlim(-0.5, cmp.n_steps - 0.5)
+    preds = r.get("predictions", {})
+    fig.suptitle(f"Sample {r['sample_index']} of the data file (label {r['label']}; predicted: "
+                 + ", ".join(f"{RUN_TITLES.get(k, k)} {v}" for k, v in preds.items()) + ")", fontsize=10)
+    _save(fig, path)
+    return path
+
+
+# ----------------------------------------------------------------------------- Markdown
+
+def _accuracy_section(cmp: Any) -> list[str]:
+    rows = []
+    for key in ("gpn", "float", "emulator", "lava"):
+        if key not in cmp.runs:
+            continue
+        run = cmp.runs[key]
+        rows.append([run.label, f"{100 * run.accuracy:.2f} %", cmp.n_samples,
+                     f"{run.seconds:.2f} s" if key != "lava" else f"{run.seconds:.1f} s (lava-run wall time)"])
+    out = ["## Accuracy", "", f"On the {cmp.n_samples} samples of the Lava run (the same samples in every row).", ""]
+    out += _table(["run", "accuracy", "samples", "time"], rows)
+    fold = cmp.inputs.get("fold")
+    if fold and fold.get("test_accuracy"):
+        out += ["", "Folding record of the checkpoint (its own test-file evaluation): "
+                + ", ".join(f"{k} {100 * v:.2f} %" for k, v in fold["test_accuracy"].items() if v is not None) + "."]
+    return out
+
+
+def _layer_section(cmp: Any) -> list[str]:
+    keys = [k for k in ("float", "emulator", "lava") if k in cmp.runs]
+    head = ["layer", "neurons"] + [f"rate {RUN_TITLES[k]}" for k in keys] + ["rate emu vs float"] \
+        + [f"SynOps {RUN_TITLES[k]}" for k in keys] + ["SynOps emu vs float", "dense ops"]
+    rows = []
+    for l in cmp.layers:
+        rows.append([f"`{l.name}`", l.n_neurons]
+                    + [fmt_num(l.rate.get(k)) for k in keys] + [fmt_rel(l.rate_rel)]
+                    + [fmt_num(l.synops.get(k)) for k in keys] + [fmt_rel(l.synops_rel)]
+                    + [fmt_num(l.dense.get("emulator"))])
+    tot = {k: cmp.runs[k].counts for k in keys}
+    rel = None
+    if tot["float"].synops.effective_ops:
+        rel = (tot["emulator"].synops.effective_ops - tot["float"].synops.effective_ops) / \
+            tot["float"].synops.effective_ops
+    rate_rel = None
+    if tot["float"].spikes.rate_per_step:
+        rate_rel = (tot["emulator"].spikes.rate_per_step - tot["float"].spikes.rate_per_step) / \
+            tot["float"].spikes.rate_per_step
+    rows.append(["**total**", ""] + [fmt_num(tot[k].spikes.rate_per_step) for k in keys] + [fmt_rel(rate_rel)]
+                + [fmt_num(tot[k].synops.effective_ops) for k in keys] + [fmt_rel(rel)]
+                + [fmt_num(tot["emulator"].synops.dense_ops)])
+    out = ["## Per layer: firing rate and synaptic operations", "",
+           "Rates in spikes per neuron per step (the readout does not spike); SynOps are effective "
+           "operations per inference (NeuroBench's rules: ACs for spike inputs, MACs for graded inputs), "
+           "feed-forward plus recurrent. The emulator and Lava columns must be equal: they were checked "
+           "spike for spike; the float column differs by the quantisation.", ""]
+    out += _table(head, rows)
+    acs_macs = []
+    for k in keys:
+        c = tot[k].synops
+        active = fmt_num(tot[k].neuron_updates.active_per_sample) if k != "lava" else \
+            "as the emulator (no state trace in the results)"
+        acs_macs.append([RUN_TITLES[k], fmt_num(c.effective_acs), fmt_num(c.effective_macs), fmt_num(c.dense_ops),
+                         fmt_num(tot[k].sparsity.sparsity), active])
+    if "gpn" in cmp.runs:
+        c = cmp.runs["gpn"].counts
+        acs_macs.append([RUN_TITLES["gpn"] + ", gates included", fmt_num(c.synops.effective_acs),
+                         fmt_num(c.synops.effective_macs), fmt_num(c.synops.dense_ops), fmt_num(c.sparsity.sparsity),
+                         fmt_num(c.neuron_updates.active_per_sample)])
+    out += ["", "Per inference, all layers:", ""]
+    out += _table(["run", "effective ACs", "effective MACs", "dense ops", "activation sparsity",
+                   "active neuron updates"], acs_macs)
+    if "gpn" in cmp.runs:
+        gp = cmp.runs["gpn"].counts
+        rows = []
+        for name, e in gp.synops.per_layer.items():
+            rows.append([f"`{name}`", fmt_num(e.effective_acs), fmt_num(e.effective_macs), fmt_num(e.dense_ops)])
+        out += ["", "The GPN before folding, per connection (its gates read the real-valued `[v, x]` every "
+                    "step: dense MACs, not event-driven):", ""]
+        out += _table(["connection", "effective ACs", "effective MACs", "dense ops"], rows)
+    return out
+
+
+def _energy_section(cmp: Any) -> list[str]:
+    rows = []
+    for key, e in cmp.energy.items():
+        status = "ESTIMATED per-operation figures" if e.estimate_only else "published per-operation figures"
+        rows.append([ENERGY_TITLES.get(key, key), fmt_energy(e.total_j), fmt_energy(e.synaptic_j),
+                     fmt_energy(e.neuron_j), fmt_energy(e.spike_j), status])
+    if cmp.gpu_measured is not None:
+        m = cmp.gpu_measured
+        rows.append([f"GPU measured (NVML, {m.device_name})", fmt_energy(m.joules_per_inference), "", "", "",
+                     "measured, whole board"])
+    else:
+        rows.append(["GPU measured (NVML)", cmp.gpu_status, "", "", "", ""])
+    out = ["## Energy per inference", "",
+           "Chip energy from the emulator's counts with its exact `u`/`v` trace (the Lava run is identical "
+           "spike for spike); GPU energy from the float run's counts. Per inference = per sample.", ""]
+    out += _table(["target", "per inference", "synaptic", "neuron updates", "spikes", "status"], rows, "lrrrrl")
+    chip0 = cmp.chips[0]
+    ratios = []
+    for c in cmp.chips:
+        for g in ("gpu", "gpu_dense", "gpn_gpu", "gpn_gpu_dense"):
+            if g in cmp.energy:
+                r = cmp.energy_ratio(c, g)
+                ratios.append([ENERGY_TITLES.get(g, g), c, "-" if r is None else f"{r:.3g}x"])
+    if cmp.gpu_measured is not None and cmp.energy[chip0].total_j:
+        ratios.append(["GPU measured (NVML)", chip0,
+                       f"{cmp.gpu_measured.joules_per_inference / cmp.energy[chip0].total_j:.3g}x"])
+    out += ["", "Energy ratio (GPU side / chip; above 1: the chip uses less):", ""]
+    out += _table(["GPU side", "chip", "ratio"], ratios, "llr")
+    keys = [k for k in cmp.energy if all(l.name in cmp.energy[k].per_layer for l in cmp.layers)]
+    per_layer = [[f"`{l.name}`"] + [fmt_energy(cmp.energy[k].per_layer[l.name].total_j) for k in keys]
+                 for l in cmp.layers]
+    out += ["", "Per layer (per inference):", ""]
+    out += _table(["layer"] + keys, per_layer)
+    return out
+
+
+def _assumptions_section(cmp: Any) -> list[str]:
+    out = ["## Assumptions", ""]
+    for key, e in cmp.energy.items():
+        out.append(f"**{ENERGY_TITLES.get(key, key)}**")
+        out.append("")
+        out += [f"- {line}" for line in e.assumptions]
+        out.append("")
+    out.append("**GPU measurement**")
+    out.append("")
+    if cmp.gpu_measured is not None:
+        out += [f"- {line}" for line in cmp.gpu_measured.assumptions()]
+        m = cmp.gpu_measured
+        if m.above_idle_joules_per_inference is not None:
+            out.append(f"- above idle: {fmt_energy(m.above_idle_joules_per_inference)} per inference")
+    else:
+        out.append(f"- {cmp.gpu_status}")
+    out.append("")
+    out.append("**Counting**")
+    out.append("")
+    clipped = cmp.inputs.get("input_entries_clipped", 0)
+    out += ["- counts follow NeuroBench's rules (docs/metrics.md): bias not counted, per-sample means, "
+            "recurrent connections read the previous step's spikes",
+            f"- the chip's input is binary: the float model read the binned frames, the emulator and Lava "
+            f"`x > 0` ({clipped} input entries above 1 were clipped to one spike)",
+            "- the float run's active/inactive neuron split uses its float state (rarely exactly zero); the "
+            "emulator's uses its integer `u`/`v` (decays reach zero)"]
+    ovf = {k: v for k, v in (cmp.inputs.get("emulator_overflow") or {}).items() if any(v.values())}
+    if ovf:
+        out.append(f"- emulator overflow counts (a_in beyond 16 bits, readout spikes): {ovf}")
+    return out
+
+
+def _provenance_section(cmp: Any, command: str | None, extra: Mapping[str, Any] | None) -> list[str]:
+    inp = cmp.inputs
+    files = [["deployed checkpoint", f"`{inp['checkpoint']}`", f"`{inp['checkpoint_sha256'][:16]}…`"],
+             ["quantised model (NIR)", f"`{inp['nir']}`", f"`{inp['model_sha256'][:16]}…`"],
+             ["data", f"`{inp['data']}`", f"`{inp['data_sha256'][:16]}…`"],
+             ["Lava results", f"`{inp['results']}`", f"`{inp['results_sha256'][:16]}…`"]]
+    if inp.get("gpn"):
+        files.append(["GPN before folding", f"`{inp['gpn']['path']}`", f"`{inp['gpn']['sha256'][:16]}…`"])
+    lm = cmp.lava_meta
+    out = ["## How this was made", ""]
+    if command:
+        out += ["```", command, "```", ""]
+    out += _table(["input", "path", "sha256"], files, "lll")
+    out += ["", "Lava run: " + ", ".join(f"{k} {lm.get(k)}" for k in ("config", "replicas", "gap_steps", "n_steps",
+                                                                    "dt", "verified", "created")
+                                          if k in lm) + ".",
+            f"Binning: {json.dumps(inp['binning'])}.",
+            f"Float model device: {inp['device']}; compare took {cmp.seconds:.1f} s.", ""]
+    out += _table(["package", "version"], [[k, v] for k, v in cmp.versions.items()], "ll")
+    if extra:
+        out += ["", "Pipeline:", ""] + [f"- {k}: {v}" for k, v in extra.items()]
+    return out
+
+
+def render_markdown(cmp: Any, *, title: str | None = None, command: str | None = None,
+                    extra: Mapping[str, Any] | None = None) -> str:
+    """The report's Markdown (the PNGs are referenced by their file names)."""
+    checks = cmp.checks
+    model = Path(cmp.inputs["checkpoint"]).name
+    ratio = cmp.energy_ratio()
+    chip0 = cmp.chips[0]
+    lines = [f"# {title or f'Comparison report: {model}'}", "",
+             f"Generated {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')} by spikedeploy "
+             f"{cmp.versions.get('spikedeploy')}.", "",
+             "## Summary", "",
+             f"- {cmp.n_samples} samples of `{Path(cmp.inputs['data']).name}`, {cmp.n_steps} steps of "
+             f"{cmp.dt * 1e3:g} ms each.",
+             f"- The float PyTorch model ran on **{cmp.inputs['device']}**"
+             + (" (no CUDA device: the CPU)" if cmp.inputs['device'] == "cpu" else "") + ".",
+             f"- Lava against the emulator: **identical** ({', '.join(checks.get('checked', []))}; "
+             f"counts equal: {', '.join(checks.get('counts_equal', []))}).",
+             "- Accuracy: " + ", ".join(f"{RUN_TITLES.get(k, k)} {100 * r.accuracy:.2f} %" for k, r in cmp.runs.items())
+             + ".",
+             f"- Energy per inference: {chip0} {fmt_energy(cmp.energy[chip0].total_j)}, GPU (45 nm model) "
+             f"{fmt_energy(cmp.energy['gpu'].total_j)}"
+             + ("" if ratio is None else f": ratio {ratio:.3g}x") + "; GPU measured: "
+             + (fmt_energy(cmp.gpu_measured.joules_per_inference) if cmp.gpu_measured else cmp.gpu_status) + ".",
+             ""]
+    lines += _accuracy_section(cmp) + [""]
+    lines += _layer_section(cmp) + [""]
+    lines += ["![Firing rate per layer](rates.png)", "", "![SynOps per layer](synops.png)", ""]
+    lines += _energy_section(cmp) + [""]
+    lines += ["![Energy per inference](energy.png)", ""]
+    lines += ["## One sample's spikes", "",
+              "The same sample in the float PyTorch model and in Lava (the quantised network): spikes move "
+              "where the quantisation changes the dynamics.", "", "![Raster](raster.png)", ""]
+    lines += _assumptions_section(cmp) + [""]
+    lines += _provenance_section(cmp, command, extra) + [""]
+    return "\n".join(lines)
+
+
+def write_report(cmp: Any, out_dir: str | Path, *, title: str | None = None, command: str | None = None,
+                 extra: Mapping[str, Any] | None = None) -> Path:
+    """Write the report folder (module docstring); return the path of ``report.md``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    plot_rates(cmp, out / "rates.png")
+    plot_synops(cmp, out / "synops.png")
+    plot_energy(cmp, out / "energy.png")
+    plot_raster(cmp, out / "raster.png")
+    data = cmp.to_dict()
+    if command:
+        data["command"] = command
+    if extra:
+        data["pipeline"] = dict(extra)
+    with atomic_path(out / "comparison.json") as tmp:
+        tmp.write_text(json.dumps(data, indent=1, default=_json_default) + "\n")
+    md = out / "report.md"
+    with atomic_path(md) as tmp:
+        tmp.write_text(render_markdown(cmp, title=title, command=command, extra=extra))
+    return md
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    return str(obj)
+
+
+# ----------------------------------------------------------------------------- several models
+
+def write_index(out_dir: str | Path, entries: Sequence[Mapping[str, Any]], *, title: str = "spikedeploy pipeline",
+                stages: Sequence[Mapping[str, Any]] = (), command: str | None = None,
+                notes: Sequence[str] = ()) -> Path:
+    """``README.md`` tying several model reports together.
+
+    ``entries``: one per model, with ``name``, ``report`` (path of its report.md, relative
+    links are made from ``out_dir``), ``comparison`` (a Comparison) and optionally
+    ``accuracy`` (an ordered {stage: accuracy} chain, e.g. GPN float, folded, ...).
+    ``stages``: rows of ``{"stage", "seconds", "status"}``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [f"# {title}", "", f"Generated {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}.", ""]
+    if command:
+        lines += ["```", command, "```", ""]
+    rows = []
+    for e in entries:
+        cmp = e["comparison"]
+        rel = Path(e["report"]).resolve().relative_to(out.resolve()) if Path(e["report"]).resolve().is_relative_to(
+            out.resolve()) else Path(e["report"])
+        chip0 = cmp.chips[0]
+        r = cmp.energy_ratio()
+        rows.append([f"[{e['name']}]({rel.as_posix()})", cmp.n_samples,
+                     f"{100 * cmp.runs['float'].accuracy:.2f} %", f"{100 * cmp.runs['emulator'].accuracy:.2f} %",
+                     f"{100 * cmp.runs['lava'].accuracy:.2f} %",
+                     fmt_num(cmp.runs["emulator"].counts.spikes.rate_per_step),
+                     fmt_num(cmp.runs["emulator"].counts.synops.effective_ops),
+                     fmt_energy(cmp.energy[chip0].total_j), fmt_energy(cmp.energy["gpu"].total_j),
+                     "-" if r is None else f"{r:.3g}x",
+                     fmt_energy(cmp.gpu_measured.joules_per_inference) if cmp.gpu_measured else "not measured"])
+    lines += ["## Models", ""]
+    lines += _table(["model", "samples", "float acc.", "emulator acc.", "Lava acc.", "rate / step (chip)",
+                     "SynOps / inference (chip)", "Loihi 1 / inference", "GPU 45 nm / inference", "GPU / Loihi 1",
+                     "GPU measured"], rows)
+    chains = [e for e in entries if e.get("accuracy")]
+    if chains:
+        lines += ["", "## Accuracy at each stage", ""]
+        for e in chains:
+            lines += [f"**{e['name']}**", ""]
+            lines += _table(["stage", "accuracy", "on"], [[k, f"{100 * v['acc']:.2f} %", v.get("on", "")]
+                                                         for k, v in e["accuracy"].items()], "lrl")
+            lines.append("")
+    if stages:
+        lines += ["## Stages", ""]
+        lines += _table(["stage", "status", "seconds"], [[s["stage"], s["status"], f"{s['seconds']:.1f}"]
+                                                          for s in stages], "llr")
+        lines.append("")
+    if notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    path = out / "README.md"
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    return path
+
+
+__all__ = ["FILES", "fmt_energy", "fmt_num", "fmt_rel", "plot_energy", "plot_raster", "plot_rates",
+           "plot_synops", "render_markdown", "write_index", "write_report"]

@@ -1,0 +1,109 @@
+"""The comparison report: the numbers in the Markdown equal the comparison's, every file is there."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from spikedeploy.metrics.compare import compare_run
+from spikedeploy.metrics.report import (FILES, fmt_energy, fmt_num, fmt_rel, render_markdown, write_index,
+                                        write_report)
+
+from .compare_setup import emulator_results, make_case
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def cmp(tmp_path_factory):
+    torch.set_num_threads(1)
+    case = make_case(tmp_path_factory.mktemp("report_case"))
+    results = emulator_results(case, case["folder"] / "results.npz")
+    return compare_run(case["ckpt"], results, progress=False)
+
+
+@pytest.fixture(scope="module")
+def written(cmp, tmp_path_factory):
+    """One report folder, written once for the tests that read it."""
+    folder = tmp_path_factory.mktemp("report_out") / "report"
+    md = write_report(cmp, folder, command="spikedeploy compare model.pt ...")
+    return folder, md
+
+
+def test_number_formats():
+    assert fmt_energy(7.168718e-08) == "71.69 nJ"
+    assert fmt_energy(1.5e-12) == "1.5 pJ"
+    assert fmt_energy(2.5e-6) == "2.5 µJ"
+    assert fmt_energy(0.0) == "0 J"
+    assert fmt_energy(None) == "-"
+    assert fmt_rel(-0.0212) == "-2.12 %"
+    assert fmt_rel(0.0) == "+0.00 %"
+    assert fmt_rel(float("inf")) == "+inf"
+    assert fmt_num(1488.67) == "1,489"
+    assert fmt_num(0.16953125) == "0.1695"
+    assert fmt_num(None) == "-" and fmt_num(0.0) == "0"
+
+
+def test_report_folder_holds_every_file(written):
+    folder, md = written
+    assert md == folder / "report.md"
+    for name in FILES:
+        assert (folder / name).stat().st_size > 0
+        if name.endswith(".png"):
+            assert (folder / name).read_bytes()[:8] == PNG
+    import matplotlib.image
+
+    raster = matplotlib.image.imread(folder / "raster.png")
+    assert raster.ndim == 3 and raster.shape[1] > raster.shape[0]       # two columns side by side
+    assert not list(folder.glob(".*tmp*"))                             # atomic writes left nothing behind
+    assert md.read_text().startswith("# Comparison report: model.pt")
+
+
+def test_json_holds_the_comparisons_numbers(cmp, written):
+    data = json.loads((written[0] / "comparison.json").read_text())
+    assert data["accuracy"] == {k: r.accuracy for k, r in cmp.runs.items()}
+    assert data["energy"]["loihi1"]["joules_per_inference"] == cmp.energy["loihi1"].total_j
+    assert data["energy_ratios"]["gpu/loihi1"] == cmp.energy_ratio("loihi1", "gpu")
+    assert data["layers"][0]["synops"]["lava"] == cmp.layers[0].synops["lava"]
+    assert data["gpu_measured"] is None and data["gpu_status"] == cmp.gpu_status
+    assert data["command"] == "spikedeploy compare model.pt ..."
+
+
+def test_markdown_tables_show_the_numbers(cmp):
+    text = render_markdown(cmp, command="spikedeploy compare model.pt --lava-results r.npz")
+    hid = cmp.layers[0]
+    row = next(line for line in text.splitlines() if line.startswith("| `hidden0` | 16 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2:5] == [fmt_num(hid.rate["float"]), fmt_num(hid.rate["emulator"]), fmt_num(hid.rate["lava"])]
+    assert cells[5] == fmt_rel(hid.rate_rel)
+    assert cells[6:9] == [fmt_num(hid.synops[k]) for k in ("float", "emulator", "lava")]
+    assert cells[9] == fmt_rel(hid.synops_rel)
+    for key in ("float", "emulator", "lava"):
+        assert f"{100 * cmp.runs[key].accuracy:.2f} %" in text
+    assert fmt_energy(cmp.energy["loihi1"].total_j) in text
+    assert "not measured: no NVIDIA GPU" in text
+    for line in cmp.energy["loihi2"].assumptions + cmp.energy["gpu"].assumptions:
+        assert f"- {line}" in text
+    assert "ESTIMATE" in text
+    assert cmp.inputs["model_sha256"][:16] in text and cmp.inputs["data_sha256"][:16] in text
+    assert "spikedeploy compare model.pt --lava-results r.npz" in text
+    for png in ("rates.png", "synops.png", "energy.png", "raster.png"):
+        assert f"]({png})" in text
+
+
+def test_index_links_each_model_report(cmp, tmp_path):
+    for name in ("gpn", "lif"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "report.md").write_text(render_markdown(cmp))
+    entries = [{"name": n, "report": tmp_path / n / "report.md", "comparison": cmp,
+                "accuracy": {"float": {"acc": 0.5, "on": "test"}, "Lava": {"acc": 0.25, "on": "test"}}}
+               for n in ("gpn", "lif")]
+    path = write_index(tmp_path, entries, stages=[{"stage": "train", "status": "ran", "seconds": 1.25}],
+                       command="spikedeploy main")
+    text = path.read_text()
+    assert "[gpn](gpn/report.md)" in text and "[lif](lif/report.md)" in text
+    assert "| float | 50.00 % | test |" in text and "| Lava | 25.00 % | test |" in text
+    assert "| train | ran | 1.2 |" in text or "| train | ran | 1.3 |" in text
+    assert f"{100 * cmp.runs['lava'].accuracy:.2f} %" in text
+    assert np.isfinite(cmp.energy_ratio())
