@@ -9,12 +9,16 @@ Steps (each reported with validation and test accuracy):
 2. folding (``spikedeploy.quant.fold.run_fold``) for each statistic in ``--methods``
    and each number of decay profiles in ``--ks`` (no fine-tuning): the cost of the
    gate statistic and of the decay clustering on their own;
-3. folding with ``--method`` and ``--clusters`` plus ``--finetune-epochs`` of
-   distillation towards the GPN's logits;
+3. for each statistic, folding with ``--clusters`` profiles plus ``--finetune-epochs``
+   of distillation towards the GPN's logits (KL at temperature 2 + ``--label-weight`` x
+   cross entropy, decays learnt and re-clustered unless ``--fixed-decays``);
 4. the fine-tuned (and the plain folded) network read into a NetworkSpec
    (``models.to_spec``), quantised with ``quant.loihi.quantize`` (calibrated on
    ``--quant-calib`` training samples) and run in the bit-exact emulator
-   (``quant.loihi.emulator_accuracy``) on the validation split and the test file.
+   (``quant.loihi.emulator_accuracy``) on the validation split and the test file;
+5. with ``--lif-baseline``: the folded architecture (feed-forward LIF, same readout,
+   binning and training settings as the GPN) trained from scratch, the ceiling of what
+   fine-tuning a fold can reach.
 
 Run: .venv/bin/python benchmarks/accuracy_chain.py [--gpn gpn.pt] [--json chain.json]
 """
@@ -45,6 +49,22 @@ def _train_gpn(args, data_dir: Path, out: Path) -> Path:
     return out
 
 
+def _train_lif(args, data_dir: Path, gpn: Path, out: Path) -> dict:
+    """The folded network's architecture trained from scratch with the GPN's binning and training settings."""
+    from spikedeploy.quant.fold import folded_network_config
+    from spikedeploy.training.checkpoint import load_checkpoint
+    from spikedeploy.training.config import TrainConfig
+    from spikedeploy.training.loop import run_training
+
+    model, meta = load_checkpoint(gpn)
+    net_cfg = folded_network_config(model.config, learn_decays=True).replace(learn_thresholds=True)
+    train_cfg = TrainConfig.from_dict(meta["training"]) if meta.get("training") else TrainConfig()
+    res = run_training(net_cfg, meta["binning"], train_cfg, data_dir, out, device="cpu", progress=False)
+    return {"test_acc": res.test_acc, "best_val_acc": res.best_val_acc, "best_epoch": res.best_epoch,
+            "epochs": len(res.history), "seconds": res.seconds, "config": net_cfg.to_dict(),
+            "training": train_cfg.to_dict()}
+
+
 def _acc_line(name: str, val: float, test: float, ref_test: float | None = None) -> str:
     delta = "" if ref_test is None else f"  ({100 * (test - ref_test):+.2f} pp vs GPN)"
     return f"{name:38s} val {val:.4f}  test {test:.4f}{delta}"
@@ -55,7 +75,9 @@ def _quantise(folded_ckpt: Path, data_dir: Path, n_calib: int, seed: int) -> dic
     import torch
 
     from spikedeploy.models.to_spec import checkpoint_to_spec
-    from spikedeploy.quant.loihi import emulator_accuracy, quantize
+    from spikedeploy.quant.emulator import emulate
+    from spikedeploy.quant.fold import logits_of
+    from spikedeploy.quant.loihi import emulator_accuracy, emulator_logits, quantize
     from spikedeploy.training.loop import evaluate, load_split
 
     spec, model, meta = checkpoint_to_spec(folded_ckpt)
@@ -73,7 +95,13 @@ def _quantise(folded_ckpt: Path, data_dir: Path, n_calib: int, seed: int) -> dic
     emu_test = emulator_accuracy(net, test.x, test.y)
     t_emu = time.perf_counter() - t0
     float_val, float_test = evaluate(model, val)["acc"], evaluate(model, test)["acc"]
+    # sample by sample: does the emulator pick the float network's class?
+    e_logits = torch.cat([emulator_logits(net, emulate(net, (test.x[b:b + 256] > 0).to(torch.uint8),
+                                                       on_overflow="ignore").readout)
+                          for b in range(0, len(test), 256)])
+    agree = float((e_logits.argmax(1) == logits_of(model, test.x.float()).argmax(1)).float().mean())
     return {"float_val": float_val, "float_test": float_test, "emu_val": emu_val["acc"], "emu_test": emu_test["acc"],
+            "test_argmax_agreement_float_emulator": agree,
             "emu_test_rates": emu_test["rates"], "emu_test_overflow": emu_test["overflow"],
             "decay_groups": [l.decay_groups for l in report.layers],
             "calib_logit_agreement": report.logit_agreement, "report": report.format(),
@@ -84,7 +112,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=None, help="folder with train.h5/test.h5 (default: the built-in digits)")
     ap.add_argument("--gpn", default=None, help="GPN checkpoint (default: train one here)")
-    ap.add_argument("--work", default="accuracy_chain_out", help="folder for the checkpoints (created)")
+    ap.add_argument("--work", default=None,
+                    help="folder for the checkpoints (created; default: accuracy-chain/ in the spikedeploy cache)")
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--time-steps", type=int, default=20)
     ap.add_argument("--epochs", type=int, default=60)
@@ -92,14 +121,18 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--methods", nargs="+", default=["mean", "lsq"])
+    ap.add_argument("--methods", nargs="+", default=["mean", "lsq"], help="gate statistics to compare")
     ap.add_argument("--ks", type=int, nargs="+", default=[1, 2, 4, 8, 0],
                     help="decay profiles to compare (0: one per distinct decay, i.e. no clustering)")
-    ap.add_argument("--method", default="lsq", help="statistic of the fine-tuned / quantised chain")
     ap.add_argument("--clusters", type=int, default=8)
     ap.add_argument("--calib-samples", type=int, default=1024)
-    ap.add_argument("--finetune-epochs", type=int, default=5)
-    ap.add_argument("--finetune-lr", type=float, default=5e-4)
+    ap.add_argument("--finetune-epochs", type=int, default=40)
+    ap.add_argument("--finetune-lr", type=float, default=2e-3)
+    ap.add_argument("--label-weight", type=float, default=1.0)
+    ap.add_argument("--fixed-decays", dest="finetune_decays", action="store_false",
+                    help="keep the decays on their cluster values while fine-tuning (default: learn + re-cluster)")
+    ap.add_argument("--lif-baseline", action="store_true",
+                    help="also train the folded architecture (LIF) from scratch with the GPN's settings")
     ap.add_argument("--quant-calib", type=int, default=256, help="training samples to calibrate the quantiser")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None, help="write all results to this JSON file")
@@ -107,12 +140,12 @@ def main(argv=None) -> int:
 
     import torch
 
-    from spikedeploy.paths import default_data_dir
+    from spikedeploy.paths import cache_dir, default_data_dir
     from spikedeploy.quant.fold import FoldConfig, format_report, run_fold
 
     torch.set_num_threads(args.threads)
     data_dir = Path(args.data) if args.data else default_data_dir()
-    work = Path(args.work)
+    work = Path(args.work) if args.work else cache_dir() / "accuracy-chain"
     work.mkdir(parents=True, exist_ok=True)
     t_all = time.perf_counter()
     gpn = Path(args.gpn) if args.gpn else _train_gpn(args, data_dir, work / "gpn.pt")
@@ -142,53 +175,62 @@ def main(argv=None) -> int:
                   + f"  | argmax agreement {row['agreement']:.3f} | rate {row['rate']:.3f} | profiles "
                     f"{row['profiles']} | dv max err {row['decay_error']['max_abs']:.4f}", flush=True)
 
-    # 3. the chain: fold + fine-tune
-    cfg = FoldConfig(method=args.method, clusters=args.clusters, calib_samples=args.calib_samples,
-                     finetune_epochs=args.finetune_epochs, finetune_lr=args.finetune_lr, seed=args.seed)
-    print(f"\nfold ({args.method}, K = {args.clusters}) + {args.finetune_epochs} epochs of distillation:", flush=True)
-    t0 = time.perf_counter()
-    ft = run_fold(gpn, data_dir, work / "folded_finetuned.pt", cfg, progress=False,
-                  log=lambda m: print("  " + m, flush=True))
-    results["chain"]["fold_seconds"] = time.perf_counter() - t0
-    results["chain"]["fold_report"] = format_report(ft.report)
-    acc = ft.report["accuracy"]
-    results["chain"]["accuracy"] = acc
-    print(format_report(ft.report))
+    # 3. + 4. the chain for each statistic: fold + fine-tune, then quantise both
+    ref = gpn_acc["test"]["acc"]
+    for method in args.methods:
+        cfg = FoldConfig(method=method, clusters=args.clusters, calib_samples=args.calib_samples,
+                         finetune_epochs=args.finetune_epochs, finetune_lr=args.finetune_lr,
+                         label_weight=args.label_weight, finetune_decays=args.finetune_decays, seed=args.seed)
+        print(f"\nchain with {method!r} statistics: fold (K = {args.clusters}) + {args.finetune_epochs} epochs of "
+              f"distillation (lr {args.finetune_lr}, label weight {args.label_weight}, decays "
+              f"{'learnt + re-clustered' if args.finetune_decays else 'fixed'}):", flush=True)
+        t0 = time.perf_counter()
+        ft_path = work / f"folded_{method}_finetuned.pt"
+        ft = run_fold(gpn, data_dir, ft_path, cfg, progress=False)
+        chain = {"fold_seconds": time.perf_counter() - t0, "fold_report": format_report(ft.report),
+                 "accuracy": ft.report["accuracy"], "finetune": ft.report["finetune"]}
+        print(chain["fold_report"], flush=True)
+        quant = {}
+        for name, path in (("folded", work / f"folded_{method}_k{args.clusters}.pt"), ("finetuned", ft_path)):
+            if not path.exists():
+                continue
+            try:
+                quant[name] = _quantise(path, data_dir, args.quant_calib, args.seed)
+            except ImportError as err:  # the quantiser has not landed
+                quant[name] = {"error": f"quantiser not available: {err}"}
+            except Exception as err:  # noqa: BLE001 - report whatever stops the last stage
+                quant[name] = {"error": f"{type(err).__name__}: {err}"}
+        chain["quantised"] = {k: {kk: vv for kk, vv in v.items() if kk != "report"} for k, v in quant.items()}
+        chain["quant_reports"] = {k: v.get("report") for k, v in quant.items()}
+        results["chain"][method] = chain
+        acc = ft.report["accuracy"]
+        print(f"\naccuracy chain, {method!r} statistics (validation split | test file):")
+        print(_acc_line("GPN float", acc["gpn"]["val"]["acc"], ref))
+        print(_acc_line(f"folded (K={args.clusters})", acc["folded"]["val"]["acc"], acc["folded"]["test"]["acc"], ref))
+        if "finetuned" in acc:
+            print(_acc_line(f"folded + fine-tuned ({args.finetune_epochs} ep)", acc["finetuned"]["val"]["acc"],
+                            acc["finetuned"]["test"]["acc"], ref))
+        for name, q in quant.items():
+            if "error" in q:
+                print(f"quantised {name}: {q['error']}")
+                continue
+            print(_acc_line(f"quantised {name} (emulator)", q["emu_val"], q["emu_test"], ref)
+                  + f"  [float {q['float_test']:.4f}: quantisation {100 * (q['emu_test'] - q['float_test']):+.2f} pp"
+                    f" test, {100 * (q['emu_val'] - q['float_val']):+.2f} pp val; test argmax agreement "
+                    f"{q['test_argmax_agreement_float_emulator']:.4f}; decay groups {q['decay_groups']}]")
+        for name, rep in chain["quant_reports"].items():
+            if rep:
+                print(f"\nquantisation report ({method}, {name}):\n{rep}")
 
-    # 4. quantise + emulate
-    quant = {}
-    folded_plain = work / f"folded_{args.method}_k{args.clusters}.pt"
-    for name, path in (("folded", folded_plain), ("finetuned", work / "folded_finetuned.pt")):
-        if not path.exists():
-            continue
-        try:
-            quant[name] = _quantise(path, data_dir, args.quant_calib, args.seed)
-        except ImportError as err:  # the quantiser has not landed
-            quant[name] = {"error": f"quantiser not available: {err}"}
-        except Exception as err:  # noqa: BLE001 - report whatever stops the last stage
-            quant[name] = {"error": f"{type(err).__name__}: {err}"}
-    results["chain"]["quantised"] = {k: {kk: vv for kk, vv in v.items() if kk != "report"} for k, v in quant.items()}
-    results["chain"]["quant_reports"] = {k: v.get("report") for k, v in quant.items()}
+    # 5. the ceiling: the same LIF network trained from scratch
+    if args.lif_baseline:
+        print("\nreference: the folded architecture (feed-forward LIF, mean-linear readout) trained from scratch",
+              flush=True)
+        results["lif_baseline"] = _train_lif(args, data_dir, gpn, work / "lif_scratch.pt")
+        b = results["lif_baseline"]
+        print(_acc_line("LIF trained from scratch", b["best_val_acc"], b["test_acc"], ref)
+              + f"  ({b['epochs']} epochs, {b['seconds']:.0f} s)")
     results["seconds"] = time.perf_counter() - t_all
-
-    ref = acc["gpn"]["test"]["acc"]
-    print("\naccuracy chain (test file; validation split in the first column):")
-    print(_acc_line("GPN float", acc["gpn"]["val"]["acc"], ref))
-    print(_acc_line(f"folded ({args.method}, K={args.clusters})", acc["folded"]["val"]["acc"],
-                    acc["folded"]["test"]["acc"], ref))
-    if "finetuned" in acc:
-        print(_acc_line(f"folded + fine-tuned ({args.finetune_epochs} ep)", acc["finetuned"]["val"]["acc"],
-                        acc["finetuned"]["test"]["acc"], ref))
-    for name, q in quant.items():
-        if "error" in q:
-            print(f"quantised {name}: {q['error']}")
-            continue
-        print(_acc_line(f"quantised {name} (emulator)", q["emu_val"], q["emu_test"], ref)
-              + f"  [float {q['float_test']:.4f}: quantisation {100 * (q['emu_test'] - q['float_test']):+.2f} pp;"
-                f" decay groups {q['decay_groups']}]")
-    for name, rep in results["chain"]["quant_reports"].items():
-        if rep:
-            print(f"\nquantisation report ({name}):\n{rep}")
     print(f"\ntotal {results['seconds']:.0f} s")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))

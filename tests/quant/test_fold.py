@@ -312,3 +312,53 @@ def test_fold_config_validation():
     with pytest.raises(ConfigError, match="clusters"):
         FoldConfig(clusters=0)
     assert FoldConfig.from_dict(FoldConfig(clusters=3).to_dict()).clusters == 3
+
+
+# ----------------------------------------------------------------------------- fine-tuning
+
+def _toy_data(net, n=48, t=12, seed=0):
+    from spikedeploy.training.loop import TensorData
+
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.rand(n, t, net.config.input_size, generator=g) < 0.3).to(torch.uint8)
+    with torch.no_grad():
+        y = net(x.float()).argmax(1)          # labels the teacher gets right
+    return TensorData(x, y)
+
+
+@pytest.mark.parametrize("learn", [False, True])
+def test_distillation_keeps_k_decays_and_never_lowers_validation_accuracy(learn):
+    from spikedeploy.quant.fold import distill
+    from spikedeploy.training.loop import evaluate
+
+    gpn = _gpn(hidden=(10,), n_in=8, n_classes=3, dtype=torch.float32, seed=6)
+    train, val = _toy_data(gpn, seed=1), _toy_data(gpn, n=24, seed=2)
+    cfg = FoldConfig(method="mean", clusters=2, finetune_epochs=2, batch_size=16, finetune_decays=learn,
+                     finetune_lr=1e-2)
+    folded, _ = fold_gpn(gpn, train.x[:16].float(), cfg)
+    dv0 = folded.layers[0].neuron.neuron_params()["dv"]
+    acc0 = evaluate(folded, val)["acc"]
+    out = distill(folded, gpn, train, val, cfg)
+    assert [h["epoch"] for h in out["history"]] == [0, 1, 2]
+    assert out["history"][0]["val_acc"] == acc0
+    assert out["best_val_acc"] == max(h["val_acc"] for h in out["history"]) >= acc0
+    assert evaluate(folded, val)["acc"] == out["best_val_acc"]        # the best epoch's weights are kept
+    dv = folded.layers[0].neuron.neuron_params()["dv"]
+    assert len(torch.unique(dv)) <= 2
+    if not learn:
+        assert torch.equal(dv, dv0)                                   # decays stay on their cluster values
+    assert torch.all(folded.layers[0].neuron.neuron_params()["vth"] == 1.0)
+
+
+def test_the_folded_network_reads_into_a_network_spec():
+    to_spec = pytest.importorskip("spikedeploy.models.to_spec")
+    from spikedeploy.models.spec_network import SpecNetwork
+
+    gpn = _gpn(dtype=torch.float32, seed=8)
+    _set_constant_gates(gpn, seed=4)
+    folded, _ = fold_gpn(gpn, torch.rand(8, 20, 6), FoldConfig(method="mean", clusters=2))
+    spec = to_spec.model_to_spec(folded)
+    assert spec.readout == "mean" and [l.name for l in spec.layers] == ["hidden0", "hidden1", "readout"]
+    assert len(np.unique(spec.layers[0].dv)) <= 2 and np.all(spec.layers[0].vth == 1.0)
+    x = (torch.rand(10, 30, 6) < 0.4).float()
+    torch.testing.assert_close(SpecNetwork(spec)(x), folded(x), rtol=1e-5, atol=1e-5)

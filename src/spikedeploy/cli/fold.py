@@ -21,16 +21,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "see `spikedeploy data where`)")
     p.add_argument("-o", "--out", type=Path, default=Path("folded.pt"), metavar="OUT.pt",
                    help="folded checkpoint to write (default folded.pt)")
-    p.add_argument("--method", default="lsq", choices=("mean", "lsq"),
-                   help="per-neuron gate statistic: mean gate value, or least-squares fit of the update "
-                        "(default lsq)")
+    p.add_argument("--method", default="mean", choices=("mean", "lsq"),
+                   help="per-neuron gate statistic: mean gate value (default), or least-squares fit of the "
+                        "update")
     p.add_argument("--clusters", "-k", type=int, default=8, metavar="K",
                    help="at most K distinct decays (LIF processes) per layer (default 8)")
     p.add_argument("--calib-samples", type=int, default=1024, metavar="N",
                    help="training samples for the statistics (0: all; default 1024)")
     p.add_argument("--finetune-epochs", type=int, default=0, metavar="E",
                    help="epochs of distillation towards the GPN's logits (default 0: none)")
-    p.add_argument("--lr", type=float, default=5e-4, help="fine-tuning learning rate (default 5e-4)")
+    p.add_argument("--lr", type=float, default=2e-3, help="fine-tuning learning rate (default 2e-3)")
     p.add_argument("--distill-loss", default="kl", choices=("kl", "mse"), help="loss on the logits (default kl)")
     p.add_argument("--temperature", type=float, default=2.0, help="softmax temperature of the KL loss")
     p.add_argument("--label-weight", type=float, default=0.0, metavar="W",

@@ -72,7 +72,8 @@ class FoldConfig:
     """How to fold (stored in the folded checkpoint's report).
 
     method           per-neuron statistic of the gates: "mean" (mean gate value over the
-                     calibration steps) or "lsq" (least-squares fit of the update
+                     calibration steps; the default: measured at least as good, see
+                     docs/benchmarks.md) or "lsq" (least-squares fit of the update
                      h_t ~ f (1 - s_{t-1}) h_{t-1} + i x_t + beta per neuron, threshold by
                      its mean; see docs/folding.md)
     clusters         K: at most this many distinct decays (hardware profiles) per layer
@@ -89,12 +90,12 @@ class FoldConfig:
     seed             calibration subset, batch order and dropout
     """
 
-    method: str = "lsq"
+    method: str = "mean"
     clusters: int = 8
     calib_samples: int = 1024
     batch_size: int = 64
     finetune_epochs: int = 0
-    finetune_lr: float = 5e-4
+    finetune_lr: float = 2e-3
     distill_loss: str = "kl"
     temperature: float = 2.0
     label_weight: float = 0.0
