@@ -119,9 +119,9 @@ def test_main_builds_the_default_data_set_and_prints_its_summary(tmp_path, monke
     small = sd.SynthConfig.default().replace(n_train=20, n_test=4, noise=False)
     monkeypatch.setattr(sd.SynthConfig, "default", classmethod(lambda cls: small))
     monkeypatch.setenv("SPIKEDEPLOY_CACHE", str(tmp_path))
-    assert main(["main", "--workers", "1"]) == 0
+    assert main(["main", "--workers", "1", "--until", "data"]) == 0
     text = capsys.readouterr().out
     assert f"default data set: {tmp_path / 'synth-digits'} (built now)" in text
     assert "classes: 20" in text and "speaker-disjoint and voice-disjoint" in text
-    assert main(["main", "--workers", "1"]) == 0
+    assert main(["main", "--workers", "1", "--until", "data"]) == 0
     assert "(cached)" in capsys.readouterr().out

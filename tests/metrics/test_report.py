@@ -96,7 +96,8 @@ def test_index_links_each_model_report(cmp, tmp_path):
     for name in ("gpn", "lif"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "report.md").write_text(render_markdown(cmp))
-    entries = [{"name": n, "report": tmp_path / n / "report.md", "comparison": cmp,
+    summary = json.loads(json.dumps(cmp.to_dict(), default=str))        # as read back from comparison.json
+    entries = [{"name": n, "report": tmp_path / n / "report.md", "summary": summary,
                 "accuracy": {"float": {"acc": 0.5, "on": "test"}, "Lava": {"acc": 0.25, "on": "test"}}}
                for n in ("gpn", "lif")]
     path = write_index(tmp_path, entries, stages=[{"stage": "train", "status": "ran", "seconds": 1.25}],
@@ -106,4 +107,8 @@ def test_index_links_each_model_report(cmp, tmp_path):
     assert "| float | 50.00 % | test |" in text and "| Lava | 25.00 % | test |" in text
     assert "| train | ran | 1.2 |" in text or "| train | ran | 1.3 |" in text
     assert f"{100 * cmp.runs['lava'].accuracy:.2f} %" in text
+    row = next(line for line in text.splitlines() if line.startswith("| [lif]"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[7] == fmt_energy(cmp.energy["loihi1"].total_j)
+    assert cells[9] == f"{cmp.energy_ratio('loihi1'):.3g}x"
     assert np.isfinite(cmp.energy_ratio())

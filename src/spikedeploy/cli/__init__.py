@@ -16,7 +16,7 @@ import sys
 from ..errors import SpikedeployError
 
 #: Modules under spikedeploy.cli that register subcommands, in --help order.
-COMMAND_MODULES = ("main_job", "data", "train", "fold", "export")
+COMMAND_MODULES = ("main_job", "data", "train", "fold", "export", "lava", "compare")
 
 
 def build_parser() -> argparse.ArgumentParser:

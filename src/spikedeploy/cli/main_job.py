@@ -1,30 +1,58 @@
-"""``spikedeploy main``: the main job on the built-in default data.
+"""``spikedeploy main``: the main job, the whole pipeline on the built-in default data.
 
-Today: build (or reuse) the default synthetic spoken-digit data set and print its
-class and speaker summary. Later stages (train, fold, quantise, export, Lava run,
-compare) extend this same command into the full pipeline.
+Builds (or reuses) the default synthetic spoken-digit data set and prints its summary,
+then trains a small GPN and a LIF network, folds the GPN, quantises both to Loihi
+integers, exports them as NIR, runs them in Lava on the test set, compares float,
+emulator and Lava, and writes the report (``spikedeploy.pipeline.PipelineConfig.default``).
+Everything goes into ``--out`` (default: the cache folder's ``main/``); a second run
+reuses the finished stages. ``--until data`` stops after the data set.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("main", help="the main job on the built-in default data",
-                       description=__doc__)
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    from .compare import _pipeline_args
+
+    p = sub.add_parser("main", help="the main job: the whole pipeline on the built-in default data",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _pipeline_args(p)
+    p.add_argument("--config", type=Path, default=None, metavar="FILE.toml",
+                   help="override the main job's settings (TOML, see spikedeploy.pipeline)")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="output folder (default: <cache>/main, see `spikedeploy data where`)")
     p.set_defaults(handler=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
+    from ..paths import cache_dir
+
+    out = args.out if args.out is not None else cache_dir() / "main"
+    if args.until == "data" and args.config is None and not args.quick:
+        return _data_only(args)
+    from .compare import run_pipeline_command
+
+    _print_data_summary(args)
+    return run_pipeline_command(args, args.config, out)
+
+
+def _print_data_summary(args: argparse.Namespace) -> None:
     from ..data.shd import summarize
     from ..data.synth_digits import SynthConfig, build_dataset, speaker_summary
 
-    cfg = SynthConfig.default()
-    result = build_dataset(cfg, out_dir=None, workers=args.workers)
+    if args.quick or args.config is not None:
+        return   # the pipeline's data stage builds (and reports) the data it is configured with
+    result = build_dataset(SynthConfig.default(), out_dir=None, workers=args.workers,
+                           progress=not args.no_progress)
     print(f"default data set: {result.out_dir} ({'cached' if result.cached else 'built now'})")
     for path in (result.train_path, result.test_path):
         print(summarize(path).format())
     print(speaker_summary(result.out_dir))
+
+
+def _data_only(args: argparse.Namespace) -> int:
+    _print_data_summary(args)
     return 0

@@ -442,10 +442,11 @@ def write_index(out_dir: str | Path, entries: Sequence[Mapping[str, Any]], *, ti
                 notes: Sequence[str] = ()) -> Path:
     """``README.md`` tying several model reports together.
 
-    ``entries``: one per model, with ``name``, ``report`` (path of its report.md, relative
-    links are made from ``out_dir``), ``comparison`` (a Comparison) and optionally
-    ``accuracy`` (an ordered {stage: accuracy} chain, e.g. GPN float, folded, ...).
-    ``stages``: rows of ``{"stage", "seconds", "status"}``.
+    ``entries``: one per model, with ``name``, ``report`` (path of its report.md; links are
+    made relative to ``out_dir``), ``summary`` (its ``comparison.json`` contents, i.e.
+    ``Comparison.to_dict()``) and optionally ``accuracy`` (an ordered
+    ``{stage: {"acc", "on"}}`` chain, e.g. trained, folded, emulator, Lava).
+    ``stages``: rows of ``{"stage", "status", "seconds"}``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -454,23 +455,32 @@ def write_index(out_dir: str | Path, entries: Sequence[Mapping[str, Any]], *, ti
         lines += ["```", command, "```", ""]
     rows = []
     for e in entries:
-        cmp = e["comparison"]
-        rel = Path(e["report"]).resolve().relative_to(out.resolve()) if Path(e["report"]).resolve().is_relative_to(
-            out.resolve()) else Path(e["report"])
-        chip0 = cmp.chips[0]
-        r = cmp.energy_ratio()
-        rows.append([f"[{e['name']}]({rel.as_posix()})", cmp.n_samples,
-                     f"{100 * cmp.runs['float'].accuracy:.2f} %", f"{100 * cmp.runs['emulator'].accuracy:.2f} %",
-                     f"{100 * cmp.runs['lava'].accuracy:.2f} %",
-                     fmt_num(cmp.runs["emulator"].counts.spikes.rate_per_step),
-                     fmt_num(cmp.runs["emulator"].counts.synops.effective_ops),
-                     fmt_energy(cmp.energy[chip0].total_j), fmt_energy(cmp.energy["gpu"].total_j),
-                     "-" if r is None else f"{r:.3g}x",
-                     fmt_energy(cmp.gpu_measured.joules_per_inference) if cmp.gpu_measured else "not measured"])
+        d = e["summary"]
+        report = Path(e["report"]).resolve()
+        try:
+            rel = report.relative_to(out.resolve()).as_posix()
+        except ValueError:
+            rel = str(report)
+        chip0 = d["config"]["chips"][0]
+        acc = d["accuracy"]
+        emu = d["runs"]["emulator"]["counts"]["totals_per_sample"]
+        rate = d["runs"]["emulator"]["counts"]["rate_per_step"]
+        ratio = d["energy_ratios"].get(f"gpu/{chip0}")
+        measured = d.get("gpu_measured")
+        rows.append([f"[{e['name']}]({rel})", d["n_samples"], f"{100 * acc['float']:.2f} %",
+                     f"{100 * acc['emulator']:.2f} %", f"{100 * acc['lava']:.2f} %", fmt_num(rate),
+                     fmt_num(emu["effective_acs"] + emu["effective_macs"]),
+                     fmt_energy(d["energy"][chip0]["joules_per_inference"]),
+                     fmt_energy(d["energy"]["gpu"]["joules_per_inference"]),
+                     "-" if ratio is None else f"{ratio:.3g}x",
+                     fmt_energy(measured["joules_per_inference"]) if measured else "not measured"])
     lines += ["## Models", ""]
     lines += _table(["model", "samples", "float acc.", "emulator acc.", "Lava acc.", "rate / step (chip)",
-                     "SynOps / inference (chip)", "Loihi 1 / inference", "GPU 45 nm / inference", "GPU / Loihi 1",
+                     "SynOps / inference (chip)", "chip / inference", "GPU 45 nm / inference", "GPU / chip",
                      "GPU measured"], rows)
+    if entries:
+        lines += ["", f"Chip: {entries[0]['summary']['config']['chips'][0]}; each model's report has the "
+                      "per-layer tables, the other chips, the plots and the assumptions."]
     chains = [e for e in entries if e.get("accuracy")]
     if chains:
         lines += ["", "## Accuracy at each stage", ""]
