@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=25)
     ap.add_argument("--patience", type=int, default=6, help="early stopping patience (epochs)")
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--checkpoints", default=None, help="folder to keep the checkpoints in (default: none)")
     ap.add_argument("--json", default=None, help="write all results to this JSON file")

@@ -82,6 +82,7 @@ class NetworkConfig:
     readout_dv_init initial voltage decay of the LI readout
     v_reset_std     GPN: std of the random reset value / initial voltage in training
     weight_gain     multiplies the default (PyTorch) initial feed-forward weights
+    recurrent_gain  multiplies the default initial recurrent weights (LIF, CUBA-LIF, s2net)
     batch_norm      pr-v2: batch-normalise the synapse output (the authors do)
     quant_bits, quant_threshold, quant_momentum   pr-v2: the multi-bit quantiser Q
     lateral         s2net: Deneve lateral connections D = W W^T (else self-reset only)
@@ -108,6 +109,7 @@ class NetworkConfig:
     readout_dv_init: float = 0.1
     v_reset_std: float = 0.05
     weight_gain: float = 1.0
+    recurrent_gain: float = 1.0
     batch_norm: bool = True
     quant_bits: int = 6
     quant_threshold: int = 3
@@ -165,6 +167,7 @@ class NetworkConfig:
         object.__setattr__(self, "v_reset_std", number("v_reset_std", self.v_reset_std, 0, math.inf))
         object.__setattr__(self, "weight_gain", number("weight_gain", self.weight_gain, 0, math.inf,
                                                        lo_open=True))
+        object.__setattr__(self, "recurrent_gain", number("recurrent_gain", self.recurrent_gain, 0, math.inf))
         positive_int("quant_bits", self.quant_bits)
         if isinstance(self.quant_threshold, bool) or not isinstance(self.quant_threshold, int) \
                 or not 0 <= self.quant_threshold < 2 ** (self.quant_bits - 1):
@@ -316,6 +319,11 @@ class SpikingNetwork(nn.Module):
                                       synapse_bias=config.synapse_bias, weight_gain=config.weight_gain))
             n_in = size
         self.layers = nn.ModuleList(layers)
+        if config.recurrent and config.recurrent_gain != 1.0:
+            with torch.no_grad():
+                for layer in self.layers:
+                    if layer.recurrent is not None:
+                        layer.recurrent.weight.mul_(config.recurrent_gain)
         if config.readout == "li":
             self.readout: nn.Module = LIReadout(n_in, config.n_classes, reduce=config.readout_reduce,
                                                 dv=config.readout_dv_init, learn_decays=config.learn_decays)
