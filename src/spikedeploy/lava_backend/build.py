@@ -30,6 +30,13 @@ Lava's ``Sparse`` connection (same bit-accurate arithmetic as ``Dense``:
 
 Both Lava configurations are built: ``fixed_pt`` (bit-accurate, integer
 parameters as they are) and ``floating_pt`` (:func:`float_parameters`).
+
+``decays="per-neuron"`` (simulation only) puts each layer in ONE LIF process with
+per-neuron ``du``, ``dv``, ``vth`` arrays: Lava's Python models compute it
+element-wise (bit-exact, tested), but Lava declares these as one value per process
+and Loihi holds a few neuron profiles per core, so it is not a deployable graph. It
+keeps a layer with many distinct decays (a trained model: one group per neuron)
+from needing one connection process per pair of groups.
 Lava is imported here only inside functions.
 """
 
@@ -51,6 +58,9 @@ CONFIGS = ("fixed_pt", "floating_pt")
 #: Connection processes: ``dense`` (lava.proc.dense Dense), ``sparse`` (lava.proc.sparse
 #: Sparse), ``auto`` (Dense up to DENSE_MAX_REPLICAS copies, Sparse above).
 CONNECTIONS = ("auto", "dense", "sparse")
+#: How a layer's neurons become LIF processes: one per decay group (Lava's contract), or
+#: one per layer with per-neuron du/dv/vth arrays (simulation only, see the module docstring).
+DECAY_MODES = ("groups", "per-neuron")
 #: Dense's block-diagonal matrix costs B^2 per step; measured on the 700-128-20 benchmark
 #: network (2-core machine), Dense wins up to about 8 copies, Sparse from 16 on.
 DENSE_MAX_REPLICAS = 8
@@ -121,12 +131,12 @@ class LavaGraph:
 def build_graph(net: LoihiNetwork, stream: np.ndarray, layout: StreamLayout, workdir: str | Path, *,
                 config: str = "fixed_pt", connection: str = "auto",
                 record_voltage: str | Sequence[str] = "readout",
-                record_current: str | Sequence[str] = "none") -> LavaGraph:
+                record_current: str | Sequence[str] = "none", decays: str = "groups") -> LavaGraph:
     """Build Lava processes playing ``stream`` ([replicas, S, in], 0/1) through ``net``.
 
     ``record_voltage`` / ``record_current`` (v / u): ``"readout"`` (the last layer),
     ``"all"``, ``"none"`` or a list of layer names. Spikes of every layer are recorded. Recordings are written into
-    ``workdir`` at the run's last step.
+    ``workdir`` at the run's last step. ``decays``: one of :data:`DECAY_MODES`.
     """
     require_lava()
     from lava.proc.dense.process import Dense
@@ -142,6 +152,11 @@ def build_graph(net: LoihiNetwork, stream: np.ndarray, layout: StreamLayout, wor
         raise ConfigError("config", f"unknown Lava configuration {config!r}", valid=CONFIGS)
     if connection not in CONNECTIONS:
         raise ConfigError("connection", f"unknown connection kind {connection!r}", valid=CONNECTIONS)
+    if decays not in DECAY_MODES:
+        raise ConfigError("decays", f"unknown decay mode {decays!r}", valid=DECAY_MODES)
+    per_neuron = decays == "per-neuron"
+    if per_neuron:
+        _check_per_neuron(net)
     stream = np.asarray(stream)
     if stream.ndim != 3 or stream.shape[1:] != (layout.total_steps, net.input_size):
         raise ShapeMismatchError("Lava input stream", f"[replicas, {layout.total_steps}, {net.input_size}]",
@@ -188,21 +203,25 @@ def build_graph(net: LoihiNetwork, stream: np.ndarray, layout: StreamLayout, wor
     prev_ports = [(source.s_out, np.arange(net.input_size),
                    np.arange(replicas)[:, None] * net.input_size + np.arange(net.input_size)[None, :])]
     for depth, layer in enumerate(net.layers, start=1):
-        groups = layer.decay_groups()
+        groups = (_whole_layer(layer),) if per_neuron else layer.decay_groups()
         fparams = None if fixed else float_parameters(layer, spec)
         lifs = []
         for g in groups:
             m = g.size
             bias = np.broadcast_to(layer.bias_mant[g.neurons], (replicas, m)).ravel()
             if fixed:
-                lif = LIFReset(shape=(replicas * m,), du=g.du, dv=g.dv, vth=g.vth,
+                du, dv, vth = ((np.tile(np.asarray(a, dtype=np.int64), replicas) for a in (g.du, g.dv, g.vth))
+                               if per_neuron else (g.du, g.dv, g.vth))
+                lif = LIFReset(shape=(replicas * m,), du=du, dv=dv, vth=vth,
                                bias_mant=bias.astype(np.int32), bias_exp=int(layer.bias_exp),
                                reset_interval=layout.reset_interval, reset_offset=layout.reset_offset(depth))
             else:
                 i0 = int(g.neurons[0])
                 fbias = np.broadcast_to(fparams["bias"][g.neurons], (replicas, m)).ravel()
-                lif = LIFReset(shape=(replicas * m,), du=float(fparams["du"][i0]), dv=float(fparams["dv"][i0]),
-                               vth=float(fparams["vth"][i0]), bias_mant=fbias.astype(np.float64), bias_exp=0,
+                du, dv, vth = ((np.tile(fparams[k][g.neurons], replicas) for k in ("du", "dv", "vth"))
+                               if per_neuron else (float(fparams[k][i0]) for k in ("du", "dv", "vth")))
+                lif = LIFReset(shape=(replicas * m,), du=du, dv=dv,
+                               vth=vth, bias_mant=fbias.astype(np.float64), bias_exp=0,
                                reset_interval=layout.reset_interval, reset_offset=layout.reset_offset(depth))
             graph.processes.append(lif)
             lifs.append(lif)
@@ -244,6 +263,28 @@ def build_graph(net: LoihiNetwork, stream: np.ndarray, layout: StreamLayout, wor
         graph.groups[layer.name] = groups
         prev_ports = own_ports
     return graph
+
+
+def _whole_layer(layer: Any) -> DecayGroup:
+    """All of a layer's neurons as one group with per-neuron du, dv, vth arrays (decays="per-neuron")."""
+    idx = np.arange(layer.n_out, dtype=np.int64)
+    idx.setflags(write=False)
+    return DecayGroup(np.asarray(layer.du), np.asarray(layer.dv), np.asarray(layer.vth), idx)
+
+
+def _check_per_neuron(net: Any) -> None:
+    """With one process per layer, a negative exponent floors the whole sum; the emulator floors
+    per source decay group (the groups mode's connections), so refuse the combination."""
+    for i, layer in enumerate(net.layers):
+        links = [(layer.weight_exp, net.layers[i - 1] if i else None)]
+        if layer.recurrent:
+            links.append((layer.rec_exp, layer))
+        for exp, source in links:
+            if exp < 0 and source is not None and len(source.decay_groups()) > 1:
+                raise ConfigError("decays", f"layer {layer.name!r} has a negative weight exponent ({exp}) on input "
+                                            f"from {len(source.decay_groups())} decay groups: per-neuron processes "
+                                            "would floor the whole sum, the emulator (and the groups mode) floor per "
+                                            "group", remedy='use decays="groups"')
 
 
 def _local_positions(replicas: int, m: int) -> np.ndarray:

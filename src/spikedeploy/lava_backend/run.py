@@ -98,14 +98,16 @@ def pack_samples(samples: np.ndarray, replicas: int, depth: int, gap_steps: int)
 def run_stream(net: LoihiNetwork, samples, *, gap_steps: int = 0, replicas: int = 1,
                config: str = "fixed_pt", connection: str = "auto",
                record_voltage: str | Sequence[str] = "readout", record_current: str | Sequence[str] = "none",
-               progress: bool = False, chunks: int = 1) -> LavaRunResult:
+               progress: bool = False, chunks: int = 1, decays: str = "groups") -> LavaRunResult:
     """Run ``samples`` ([N, T, in], 0/1) through ``net`` in ONE Lava run.
 
     ``replicas`` copies of the network advance side by side (each plays its own
     stream of ceil(N / replicas) samples); ``gap_steps`` zero steps follow each
     sample (see the stream rule in ``docs/fixed-point.md``); ``config`` is
     ``"fixed_pt"`` (bit-accurate) or ``"floating_pt"``. ``progress`` shows a tqdm bar,
-    advancing the run in ``chunks`` calls (``max(chunks, 20)`` with a bar).
+    advancing the run in ``chunks`` calls (``max(chunks, 20)`` with a bar). ``decays``:
+    ``"groups"`` (one LIF process per decay group) or ``"per-neuron"`` (simulation only,
+    see :mod:`.build`).
     """
     require_lava()
     from lava.magma.core.run_conditions import RunSteps
@@ -123,7 +125,7 @@ def run_stream(net: LoihiNetwork, samples, *, gap_steps: int = 0, replicas: int 
     with tempfile.TemporaryDirectory(prefix="spikedeploy-lava-") as tmp:
         t0 = time.perf_counter()
         graph = build_graph(net, stream, layout, tmp, config=config, connection=connection,
-                            record_voltage=record_voltage, record_current=record_current)
+                            record_voltage=record_voltage, record_current=record_current, decays=decays)
         t1 = time.perf_counter()
         # The first call runs one step: it compiles the graph and starts Lava's processes,
         # so the steady-state speed can be timed apart from the start-up.
