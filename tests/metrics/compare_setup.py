@@ -1,5 +1,6 @@
 """A small deployed model with everything `compare` reads: toy data, checkpoint, NIR file with
-the Loihi integers, and a results file (from the bit-exact emulator, or from a real Lava run)."""
+the Loihi integers, and a results file made from the bit-exact emulator (the real Lava run goes
+through ``lava_backend.nir_run.run_nir``, in the tests marked ``lava``)."""
 
 from __future__ import annotations
 
@@ -97,32 +98,4 @@ def emulator_results(case: dict, out: Path, *, indices=None, drop_layer: str | N
     meta = results_meta(nir_path, case["test"], indices, net, config=config)
     r = LavaResults(meta=meta, sample_indices=indices, labels=y, predictions=readout.argmax(1), readout=readout,
                     spikes=spikes, readout_voltage=volts)
-    return write_results(out, r)
-
-
-def lava_results(case: dict, out: Path, *, indices=None, replicas: int = 2) -> Path:
-    """A results file from a real Lava fixed_pt run (run_stream, aligned per-sample windows)."""
-    import time
-
-    from spikedeploy.lava_backend.run import run_stream
-    from spikedeploy.quant.emulator import quiet_gap
-
-    net = read_loihi_network(read_nir(case["nir"]))
-    if indices is None:
-        with __import__("h5py").File(case["test"], "r") as f:
-            indices = np.arange(len(f["labels"]), dtype=np.int64)
-    indices = np.asarray(indices, dtype=np.int64)
-    xb, y = binned(case["test"], indices)
-    gap = quiet_gap(net, xb.numpy())
-    t0 = time.perf_counter()
-    run = run_stream(net, xb.numpy(), gap_steps=gap, replicas=replicas, record_voltage="readout")
-    wall = time.perf_counter() - t0
-    w = run.per_sample()
-    spikes = {k: w["spikes"][k].astype(bool) for k in net.layer_names if net.layer(k).spiking}
-    v = w["voltage"][net.layer_names[-1]].astype(np.int64)
-    readout = int_readout(net, v)
-    meta = results_meta(case["nir"], case["test"], indices, net, replicas=replicas, gap_steps=gap, wall=wall)
-    meta["lava_version"] = "lava-nc"
-    r = LavaResults(meta=meta, sample_indices=indices, labels=y, predictions=readout.argmax(1), readout=readout,
-                    spikes=spikes, readout_voltage={net.layer_names[-1]: v})
     return write_results(out, r)

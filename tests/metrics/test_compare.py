@@ -1,5 +1,7 @@
 """The three-way comparison: float PyTorch, emulator and Lava columns, hand counts, bad inputs."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
@@ -16,6 +18,8 @@ from .compare_setup import BINNING, HIDDEN, binned, emulator_results, make_case,
 from .test_nvml import FakeNvml
 
 T = BINNING.n_steps
+needs_lava = pytest.mark.skipif(importlib.util.find_spec("lava") is None,
+                                reason="lava-nc is not installed (scripts/sd setup installs it)")
 
 
 @pytest.fixture(autouse=True)
@@ -166,6 +170,30 @@ def test_gpn_before_folding_counts_its_dense_gates(tmp_path):
     # the folded network has no gates: its float column is spike-driven
     assert cmp.runs["float"].counts.synops.effective_macs == 0
     assert cmp.runs["gpn"].accuracy == float((cmp.runs["gpn"].predictions == read_results(results).labels).mean())
+
+
+@pytest.mark.lava
+@needs_lava
+def test_real_lava_run_equals_the_emulator_through_compare(case, tmp_path):
+    """lava-run's library call (real Lava, fixed_pt, 4 replicas, recurrent layer) on the toy test set,
+    then compare: firing rates, SynOps and predictions of Lava equal the emulator's exactly."""
+    from spikedeploy.lava_backend.nir_run import run_nir
+    from spikedeploy.quant.emulator import emulate
+
+    summary = run_nir(case["nir"], case["test"], replicas=4, out=tmp_path / "lava.npz", save_voltage=True)
+    cmp = compare_run(case["ckpt"], summary.results_path, progress=False)
+    res = read_results(summary.results_path)
+    assert res.meta["lava_version"] != "emulator-made" and res.meta["replicas"] == 4
+    layers = {l.name: l for l in cmp.layers}
+    assert layers["hidden0"].rate["lava"] == layers["hidden0"].rate["emulator"]
+    assert layers["hidden0"].synops["lava"] == layers["hidden0"].synops["emulator"]
+    assert "readout voltage of readout" in cmp.checks["checked"]
+    net = read_loihi_network(read_nir(case["nir"]))
+    xb, _ = binned(case["test"], res.sample_indices)
+    emu = emulate(net, xb, on_overflow="ignore")
+    assert np.array_equal(emu.spikes["hidden0"].numpy().astype(bool), res.spikes["hidden0"])
+    assert res.firing_rates()["hidden0"] == layers["hidden0"].rate["lava"] == layers["hidden0"].rate["emulator"]
+    assert np.array_equal(cmp.runs["lava"].predictions, cmp.runs["emulator"].predictions)
 
 
 # ----------------------------------------------------------------------------- bad input

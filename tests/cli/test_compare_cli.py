@@ -1,0 +1,74 @@
+"""``spikedeploy compare`` and ``spikedeploy pipeline`` through ``spikedeploy.cli.main``."""
+
+import json
+
+import pytest
+import torch
+
+from spikedeploy.cli import main
+from spikedeploy.metrics.compare import compare_run
+
+from ..metrics.compare_setup import emulator_results, make_case
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory):
+    c = make_case(tmp_path_factory.mktemp("cli_case"))
+    c["results"] = emulator_results(c, c["folder"] / "results.npz")
+    return c
+
+
+def test_compare_writes_the_report_and_prints_where(case, tmp_path, capsys):
+    out = tmp_path / "rep"
+    argv = ["compare", str(case["ckpt"]), "--data", str(case["test"]), "--lava-results", str(case["results"]),
+            "-o", str(out), "--no-progress", "--chip", "loihi1"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert f"report: {out / 'report.md'}" in text
+    assert "Lava equals the emulator exactly: spikes of hidden0, predictions" in text
+    assert "not measured: no NVIDIA GPU" in text
+    data = json.loads((out / "comparison.json").read_text())
+    ref = compare_run(case["ckpt"], case["results"], progress=False)
+    assert data["accuracy"] == {k: r.accuracy for k, r in ref.runs.items()}
+    assert data["config"]["chips"] == ["loihi1"] and "loihi2" not in data["energy"]
+    assert data["command"].startswith("spikedeploy ")
+    md = (out / "report.md").read_text()
+    assert "loihi1" in md and "## Assumptions" in md
+
+
+def test_compare_refuses_results_of_other_data(case, capsys):
+    argv = ["compare", str(case["ckpt"]), "--data", str(case["data_dir"] / "train.h5"),
+            "--lava-results", str(case["results"]), "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "data_sha256" in err and "different model or data set" in err and "remedy" in err
+
+
+def test_compare_lists_the_known_chips(case, capsys):
+    argv = ["compare", str(case["ckpt"]), "--lava-results", str(case["results"]), "--chip", "loihi9"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "unknown chip 'loihi9'" in err and "loihi1" in err and "loihi2" in err
+
+
+def test_compare_without_results_file(case, tmp_path, capsys):
+    argv = ["compare", str(case["ckpt"]), "--lava-results", str(tmp_path / "none.npz")]
+    assert main(argv) == 2
+    assert "none.npz" in capsys.readouterr().err
+
+
+def test_pipeline_refuses_a_bad_config(tmp_path, capsys):
+    cfg = tmp_path / "p.toml"
+    cfg.write_text('[lava]\nreplica = 4\n')
+    assert main(["pipeline", "--config", str(cfg), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "replica" in err and "replicas" in err
+    assert not (tmp_path / "o").exists()

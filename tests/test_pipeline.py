@@ -1,0 +1,148 @@
+"""The one-command pipeline: its configuration (TOML, validation) and a smoke-sized run end to end,
+then the same run again (every stage reused) and with one setting changed (only its stages rerun)."""
+
+import dataclasses
+import importlib.util
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from spikedeploy.errors import ConfigError
+from spikedeploy.lava_backend.results import read_results
+from spikedeploy.pipeline import MANIFEST, ModelPlan, PipelineConfig, run_pipeline
+
+needs_lava = pytest.mark.skipif(importlib.util.find_spec("lava") is None,
+                                reason="lava-nc is not installed (scripts/sd setup installs it)")
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+
+
+# ----------------------------------------------------------------------------- configuration
+
+def test_toml_settings_override_the_base(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text("""
+seed = 3
+threads = 1
+[data.synth]
+n_train = 40
+n_test = 20
+[binning]
+n_steps = 10
+[[models]]
+name = "small-lif"
+preset = "lif-ff-shd"
+hidden = [8]
+epochs = 2
+[models.training]
+lr = 0.005
+[lava]
+replicas = 4
+[compare]
+chips = ["loihi1"]
+""")
+    cfg = PipelineConfig.from_toml(path)
+    assert (cfg.seed, cfg.threads, cfg.synth) == (3, 1, {"n_train": 40, "n_test": 20})
+    assert cfg.binning == {"n_steps": 10, "binary": True}          # the default's binary kept
+    assert cfg.models == (ModelPlan("small-lif", "lif-ff-shd", hidden=(8,), epochs=2, training={"lr": 0.005}),)
+    run = cfg.models[0].run_config(cfg.binning, cfg.seed)
+    assert (run.network.hidden, run.training.epochs, run.training.lr, run.training.seed) == ((8,), 2, 0.005, 3)
+    assert run.binning.n_steps == 10 and run.binning.binary is True
+    assert cfg.compare_config().chips == ("loihi1",) and cfg.lava == {"replicas": 4}
+    assert cfg.fold_config().clusters == 4                          # the default's fold settings kept
+    again = PipelineConfig.from_dict(cfg.to_dict())
+    assert again == cfg
+
+
+@pytest.mark.parametrize("text, field, message", [
+    ("colour = 1\n", "pipeline", "unknown setting(s) colour"),
+    ("[lava]\nreplica = 4\n", "lava", "unknown setting(s) replica"),
+    ("[fold]\nclusters = 0\n", "fold.clusters", "must be an integer >= 1"),
+    ('[[models]]\nname = "a"\npreset = "lif-shd"\nfold = true\n', "models[a].fold", "only a GPN"),
+    ('[[models]]\nname = "a b"\npreset = "lif-shd"\n', "models.name", "use letters"),
+    ('[[models]]\nname = "a"\npreset = "nope"\n', "preset", "unknown preset 'nope'"),
+    ('[compare]\nchips = []\n', "compare.chips", "at least one"),
+    ('[data]\ndir = "x"\n[data.synth]\nn_train = 4\n', "data", "not both"),
+])
+def test_bad_settings_name_the_field(tmp_path, text, field, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        PipelineConfig.from_toml(path)
+    assert err.value.field == f"{path}: {field}" and message in err.value.problem
+
+
+def test_presets_are_what_the_main_job_promises():
+    d = PipelineConfig.default()
+    assert d.synth is None and d.data_dir is None                   # the built-in (cached) data set
+    assert [(m.name, m.preset, m.hidden) for m in d.models] == [("gpn", "gpn-small", (128,)), ("lif", "lif-shd", (128,))]
+    assert [m.folds(d.binning) for m in d.models] == [True, False]
+    q = PipelineConfig.quick()
+    assert all(m.epochs == 1 for m in q.models) and q.synth["n_train"] <= 200
+
+
+def test_unknown_stage_to_stop_at(tmp_path):
+    with pytest.raises(ConfigError, match="unknown stage 'deploy'"):
+        run_pipeline(PipelineConfig.quick(), tmp_path, until="deploy")
+
+
+# ----------------------------------------------------------------------------- end to end
+
+TINY = dataclasses.replace(
+    PipelineConfig.quick(), synth={"n_train": 40, "n_test": 20, "noise": False}, binning={"n_steps": 12, "binary": True},
+    models=(ModelPlan("gpn", "gpn-small", hidden=(12,), epochs=1), ModelPlan("lif", "lif-shd", hidden=(12,), epochs=1)),
+    fold={"clusters": 2, "calib_samples": 32}, quant={"calib_samples": 32, "allow_approx": True},
+    lava={"replicas": 10}, threads=1)
+
+
+@pytest.mark.lava
+@needs_lava
+@needs_espeak
+def test_quick_pipeline_end_to_end_then_reused(tmp_path):
+    n_threads = torch.get_num_threads()
+    out = tmp_path / "run"
+    logs: list[str] = []
+    try:
+        first = run_pipeline(TINY, out, progress=False, workers=2, command="spikedeploy pipeline --quick",
+                             log=logs.append)
+        files = ["checkpoints/gpn.pt", "checkpoints/lif.pt", "folded/gpn.pt", "nir/gpn.nir", "nir/lif.nir",
+                 "nir/gpn.quant.json", "lava/gpn.npz", "lava/lif.npz", "report/README.md", "report/gpn/report.md",
+                 "report/gpn/raster.png", "report/lif/comparison.json", MANIFEST, "data/train.h5"]
+        for f in files:
+            assert (out / f).is_file(), f
+        assert [s.key for s in first.stages] == ["data", "train:gpn", "train:lif", "fold:gpn", "export:gpn",
+                                                 "lava:gpn", "compare:gpn", "export:lif", "lava:lif", "compare:lif"]
+        assert all(s.status == "ran" for s in first.stages[1:])
+        assert logs[0].startswith("[1/10] data")
+        for name in ("gpn", "lif"):
+            d = first.comparisons[name]
+            res = read_results(out / "lava" / f"{name}.npz")
+            assert d["n_samples"] == res.n_samples == 20
+            assert d["accuracy"]["lava"] == d["accuracy"]["emulator"] == res.accuracy
+            assert d["checks"]["lava_equals_emulator"] is True
+            assert res.meta["model_sha256"] == d["inputs"]["model_sha256"]
+        assert "gpn" in first.comparisons["gpn"]["accuracy"]              # the GPN before folding, counted
+        index = first.report.read_text()
+        assert "[gpn](gpn/report.md)" in index and "[lif](lif/report.md)" in index
+        assert "spikedeploy pipeline --quick" in index
+        mtimes = {f: (out / f).stat().st_mtime_ns for f in files}
+
+        second = run_pipeline(TINY, out, progress=False, log=logs.append)
+        assert [s.status for s in second.stages[1:]] == ["reused"] * 9
+        assert {f: (out / f).stat().st_mtime_ns for f in files if f != "report/README.md"} == \
+            {f: t for f, t in mtimes.items() if f != "report/README.md"}
+        assert second.comparisons == first.comparisons
+
+        changed = dataclasses.replace(TINY, compare={"chips": ("loihi1",)})
+        third = run_pipeline(changed, out, progress=False, log=logs.append)
+        status = {s.key: s.status for s in third.stages}
+        assert status["compare:gpn"] == status["compare:lif"] == "ran"
+        assert all(v == "reused" for k, v in status.items() if k not in ("data", "compare:gpn", "compare:lif"))
+        assert "loihi2" not in third.comparisons["lif"]["energy"]
+        manifest = json.loads((out / MANIFEST).read_text())
+        assert manifest["config"]["compare"] == {"chips": ["loihi1"]}
+        assert np.isclose(third.comparisons["lif"]["accuracy"]["lava"], first.comparisons["lif"]["accuracy"]["lava"])
+    finally:
+        torch.set_num_threads(n_threads)
