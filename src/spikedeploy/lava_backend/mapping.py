@@ -401,3 +401,36 @@ def map_network(network: Any, chip: str | ChipProfile = "loihi2", *, max_rounds:
         chip_checks[key] = {"needed": int(needed), "limit": cap, "ok": None if cap is None else bool(needed <= cap)}
     unchecked = tuple(k for k in CORE_LIMITS + CHIP_LIMITS if limits.get(k, {}).get("value") is None)
     return MappingReport(profile.name, tuple(result), limits, unchecked, chip_checks)
+
+
+@dataclass(frozen=True)
+class NirMapping:
+    """:func:`map_nir`'s answer: the report, which network was mapped, and what was assumed."""
+
+    report: MappingReport
+    source: str                  # "stored integers" or "float network (8-bit weights assumed)"
+    notes: tuple[str, ...] = ()
+
+
+def map_nir(path: Any, chip: str | ChipProfile = "loihi2", *, dt: float | None = None,
+            allow_approx: bool = False) -> NirMapping:
+    """Map the NIR file ``path`` onto ``chip``: the graph's stored Loihi integers when it has
+    them, else its float network read through the Lava converter registry (non-zero weights,
+    8-bit weights assumed). ``dt`` only matters for what the conversion accepts (decays
+    ``dt / tau`` above 1 are refused in strict mode); without it the graph's own or nir_io's
+    default is used."""
+    import warnings
+
+    from ..nir_io import read_nir
+    from ..nir_io.load import read_loihi_network
+    from .convert import check_stored_network, convert_graph
+
+    graph = read_nir(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")      # the notes carry them
+        plan = convert_graph(graph, dt, strict=not allow_approx)
+    stored = read_loihi_network(graph)
+    if stored is not None:
+        check_stored_network(stored, plan.spec)
+        return NirMapping(map_network(stored, chip), "stored integers", plan.notes)
+    return NirMapping(map_network(plan.spec, chip), "float network (8-bit weights assumed)", plan.notes)
