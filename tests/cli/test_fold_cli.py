@@ -48,8 +48,9 @@ def _leftovers(folder):
 def test_fold_writes_a_lif_checkpoint_with_its_report(toy_dir, gpn_ckpt, tmp_path, capsys):
     out = tmp_path / "folded.pt"
     code = main(["fold", str(gpn_ckpt), "--data", str(toy_dir), "-o", str(out), "--clusters", "3",
-                 "--finetune-epochs", "1", "--batch-size", "16", "--no-progress"])
+                 "--finetune-epochs", "1", "--batch-size", "16", "--no-progress", "--plot", str(tmp_path / "d.png")])
     assert code == 0
+    assert (tmp_path / "d.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     printed = capsys.readouterr().out
     assert "decays dv: 3 profiles" in printed and f"folded checkpoint: {out}" in printed
     assert "finetuned  accuracy" in printed
@@ -110,6 +111,10 @@ def test_output_in_a_missing_folder(toy_dir, gpn_ckpt, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "does not exist" in err and "mkdir -p" in err
     assert not (tmp_path / "no").exists()
+    ok = tmp_path / "folded.pt"
+    assert main(["fold", str(gpn_ckpt), "--data", str(toy_dir), "-o", str(ok), "--plot", str(out.with_suffix(".png")),
+                 "--no-progress"]) == 2           # a bad plot path is refused before any work
+    assert "does not exist" in capsys.readouterr().err and not ok.exists()
 
 
 def test_missing_checkpoint_and_bad_options(toy_dir, gpn_ckpt, tmp_path, capsys):

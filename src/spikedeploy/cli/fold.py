@@ -41,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="calibration subset, batch order, dropout")
     p.add_argument("--device", default="cpu", help="cpu (default), auto, cuda or cuda:N")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: its own)")
+    p.add_argument("--plot", type=Path, default=None, metavar="PNG",
+                   help="also draw each layer's decays and their K profiles into this PNG")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(handler=_fold)
 
@@ -49,7 +51,8 @@ def _fold(args: argparse.Namespace) -> int:
     import torch
 
     from ..paths import default_data_dir
-    from ..quant.fold import FoldConfig, format_report, run_fold
+    from ..atomic import check_output_path
+    from ..quant.fold import FoldConfig, format_report, plot_decays, run_fold
 
     config = FoldConfig(method=args.method, clusters=args.clusters, calib_samples=args.calib_samples,
                         batch_size=args.batch_size, finetune_epochs=args.finetune_epochs, finetune_lr=args.lr,
@@ -58,8 +61,12 @@ def _fold(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     data_dir = args.data if args.data is not None else default_data_dir()
+    if args.plot is not None:
+        check_output_path(args.plot)   # before the work, not after
     result = run_fold(args.checkpoint, data_dir, args.out, config, device=args.device,
                       progress=not args.no_progress, log=print)
     print(format_report(result.report))
     print(f"folded checkpoint: {result.checkpoint}")
+    if args.plot is not None:
+        print(f"decay plot: {plot_decays(result.report, args.plot)}")
     return 0

@@ -787,3 +787,35 @@ def format_report(report: Mapping[str, Any]) -> str:
             lines.append(f"{stage:10s} accuracy: val {a['val']['acc']:.4f}  test {a['test']['acc']:.4f}  "
                          f"(test firing rates {[round(r, 4) for r in a['test']['rates']]})")
     return "\n".join(lines)
+
+
+def plot_decays(report: Mapping[str, Any], path: str | Path) -> Path:
+    """A PNG of each layer's folded decays: the per-neuron ``dv`` before clustering (histogram)
+    and the K profiles they were clustered onto (vertical lines, labelled with their sizes).
+    Written atomically; returns the path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..atomic import atomic_path
+
+    layers = report["layers"]
+    fig, axes = plt.subplots(len(layers), 1, figsize=(7, 2.6 * len(layers)), squeeze=False)
+    for ax, rep in zip(axes[:, 0], layers):
+        dv = np.asarray(rep["per_neuron"]["dv_unclustered"], dtype=np.float64)
+        ax.hist(dv, bins=min(60, max(10, dv.size // 4)), color="0.6", label="per-neuron dv (folded)")
+        d = rep["decay"]
+        for c, n in zip(d["profiles"], d["sizes"]):
+            ax.axvline(c, color="C3", lw=1.2)
+            ax.text(c, ax.get_ylim()[1] * 0.92, f" {n}", color="C3", fontsize=8, va="top")
+        e = d["error"]
+        ax.set_title(f"{rep['name']}: {len(d['profiles'])} decay profiles (red), max |dv error| {e['max_abs']:.4f}, "
+                     f"rms {e['rms']:.4f}", fontsize=9)
+        ax.set_xlabel("dv = 1 - forget gate")
+        ax.set_ylabel("neurons")
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return Path(path)
