@@ -118,10 +118,14 @@ def test_default_output_path_and_console_script(ckpt, tmp_path, capsys):
     assert (tmp_path / "model.nir").is_file()
 
 
-def test_quantize_command_prints_the_report(ckpt, toy_dir, capsys):
+def test_quantize_command_prints_the_report(ckpt, toy_dir, tmp_path, capsys):
     assert main(["quantize", str(ckpt), "--data", str(toy_dir), "--calib-samples", "16"]) == 0
     out = capsys.readouterr().out
     assert "LoihiNetwork(loihi2)" in out and "spike agree" in out
+    report = tmp_path / "mse.json"
+    assert main(["quantize", str(ckpt), "--data", str(toy_dir), "--calib-samples", "16", "--weight-range", "mse",
+                 "--report", str(report)]) == 0
+    assert json.loads(report.read_text())["config"]["weight_range"] == "mse"
 
 
 def test_calibration_samples_are_stratified():

@@ -200,6 +200,26 @@ def test_clipped_weights_are_counted_refused_and_tolerated_as_configured():
     assert int(net.layer("h0").weight.max()) == 254 and int(net.layer("h0").weight.min()) >= -256
 
 
+def test_mse_weight_range_clips_the_tail_by_choice_and_lowers_the_error():
+    g = np.random.default_rng(0)
+    # Clipping a few weights pays only when many weights gain resolution: 25600 weights, heavy tails.
+    w = 0.02 * g.standard_t(3, (64, 400))
+    h = LayerSpec("h", w, du=1, dv=0.1, vth=1.0)
+    r = LayerSpec("r", g.normal(0, 0.3, (3, 64)), du=1, dv=0.1, vth=None)
+    spec = NetworkSpec(400, (h, r))
+    x = (torch.rand(8, 20, 400, generator=torch.Generator().manual_seed(0)) < 0.05).float()
+    _, rep_max = quantize(spec, x)
+    _, rep_mse = quantize(spec, x, config=QuantConfig(weight_range="mse"))   # strict, yet no error
+    a, b = rep_max.layer("h"), rep_mse.layer("h")
+    assert a.weights_clipped == 0 and b.weights_clipped > 0
+    assert b.weight_rms_error < a.weight_rms_error
+    from spikedeploy.quant.loihi import weight_range
+    top = weight_range(w, "mse", -256, 254, 2, 254)
+    assert top < np.abs(w).max() and b.weights_clipped == int((np.abs(w) > top * (1 + 1 / 254)).sum())
+    with pytest.raises(ConfigError):
+        QuantConfig(weight_range="p99")
+
+
 def test_the_readout_integrator_does_not_saturate_over_the_steps():
     # A mean readout (du = 1, dv = 0) with a bias sums bias * T: the scale keeps it below vth_max << 6.
     spec, x = _grid_spec("if")

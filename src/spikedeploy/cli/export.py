@@ -42,6 +42,9 @@ def _quant_args(p: argparse.ArgumentParser) -> None:
                    help="calibration samples drawn from train.h5 (stratified by class; default 256)")
     p.add_argument("--headroom", type=_headroom, default=2.0, metavar="H",
                    help="calibrated maxima of the input current, u and v times H must fit the datapath (default 2)")
+    p.add_argument("--weight-range", choices=("max", "mse"), default="max",
+                   help="float range mapped onto the 8-bit weight grid: max (nothing clips; default) or mse "
+                        "(the clip level that minimises the squared error; a few large weights clip)")
     p.add_argument("--allow-approx", action="store_true",
                    help="accept values Loihi cannot represent exactly (clipped weights, clamped thresholds, "
                         "spike counts > 1 in the input) with a warning, instead of refusing")
@@ -99,7 +102,7 @@ def _export(args: argparse.Namespace) -> int:
     result = export_checkpoint(args.checkpoint, out, quantized=args.quantized, data_dir=args.data,
                                calib_samples=args.calib_samples, headroom=args.headroom,
                                allow_approx=args.allow_approx, seed=args.seed, input_gain=args.input_gain,
-                               progress=True)
+                               weight_range=args.weight_range, progress=True)
     if result.report is not None:
         print(result.report.format())
         if args.report is not None:
@@ -117,7 +120,8 @@ def _quantize(args: argparse.Namespace) -> int:
         check_output_path(args.report)
     result = export_checkpoint(args.checkpoint, None, quantized=True, data_dir=args.data,
                                calib_samples=args.calib_samples, headroom=args.headroom,
-                               allow_approx=args.allow_approx, seed=args.seed, progress=True)
+                               allow_approx=args.allow_approx, seed=args.seed, weight_range=args.weight_range,
+                               progress=True)
     print(result.loihi.summary())
     print(result.report.format())
     if args.report is not None:

@@ -80,7 +80,7 @@ def calibration_data(data_dir: str | Path, binning: Any, input_size: int, n: int
 def export_checkpoint(checkpoint: str | Path, out: str | Path | None, *, quantized: bool = False,
                       data_dir: str | Path | None = None, calib_samples: int = 256, headroom: float = 2.0,
                       allow_approx: bool = False, seed: int = 0, input_gain: str = "neuron",
-                      progress: bool = False) -> ExportResult:
+                      weight_range: str = "max", progress: bool = False) -> ExportResult:
     """Load ``checkpoint``, build its NetworkSpec, optionally quantise, write ``out`` (NIR).
 
     ``out`` None: nothing is written (the ``quantize`` command). ``data_dir`` defaults to
@@ -111,7 +111,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path | None, *, quantiz
 
         ddir = Path(data_dir) if data_dir is not None else default_data_dir()
         x, y, used_binning, info = calibration_data(ddir, binning, spec.input_size, calib_samples, seed)
-        qcfg = QuantConfig(headroom=headroom, allow_approx=allow_approx)
+        qcfg = QuantConfig(headroom=headroom, allow_approx=allow_approx, weight_range=weight_range)
         loihi, report = quantize(spec, x, labels=y, config=qcfg,
                                  metadata={"checkpoint": str(checkpoint), "calibration": info})
         config["calibration"] = info

@@ -94,6 +94,8 @@ from .loihi_network import LoihiLayer, LoihiNetwork
 
 #: Tag stored in the LoihiNetwork's metadata under "quantizer".
 QUANTIZER = "spikedeploy.quant.loihi/1"
+#: How the quantiser chooses the float range a weight matrix maps onto its grid (QuantConfig.weight_range).
+WEIGHT_RANGES = ("max", "mse")
 
 
 class QuantizationWarning(UserWarning):
@@ -133,6 +135,9 @@ class QuantConfig:
     v_floor               negative voltage range kept in spiking layers, in units of the
                           layer's largest threshold (None: all the calibration needs)
     max_clipped_fraction  fraction of a layer's weights that may clip in strict mode (0: none)
+    weight_range          "max" (the largest weight on the grid's top: nothing clips) or "mse"
+                          (the clip level that minimises the squared weight error: the few
+                          largest weights clip, by choice, reported but not refused)
     allow_approx          accept unrepresentable values (clip/clamp/binarise) with a warning
     plan                  fixed per-layer :class:`LayerScale` (from :func:`plan_scales` or QAT);
                           layers not in it are calibrated
@@ -143,6 +148,7 @@ class QuantConfig:
     headroom: float = 2.0
     v_floor: float | None = 32.0
     max_clipped_fraction: float = 0.0
+    weight_range: str = "max"
     allow_approx: bool = False
     plan: Mapping[str, LayerScale] | None = None
     chip: str = "loihi2"
@@ -156,6 +162,8 @@ class QuantConfig:
             raise ConfigError("quant.v_floor", f"must be a number >= 1 (thresholds) or None, got {self.v_floor!r}")
         if not (isinstance(self.max_clipped_fraction, (int, float)) and 0 <= self.max_clipped_fraction <= 1):
             raise ConfigError("quant.max_clipped_fraction", f"must lie in [0, 1], got {self.max_clipped_fraction!r}")
+        if self.weight_range not in WEIGHT_RANGES:
+            raise ConfigError("quant.weight_range", f"unknown mode {self.weight_range!r}", valid=WEIGHT_RANGES)
         if not isinstance(self.allow_approx, bool):
             raise ConfigError("quant.allow_approx", f"must be true or false, got {self.allow_approx!r}")
         if self.plan is not None:
@@ -169,6 +177,7 @@ class QuantConfig:
     def to_dict(self) -> dict[str, Any]:
         return {"headroom": float(self.headroom),
                 "v_floor": None if self.v_floor is None else float(self.v_floor),
+                "weight_range": self.weight_range,
                 "max_clipped_fraction": float(self.max_clipped_fraction),
                 "allow_approx": self.allow_approx, "chip": self.chip, "num_weight_bits": self.num_weight_bits,
                 "plan": None if self.plan is None else {k: v.to_dict() for k, v in self.plan.items()}}
@@ -394,6 +403,30 @@ def _quantize_weight(w: np.ndarray, scale: float, exp: int, lo: int, hi: int, st
     return np.clip(q, lo, hi).astype(np.int64), clipped
 
 
+def weight_range(w: np.ndarray, mode: str, lo: int, hi: int, step: int, top: int) -> float:
+    """The float value mapped to the top of the weight grid.
+
+    ``"max"``: ``max |w|`` (nothing clips). ``"mse"``: the clip level in
+    ``[0.5, 1] x max |w|`` (51 candidates) that minimises the mean squared error of
+    rounding plus clipping on this grid; the few weights above it clip (reported).
+    """
+    a = np.abs(w.astype(np.float64))
+    m = float(a.max()) if a.size else 0.0
+    if mode == "max" or m == 0:
+        return m
+    if mode != "mse":
+        raise ConfigError("quant.weight_range", f"unknown mode {mode!r}", valid=WEIGHT_RANGES)
+    w64 = w.astype(np.float64)
+    best, best_err = m, math.inf
+    for c in np.linspace(0.5, 1.0, 51):
+        unit = c * m / top
+        q = np.clip(np.round(w64 / unit / step) * step, lo, hi) * unit
+        err = float(np.mean(np.square(q - w64)))
+        if err < best_err:
+            best, best_err = float(c * m), err
+    return best
+
+
 def _bias_exp_for(b: np.ndarray, scale: float, fp: FixedPointSpec) -> int:
     """Smallest bias exponent whose mantissas fit (bias_exp_max if none does)."""
     need = np.abs(b.astype(np.float64)) * scale
@@ -462,8 +495,8 @@ def _scale_limits(layer: LayerSpec, max_x: float, max_u: float, max_v: float, he
 def _plan_layer(layer: LayerSpec, max_x: float, max_u: float, max_v: float, cfg: QuantConfig,
                 fp: FixedPointSpec) -> tuple[LayerScale, str]:
     lam_max, limit = _scale_limits(layer, max_x, max_u, max_v, cfg.headroom, cfg.v_floor, fp)
-    _, _, _, _, top = _grid(layer.weight, cfg.num_weight_bits, fp)
-    max_w = float(np.max(np.abs(layer.weight))) if layer.weight.size else 0.0
+    _, lo, hi, step, top = _grid(layer.weight, cfg.num_weight_bits, fp)
+    max_w = weight_range(layer.weight, cfg.weight_range, lo, hi, step, top)
     if max_w > 0:
         e = _exp_for(lam_max, max_w, top, fp, up=False)
         lam = min(lam_max, top * 2.0 ** (e + fp.activation_shift) / max_w)
@@ -473,8 +506,8 @@ def _plan_layer(layer: LayerSpec, max_x: float, max_u: float, max_v: float, cfg:
         e, lam = 0, lam_max
     rec_e = None
     if layer.rec_weight is not None:
-        _, _, _, _, rtop = _grid(layer.rec_weight, cfg.num_weight_bits, fp)
-        rmax = float(np.max(np.abs(layer.rec_weight)))
+        _, rlo, rhi, rstep, rtop = _grid(layer.rec_weight, cfg.num_weight_bits, fp)
+        rmax = weight_range(layer.rec_weight, cfg.weight_range, rlo, rhi, rstep, rtop)
         rec_e = _exp_for(lam, rmax, rtop, fp, up=True)
     return LayerScale(lam, e, _bias_exp_for(layer.bias, lam, fp), rec_e), limit
 
@@ -522,7 +555,8 @@ def _quantize_layer(layer: LayerSpec, plan: LayerScale, limit: str, cal: tuple[f
     mode, lo, hi, step, top = _grid(layer.weight, cfg.num_weight_bits, fp)
     w_int, clipped = _quantize_weight(layer.weight, lam, plan.weight_exp, lo, hi, step, fp)
     unit = 2.0 ** (plan.weight_exp + fp.activation_shift) / lam
-    if clipped > cfg.max_clipped_fraction * layer.weight.size:
+    chosen = cfg.weight_range == "mse" and limit != "plan"   # clipping chosen to minimise the error
+    if clipped > cfg.max_clipped_fraction * layer.weight.size and not chosen:
         problems(name, "weight", f"{clipped} of {layer.weight.size} weights exceed the 8-bit grid at "
                                  f"weight_exp {plan.weight_exp} (scale {lam:.6g})",
                  f"those weights are clipped to [{lo}, {hi}] x {unit:.3g}",
@@ -534,7 +568,7 @@ def _quantize_layer(layer: LayerSpec, plan: LayerScale, limit: str, cal: tuple[f
         rmode, rlo, rhi, rstep, _ = _grid(layer.rec_weight, cfg.num_weight_bits, fp)
         rexp = plan.rec_weight_exp if plan.rec_weight_exp is not None else plan.weight_exp
         rec_int, rec_clipped = _quantize_weight(layer.rec_weight, lam, rexp, rlo, rhi, rstep, fp)
-        if rec_clipped > cfg.max_clipped_fraction * layer.rec_weight.size:
+        if rec_clipped > cfg.max_clipped_fraction * layer.rec_weight.size and not chosen:
             problems(name, "rec_weight", f"{rec_clipped} of {layer.rec_weight.size} recurrent weights exceed "
                                          f"the 8-bit grid at rec_weight_exp {rexp}",
                      "those weights are clipped", "lower the scale or raise rec_weight_exp")
