@@ -8,7 +8,8 @@ and operation counting read; all inputs/outputs are batch-first ``[batch, time, 
       layer.synapse             nn.Linear(n_in, size): feed-forward weight [size, n_in]
                                 (bias only with config.synapse_bias, the GPN presets)
       layer.recurrent           nn.Linear(size, size, bias=False) on the layer's own
-                                spikes of the previous step, or None
+                                spikes of the previous step, or None (pr-v2: always,
+                                nn.Linear(size, 2 * size), its U on the previous outputs)
       layer.neuron              the neuron population (neurons.LIF / CubaLIF / GPN ...)
       layer.kind                its registry name: "lif", "cuba-lif", "gpn", "pr-v2", "s2net"
       layer.neuron_params()     plain per-neuron tensors: LIF/CUBA-LIF: du, dv, vth,
