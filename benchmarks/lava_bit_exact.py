@@ -57,7 +57,7 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--samples", type=int, default=None, help="default: all test samples")
-    ap.add_argument("--replicas", type=int, default=None, help="default: min(64, samples)")
+    ap.add_argument("--replicas", type=int, default=None, help="default: run_nir's (one copy per sample within a synapse budget)")
     ap.add_argument("--decays", default="auto", choices=("auto", "groups", "per-neuron"))
     args = ap.parse_args()
     torch.set_num_threads(1)

@@ -71,8 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="replay the run in the project's emulator and fail (exit 3) at the first differing spike "
                         "or voltage, naming the layer, neuron, sample and step")
     p.add_argument("--replicas", type=_positive_int, default=None, metavar="B",
-                   help="copies of the network side by side (default: min(64, samples), the best point of the "
-                        "Lava throughput curve in docs/benchmarks.md)")
+                   help="copies of the network side by side, each playing its own samples (default: one copy per "
+                        "sample while all copies hold at most 70 M synapses, so samples never influence each "
+                        "other; see docs/lava-backend.md)")
     p.add_argument("--out", type=Path, default=None, metavar="FILE.npz",
                    help="write the results file (predictions, readout, aligned spike trains)")
     p.add_argument("--save-voltage", action="store_true", help="also store the readout's voltage trace")

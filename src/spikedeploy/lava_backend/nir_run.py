@@ -38,9 +38,12 @@ import numpy as np
 from ..errors import ConfigError, DataFormatError, ShapeMismatchError
 from .results import LavaResults, file_sha256, indices_sha256
 
-#: Replicas used when none are asked for: the best point of the throughput curve
-#: (docs/benchmarks.md, "Lava throughput": 31.7x at 64 copies, slower beyond), capped at N.
-DEFAULT_MAX_REPLICAS = 64
+#: Replicas used when none are asked for: one copy per sample (nothing then follows a sample
+#: in its copy, so no recurrent spike crosses a reset and every window is an independent run),
+#: as long as the copies hold at most this many synapses in all (Lava's memory grows with
+#: B x synapses: about 2.8 GB for 600 copies of the 700-128r-20 network); else as many copies
+#: as fit, each playing several samples. Measured in docs/benchmarks.md ("Lava bit-exactness").
+DEFAULT_SYNAPSE_BUDGET = 70_000_000
 #: Binning assumed for a graph without the project's metadata (and no options): one feature per
 #: data channel (a data file with more channels than the graph's inputs is refused, naming --pool).
 DEFAULT_BINNING = {"n_steps": 100, "duration": 1.0, "binary": True, "pool": 1}
@@ -150,6 +153,16 @@ def carried_samples(result: Any) -> np.ndarray:
         steps = np.arange(lay.n_samples) * R + depth - 1
         carried |= result.spikes[layer.name][:, steps, :].any(axis=2)
     return carried.reshape(-1)[:result.n_samples]
+
+
+def default_replicas(net: Any, n_samples: int, budget: int = DEFAULT_SYNAPSE_BUDGET) -> int:
+    """``min(N, budget // synapses per copy)`` (at least 1); see :data:`DEFAULT_SYNAPSE_BUDGET`."""
+    per_copy = 0
+    for layer in net.layers:
+        per_copy += int(np.count_nonzero(layer.weight))
+        if layer.rec_weight is not None:
+            per_copy += int(np.count_nonzero(layer.rec_weight))
+    return max(1, min(int(n_samples), budget // max(per_copy, 1)))
 
 
 def stream_reference(net: Any, samples: np.ndarray, replicas: int, gap_steps: int, *,
@@ -420,7 +433,8 @@ def run_nir(nir_path: str | Path, data_path: str | Path, *, samples: int | None 
         samples: run this many samples, spread evenly over the classes (default: all).
         config: ``"fixed_pt"`` (bit-accurate Loihi, default) or ``"floating_pt"`` (the
             float network, not quantised).
-        replicas: copies side by side (default min(64, N), see :data:`DEFAULT_MAX_REPLICAS`).
+        replicas: copies side by side (default: one per sample within a synapse budget,
+            :func:`default_replicas`).
         gap_steps: zero steps after each sample (default: the quiet gap, see the module docstring).
         max_gap: the longest gap searched (default T).
         verify: compare with the emulator (``fixed_pt`` only); VerificationError at the first difference.
@@ -555,9 +569,13 @@ def run_nir(nir_path: str | Path, data_path: str | Path, *, samples: int | None 
                          "with per-neuron du/dv/vth (bit-exact in Lava's simulation, not a Loihi graph: Loihi "
                          "holds a few neuron profiles per core; cluster the decays to deploy)")
 
-    # the gap
+    # copies and the gap
+    n = int(x.shape[0])
+    B = default_replicas(net, n) if replicas is None else int(replicas)
     if gap_steps is not None:
         gap, gap_source = int(gap_steps), "option"
+    elif B >= n:
+        gap, gap_source = 0, "one sample per copy: nothing follows a sample"
     else:
         limit = T if max_gap is None else int(max_gap)
         if config == "fixed_pt":
@@ -569,8 +587,6 @@ def run_nir(nir_path: str | Path, data_path: str | Path, *, samples: int | None 
             gap, gap_source = 0, f"no quiet gap within {limit} steps: compared with emulate_stream"
         else:
             gap, gap_source = found, "quiet_gap: the recurrent layers are silent at each window's end"
-    n = int(x.shape[0])
-    B = min(DEFAULT_MAX_REPLICAS, n) if replicas is None else int(replicas)
 
     result = run_stream(net, x, gap_steps=gap, replicas=B, config=config, record_voltage="readout",
                         progress=progress, decays=decays)
