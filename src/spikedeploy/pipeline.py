@@ -24,7 +24,7 @@ stage, so an interrupted run resumes where it stopped.
 (:meth:`PipelineConfig.from_toml`)::
 
     seed = 0
-    threads = 2                  # torch CPU threads (default: torch's own)
+    threads = 1                  # torch CPU threads (default 1; 0: torch's own choice)
     device = "auto"              # training device
 
     [data]
@@ -161,8 +161,8 @@ class ModelPlan:
 
 
 DEFAULT_MODELS = (
-    ModelPlan("gpn", "gpn-small", hidden=(128,), epochs=12, training={"early_stop_patience": 4}),
-    ModelPlan("lif", "lif-shd", hidden=(128,), epochs=14, training={"early_stop_patience": 4}),
+    ModelPlan("gpn", "gpn-small", hidden=(128,), epochs=10, training={"early_stop_patience": 4}),
+    ModelPlan("lif", "lif-shd", hidden=(128,), epochs=12, training={"early_stop_patience": 4}),
 )
 
 
@@ -172,14 +172,15 @@ class PipelineConfig:
 
     data_dir: str | None = None
     synth: Mapping[str, Any] | None = None
-    binning: Mapping[str, Any] = field(default_factory=lambda: {"n_steps": 50, "binary": True})
+    binning: Mapping[str, Any] = field(default_factory=lambda: {"n_steps": 40, "binary": True})
     models: tuple[ModelPlan, ...] = DEFAULT_MODELS
-    fold: Mapping[str, Any] = field(default_factory=lambda: {"clusters": 4, "calib_samples": 512})
+    fold: Mapping[str, Any] = field(default_factory=lambda: {
+        "clusters": 4, "calib_samples": 512, "finetune_epochs": 6, "label_weight": 1.0, "finetune_decays": True})
     quant: Mapping[str, Any] = field(default_factory=lambda: {"calib_samples": 256})
     lava: Mapping[str, Any] = field(default_factory=dict)
     compare: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 0
-    threads: int | None = None
+    threads: int | None = 1
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -209,13 +210,14 @@ class PipelineConfig:
         CompareConfig(**_known("compare", self.compare, [f.name for f in dataclasses.fields(CompareConfig)]))
         for name in ("binning", "fold", "quant", "lava", "compare"):
             object.__setattr__(self, name, dict(getattr(self, name)))
-        if self.threads is not None and int(self.threads) < 1:
-            raise ConfigError("threads", f"must be >= 1, got {self.threads}")
+        if self.threads is not None and (isinstance(self.threads, bool) or int(self.threads) < 0):
+            raise ConfigError("threads", f"must be >= 0 (0: torch's own choice), got {self.threads}")
 
     # --- presets -------------------------------------------------------------------------
     @classmethod
     def default(cls) -> "PipelineConfig":
-        """The main job: the built-in data set, a GPN and a LIF network of 128 neurons, T = 50."""
+        """The main job: the built-in data set, a GPN and a LIF network of 128 neurons, T = 40
+        binary frames, the GPN folded and fine-tuned (6 epochs of distillation), one CPU thread."""
         return cls()
 
     @classmethod
@@ -225,7 +227,8 @@ class PipelineConfig:
                    binning={"n_steps": 20, "binary": True},
                    models=(ModelPlan("gpn", "gpn-small", hidden=(32,), epochs=1),
                            ModelPlan("lif", "lif-shd", hidden=(32,), epochs=1)),
-                   fold={"clusters": 2, "calib_samples": 64}, quant={"calib_samples": 64, "allow_approx": True})
+                   fold={"clusters": 2, "calib_samples": 64, "finetune_epochs": 1, "label_weight": 1.0},
+                   quant={"calib_samples": 64, "allow_approx": True})
 
     # --- (de)serialisation ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -309,7 +312,7 @@ class _Manifest:
                 return None
         return rec
 
-    def record(self, key: str, stage_hash: str, outputs: Mapping[str, Path], seconds: float,
+    def record(self, key: str, stage_hash: str, outputs: Mapping[str, Path], seconds: float, cpu_seconds: float,
                info: Mapping[str, Any]) -> dict[str, Any]:
         from .atomic import atomic_path
         from .metrics.compare import sha256_file
@@ -322,7 +325,7 @@ class _Manifest:
             except ValueError:
                 rel = str(p.resolve())
             outs[role] = {"path": rel, "sha256": sha256_file(p)}
-        rec = {"hash": stage_hash, "outputs": outs, "seconds": round(seconds, 2),
+        rec = {"hash": stage_hash, "outputs": outs, "seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2),
                "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "info": _plain(info)}
         self.stages[key] = rec
         doc = {"format": MANIFEST_FORMAT, "version": 1, "config": self.config.to_dict(), "stages": self.stages}
@@ -340,12 +343,20 @@ class _Manifest:
 @dataclass
 class StageRecord:
     key: str          # "train:gpn"
-    status: str       # "ran" or "reused"
-    seconds: float
+    status: str       # "ran", "reused" (data: "cached", "built now", "given")
+    seconds: float    # wall time
     info: Mapping[str, Any] = field(default_factory=dict)
+    cpu_seconds: float = 0.0   # CPU time of this process and its finished children (Lava's)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"stage": self.key, "status": self.status, "seconds": self.seconds}
+        return {"stage": self.key, "status": self.status, "seconds": self.seconds, "cpu_seconds": self.cpu_seconds}
+
+
+def _cpu() -> float:
+    import os
+
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 @dataclass
@@ -393,12 +404,12 @@ class _Runner:
             self.records.append(StageRecord(key, "reused", 0.0, rec.get("info", {})))
             return outs, dict(rec.get("info", {}))
         self.log(f"{head} ...")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu()
         outs, info = work()
-        seconds = time.perf_counter() - t0
-        self.manifest.record(key, stage_hash, outs, seconds, info)
-        self.records.append(StageRecord(key, "ran", seconds, info))
-        self.log(f"{head}: done in {seconds:.1f} s")
+        seconds, cpu = time.perf_counter() - t0, _cpu() - c0
+        self.manifest.record(key, stage_hash, outs, seconds, cpu, info)
+        self.records.append(StageRecord(key, "ran", seconds, info, cpu))
+        self.log(f"{head}: done in {seconds:.1f} s (CPU {cpu:.1f} s)")
         return outs, info
 
 
@@ -426,7 +437,7 @@ def run_pipeline(config: PipelineConfig, out: str | Path, *, force: bool = False
     if out.exists() and not out.is_dir():
         raise SpikedeployError(f"{out} exists and is not a folder", remedy="choose another --out")
     out.mkdir(parents=True, exist_ok=True)
-    if config.threads is not None:
+    if config.threads:
         torch.set_num_threads(int(config.threads))
     n_fold = sum(m.folds(config.binning) for m in config.models)
     total = 1 + sum((n_fold if kind == "fold" else len(config.models)) for kind in STAGES[1:stop + 1])
@@ -481,7 +492,7 @@ def _data_stage(config: PipelineConfig, out: Path, workers: int | None, progress
                 runner: _Runner) -> tuple[Path, dict[str, Path], dict[str, Any]]:
     runner.done += 1
     head = f"[{runner.done}/{runner.total}] data"
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     if config.data_dir is not None:
         from .errors import DataFormatError
 
@@ -506,7 +517,7 @@ def _data_stage(config: PipelineConfig, out: Path, workers: int | None, progress
         info = {"status": "cached" if res.cached else "built now", "dir": str(data_dir)}
         say(f"{head}: {data_dir} ({info['status']})")
     seconds = time.perf_counter() - t0
-    runner.records.append(StageRecord("data", info["status"], seconds, info))
+    runner.records.append(StageRecord("data", info["status"], seconds, info, _cpu() - c0))
     return data_dir, files, info
 
 

@@ -105,10 +105,16 @@ def test_index_links_each_model_report(cmp, tmp_path):
     text = path.read_text()
     assert "[gpn](gpn/report.md)" in text and "[lif](lif/report.md)" in text
     assert "| float | 50.00 % | test |" in text and "| Lava | 25.00 % | test |" in text
-    assert "| train | ran | 1.2 |" in text or "| train | ran | 1.3 |" in text
+    assert "| train | ran | 1.2 | 0.0 |" in text or "| train | ran | 1.3 | 0.0 |" in text
     assert f"{100 * cmp.runs['lava'].accuracy:.2f} %" in text
     row = next(line for line in text.splitlines() if line.startswith("| [lif]"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[7] == fmt_energy(cmp.energy["loihi1"].total_j)
-    assert cells[9] == f"{cmp.energy_ratio('loihi1'):.3g}x"
+    assert cells[1:5] == [str(cmp.n_samples)] + [f"{100 * cmp.runs[k].accuracy:.2f} %"
+                                                 for k in ("float", "emulator", "lava")]
+    assert cells[6] == fmt_num(cmp.runs["emulator"].counts.synops.effective_ops)
+    row = next(line for line in text.splitlines() if line.startswith("| lif |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1:5] == [fmt_energy(cmp.energy[k].total_j) for k in ("loihi1", "loihi2", "gpu", "gpu_dense")]
+    assert cells[5:7] == ["not measured", f"{cmp.energy_ratio('loihi1'):.3g}x"]
+    assert "loihi2 (ESTIMATE)" in text
     assert np.isfinite(cmp.energy_ratio())

@@ -568,8 +568,11 @@ def compare_run(checkpoint: str | Path, results: str | Path, *, data: str | Path
     graph = read_nir(nir_path)
     net = read_loihi_network(graph)
     if net is None:
-        raise DataFormatError(nir_path, "holds no quantised (Loihi integer) network",
-                              remedy="export it with `spikedeploy export-nir MODEL.pt --quantized`")
+        how = (" (lava-run quantised the float graph on the fly; those integers are not stored)"
+               if res.meta.get("network_source") == "quantized" else "")
+        raise DataFormatError(nir_path, "holds no quantised (Loihi integer) network" + how,
+                              remedy="export it with `spikedeploy export-nir MODEL.pt --quantized`, run lava-run "
+                                     "on that file, then compare")
     n_steps = int(res.meta["n_steps"])
     _check_results_against_network(res, res_path, net, n_steps)
 

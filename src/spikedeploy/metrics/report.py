@@ -446,14 +446,15 @@ def write_index(out_dir: str | Path, entries: Sequence[Mapping[str, Any]], *, ti
     made relative to ``out_dir``), ``summary`` (its ``comparison.json`` contents, i.e.
     ``Comparison.to_dict()``) and optionally ``accuracy`` (an ordered
     ``{stage: {"acc", "on"}}`` chain, e.g. trained, folded, emulator, Lava).
-    ``stages``: rows of ``{"stage", "status", "seconds"}``.
+    ``stages``: rows of ``{"stage", "status", "seconds"[, "cpu_seconds"]}``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     lines = [f"# {title}", "", f"Generated {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}.", ""]
     if command:
         lines += ["```", command, "```", ""]
-    rows = []
+    rows, energy_rows = [], []
+    chips = list(entries[0]["summary"]["config"]["chips"]) if entries else []
     for e in entries:
         d = e["summary"]
         report = Path(e["report"]).resolve()
@@ -461,26 +462,33 @@ def write_index(out_dir: str | Path, entries: Sequence[Mapping[str, Any]], *, ti
             rel = report.relative_to(out.resolve()).as_posix()
         except ValueError:
             rel = str(report)
-        chip0 = d["config"]["chips"][0]
         acc = d["accuracy"]
         emu = d["runs"]["emulator"]["counts"]["totals_per_sample"]
         rate = d["runs"]["emulator"]["counts"]["rate_per_step"]
-        ratio = d["energy_ratios"].get(f"gpu/{chip0}")
-        measured = d.get("gpu_measured")
         rows.append([f"[{e['name']}]({rel})", d["n_samples"], f"{100 * acc['float']:.2f} %",
                      f"{100 * acc['emulator']:.2f} %", f"{100 * acc['lava']:.2f} %", fmt_num(rate),
-                     fmt_num(emu["effective_acs"] + emu["effective_macs"]),
-                     fmt_energy(d["energy"][chip0]["joules_per_inference"]),
-                     fmt_energy(d["energy"]["gpu"]["joules_per_inference"]),
-                     "-" if ratio is None else f"{ratio:.3g}x",
-                     fmt_energy(measured["joules_per_inference"]) if measured else "not measured"])
-    lines += ["## Models", ""]
+                     fmt_num(emu["effective_acs"] + emu["effective_macs"])])
+        en = d["energy"]
+        measured = d.get("gpu_measured")
+        joules = lambda k: fmt_energy(en[k]["joules_per_inference"]) if k in en else "-"  # noqa: E731
+        ratio = d["energy_ratios"].get(f"gpu/{chips[0]}") if chips else None
+        energy_rows.append([e["name"]] + [joules(c) for c in chips] + [joules("gpu"), joules("gpu_dense"),
+                           fmt_energy(measured["joules_per_inference"]) if measured else "not measured",
+                           "-" if ratio is None else f"{ratio:.3g}x", joules("gpn_gpu"), joules("gpn_gpu_dense")])
+    lines += ["## Models", "",
+              "Accuracy, firing rate and SynOps on the test samples of each model's Lava run; the chip "
+              "columns (emulator = Lava, checked spike for spike):", ""]
     lines += _table(["model", "samples", "float acc.", "emulator acc.", "Lava acc.", "rate / step (chip)",
-                     "SynOps / inference (chip)", "chip / inference", "GPU 45 nm / inference", "GPU / chip",
-                     "GPU measured"], rows)
-    if entries:
-        lines += ["", f"Chip: {entries[0]['summary']['config']['chips'][0]}; each model's report has the "
-                      "per-layer tables, the other chips, the plots and the assumptions."]
+                     "SynOps / inference (chip)"], rows)
+    lines += ["", "## Energy per inference", "",
+              "Estimates from the counts (chip: emulator counts with its state trace; GPU: the float run's "
+              "counts, 45 nm MAC/AC model, effective operations and dense); the GPU measured by NVML when "
+              "there is one; the GPN before folding on the GPU (its dense gates included). Each model's "
+              "report lists the assumptions.", ""]
+    est = entries[0]["summary"]["energy"] if entries else {}
+    lines += _table(["model"] + [c + (" (ESTIMATE)" if est.get(c, {}).get("estimate_only") else "") for c in chips]
+                    + ["GPU 45 nm", "GPU 45 nm dense", "GPU measured", f"GPU / {chips[0] if chips else 'chip'}",
+                       "GPN before folding, GPU", "GPN, GPU dense"], energy_rows)
     chains = [e for e in entries if e.get("accuracy")]
     if chains:
         lines += ["", "## Accuracy at each stage", ""]
@@ -491,8 +499,12 @@ def write_index(out_dir: str | Path, entries: Sequence[Mapping[str, Any]], *, ti
             lines.append("")
     if stages:
         lines += ["## Stages", ""]
-        lines += _table(["stage", "status", "seconds"], [[s["stage"], s["status"], f"{s['seconds']:.1f}"]
-                                                          for s in stages], "llr")
+        lines += _table(["stage", "status", "wall s", "CPU s"],
+                        [[s["stage"], s["status"], f"{s['seconds']:.1f}", f"{s.get('cpu_seconds', 0.0):.1f}"]
+                         for s in stages], "llrr")
+        lines.append("")
+        lines.append(f"Total: {sum(s['seconds'] for s in stages):.1f} s wall, "
+                     f"{sum(s.get('cpu_seconds', 0.0) for s in stages):.1f} s CPU (reused stages count 0).")
         lines.append("")
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
