@@ -558,6 +558,9 @@ def run_nir(nir_path: str | Path, data_path: str | Path, *, samples: int | None 
             report_text = integer.report.format()
         if calibrate is not None and stored_net is not None:
             notes.append("the graph stores its Loihi integers: --calibrate is not used")
+        if stored_net is not None and dt is not None and graph_dt is not None and float(dt) != float(graph_dt):
+            notes.append(f"the stored Loihi integers were made for dt = {graph_dt:g} s: --dt changes the float "
+                         "network only, not them")
 
     # one LIF process per decay group, or per layer
     groups = {l.name: len(l.decay_groups()) for l in net.layers}
