@@ -100,11 +100,12 @@ def test_foreign_graph_runs_with_dt_and_calibrate_and_equals_the_emulator(hand_n
 
     out = tmp_path / "r.npz"
     code = main(["lava-run", str(hand_nir), "--data", str(toy_dir / "test.h5"), "--dt", "0.025",
-                 "--calibrate", str(toy_dir / "train.h5"), "--calib-samples", "32", "--time-steps", "20",
+                 "--calibrate", str(toy_dir), "--calib-samples", "32", "--time-steps", "20",
                  "--duration", "0.5", "--samples", "8", "--verify", "--out", str(out), "--no-progress"])
     text = capsys.readouterr().out
     assert code == 0
-    assert "dt = 0.025 s (option)" in text and "quantised here on 32 calibration sample(s)" in text
+    assert "dt = 0.025 s (option)" in text
+    assert f"quantised here on 32 calibration sample(s) of {toy_dir / 'train.h5'}" in text
     assert "binary True (assumed (default))" in text and "verify: bit-exact" in text
     assert "recurrent connection of 'lif'" in text
     res = read_results(out)

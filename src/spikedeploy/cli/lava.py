@@ -87,7 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "duration / time steps, i.e. 0.01 s for 1 s in 100 frames)")
     p.add_argument("--calibrate", type=Path, default=None, metavar="DATA.h5",
                    help="SHD-format data to calibrate the quantiser on when the graph holds no Loihi integers "
-                        "(default: the data being run)")
+                        "(a folder means FOLDER/train.h5; default: the data being run)")
     p.add_argument("--calib-samples", type=_positive_int, default=256, metavar="N",
                    help="calibration samples, spread over the classes (default 256)")
     p.add_argument("--allow-approx", action="store_true",

@@ -59,15 +59,15 @@ CONFIGS = ("fixed_pt", "floating_pt")
 
 # ------------------------------------------------------------------------------------- inputs
 
-def data_file(path: str | Path) -> Path:
-    """``path`` itself, or ``path/test.h5`` for a folder."""
+def data_file(path: str | Path, name: str = "test.h5") -> Path:
+    """``path`` itself, or ``path/<name>`` for a folder."""
     path = Path(path)
     if path.is_dir():
-        test = path / "test.h5"
-        if not test.is_file():
-            raise DataFormatError(path, "is a folder without test.h5",
-                                  remedy="pass the SHD-format file itself (e.g. --data DIR/test.h5)")
-        return test
+        inner = path / name
+        if not inner.is_file():
+            raise DataFormatError(path, f"is a folder without {name}",
+                                  remedy=f"pass the SHD-format file itself (e.g. DIR/{name})")
+        return inner
     return path
 
 
@@ -539,7 +539,7 @@ def run_nir(nir_path: str | Path, data_path: str | Path, *, samples: int | None 
         calib_x = calib_y = None
         if stored_net is None:
             if calibrate is not None:
-                cpath = data_file(calibrate)
+                cpath = data_file(calibrate, "train.h5")
                 cspikes = load_spikes(cpath)
                 check_data_against_graph(cpath, cspikes.n_channels, binning.replace(n_channels=cspikes.n_channels),
                                          spec.input_size, 0, spec.output_size)
