@@ -164,6 +164,10 @@ def test_gpn_before_folding_counts_its_dense_gates(tmp_path):
     assert g["hidden0.gates"].effective_acs == 0
     assert T * 4 * C * C <= g["hidden0.gates"].effective_macs <= T * 8 * C * C
     assert cmp.inputs["gpn"]["path"] == str(gpn)
+    hid = {l.name: l for l in cmp.layers}["hidden0"]             # the per-layer table has the GPN column
+    assert hid.macs["gpn"] == g["hidden0.gates"].effective_macs
+    assert hid.synops["gpn"] == g["hidden0"].effective_acs + g["hidden0.gates"].effective_macs
+    assert hid.dense["gpn"] == g["hidden0"].dense_ops + g["hidden0.gates"].dense_ops
     gc = cmp.runs["gpn"].counts.synops
     assert cmp.energy["gpn_gpu"].total_j == pytest.approx((gc.effective_acs * 0.9 + gc.effective_macs * 4.6)
                                                           * 1e-12, rel=1e-12)

@@ -620,7 +620,6 @@ def compare_run(checkpoint: str | Path, results: str | Path, *, data: str | Path
                           res.predictions.copy(), float((res.predictions == y).mean()),
                           float(res.meta.get("wall_time_s") or 0.0), "cpu")
     runs: dict[str, BackendRun] = {"float": float_run, "emulator": emu_run, "lava": lava_run}
-    layers = _layer_table(runs)
     count_s = time.perf_counter() - t0
 
     energy: dict[str, EnergyEstimate] = {}
@@ -647,6 +646,7 @@ def compare_run(checkpoint: str | Path, results: str | Path, *, data: str | Path
         energy["gpn_gpu_dense"] = estimate_energy(gpn_run.counts, config.gpu, basis="dense")
         gpn_info = {"path": str(gpn_path), "sha256": sha256_file(gpn_path)}
 
+    layers = _layer_table(runs)
     measured, status = (None, NOT_MEASURED + " (measurement switched off)")
     if config.measure_gpu:
         measured, status = _gpu_measurement(model, x, device, config.batch_size, config.gpu_min_seconds, nvml)

@@ -168,6 +168,17 @@ def plot_energy(cmp: Any, path: Path) -> Path:
     return path
 
 
+def _raster_panel(ax: Any, spikes: np.ndarray, cmap: str, title: str, ylabel: str) -> None:
+    """Spikes [T, n] as an image: one column per step, one row per neuron (dark = spike)."""
+    img = np.asarray(spikes, dtype=float)
+    if img.size == 0:
+        img = np.zeros((1, 1))
+    ax.imshow(img.T, aspect="auto", origin="lower", interpolation="nearest", cmap=cmap, vmin=0,
+              vmax=max(float(img.max()), 1.0), extent=(-0.5, img.shape[0] - 0.5, -0.5, img.shape[1] - 0.5))
+    ax.set_title(title, fontsize=9)
+    ax.set_ylabel(ylabel)
+
+
 def plot_raster(cmp: Any, path: Path) -> Path:
     plt = _pyplot()
     r = cmp.raster
@@ -175,25 +186,15 @@ def plot_raster(cmp: Any, path: Path) -> Path:
     fig, axes = plt.subplots(1 + len(names), 2, figsize=(10, 2.2 + 2.0 * len(names)), squeeze=False,
                              sharex=True)
     x = np.asarray(r["input"])
-    chip_x = x > 0
-    for col, (title, xin) in enumerate((("input (float frames)", x > 0), ("input (binary, to the chip)", chip_x))):
-        t, n = np.nonzero(xin)
-        axes[0, col].scatter(t, n, s=16, marker="|", linewidths=0.8, color="black")
-        axes[0, col].set_title(title, fontsize=9)
-        axes[0, col].set_ylabel("channel")
+    _raster_panel(axes[0, 0], x, "Greys", f"input frames, float model ({int(x.sum())} events)", "channel")
+    _raster_panel(axes[0, 1], x > 0, "Greys", f"input, binary, to the chip ({int((x > 0).sum())} spikes)",
+                  "channel")
     for row, name in enumerate(names, start=1):
-        for col, (key, title) in enumerate((("float", "PyTorch float"), ("lava", "Lava"))):
-            ax = axes[row, col]
+        for col, (key, title, cmap) in enumerate((("float", "PyTorch float", "Blues"), ("lava", "Lava", "Greens"))):
             spikes = np.asarray(r[key].get(name, np.zeros((0, 0), bool)))
-            t, n = np.nonzero(spikes)
-            ax.scatter(t, n, s=22, marker="|", linewidths=1.0, color=COLOURS[key])
-            ax.set_title(f"{name}: {title} ({int(spikes.sum())} spikes)", fontsize=9)
-            ax.set_ylabel("neuron")
-            if spikes.size:
-                ax.set_ylim(-0.5, spikes.shape[1] - 0.5)
+            _raster_panel(axes[row, col], spikes, cmap, f"{name}: {title} ({int(spikes.sum())} spikes)", "neuron")
     for col in range(2):
         axes[-1, col].set_xlabel(f"step (dt = {cmp.dt * 1e3:g} ms)")
-        axes[0, col].set_xlim(-0.5, cmp.n_steps - 0.5)
     preds = r.get("predictions", {})
     fig.suptitle(f"Sample {r['sample_index']} of the data file (label {r['label']}; predicted: "
                  + ", ".join(f"{RUN_TITLES.get(k, k)} {v}" for k, v in preds.items()) + ")", fontsize=10)
@@ -221,9 +222,9 @@ def _accuracy_section(cmp: Any) -> list[str]:
 
 
 def _layer_section(cmp: Any) -> list[str]:
-    keys = [k for k in ("float", "emulator", "lava") if k in cmp.runs]
+    keys = [k for k in ("float", "emulator", "lava", "gpn") if k in cmp.runs]
     head = ["layer", "neurons"] + [f"rate {RUN_TITLES[k]}" for k in keys] + ["rate emu vs float"] \
-        + [f"SynOps {RUN_TITLES[k]}" for k in keys] + ["SynOps emu vs float", "dense ops"]
+        + [f"SynOps {RUN_TITLES[k]}" for k in keys] + ["SynOps emu vs float", "dense ops (chip)"]
     rows = []
     for l in cmp.layers:
         rows.append([f"`{l.name}`", l.n_neurons]
@@ -245,11 +246,12 @@ def _layer_section(cmp: Any) -> list[str]:
     out = ["## Per layer: firing rate and synaptic operations", "",
            "Rates in spikes per neuron per step (the readout does not spike); SynOps are effective "
            "operations per inference (NeuroBench's rules: ACs for spike inputs, MACs for graded inputs), "
-           "feed-forward plus recurrent. The emulator and Lava columns must be equal: they were checked "
-           "spike for spike; the float column differs by the quantisation.", ""]
+           "feed-forward plus recurrent" + (" (and the GPN's gates)" if "gpn" in keys else "") + ". The emulator "
+           "and Lava columns must be equal: they were checked spike for spike; the float column differs by the "
+           "quantisation.", ""]
     out += _table(head, rows)
     acs_macs = []
-    for k in keys:
+    for k in [k for k in keys if k != "gpn"]:
         c = tot[k].synops
         active = fmt_num(tot[k].neuron_updates.active_per_sample) if k != "lava" else \
             "as the emulator (no state trace in the results)"
