@@ -121,7 +121,7 @@ def _grouped_bars(ax: Any, groups: Sequence[str], series: Mapping[str, Sequence[
 def plot_rates(cmp: Any, path: Path) -> Path:
     plt = _pyplot()
     layers = [l for l in cmp.layers if l.spiking]
-    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(layers), 3.4))
+    fig, ax = plt.subplots(figsize=(max(5.5, 1.8 + 1.6 * len(layers)), 3.4))
     keys = [k for k in ("float", "emulator", "lava", "gpn") if k in cmp.runs]
     _grouped_bars(ax, [l.name for l in layers], {k: [l.rate.get(k) for l in layers] for k in keys})
     ax.set_ylabel("spikes per neuron per step")
@@ -132,7 +132,7 @@ def plot_rates(cmp: Any, path: Path) -> Path:
 
 def plot_synops(cmp: Any, path: Path) -> Path:
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(cmp.layers), 3.4))
+    fig, ax = plt.subplots(figsize=(max(5.5, 1.8 + 1.6 * len(cmp.layers)), 3.4))
     keys = [k for k in ("float", "emulator", "lava", "gpn") if k in cmp.runs]
     _grouped_bars(ax, [l.name for l in cmp.layers], {k: [l.synops.get(k) for l in cmp.layers] for k in keys})
     ax.set_yscale("log")
