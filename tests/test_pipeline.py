@@ -131,6 +131,7 @@ def test_quick_pipeline_end_to_end_then_reused(tmp_path):
 
         second = run_pipeline(TINY, out, progress=False, log=logs.append)
         assert [s.status for s in second.stages[1:]] == ["reused"] * 9
+        assert [s.seconds for s in second.stages[1:]] == [round(s.seconds, 2) for s in first.stages[1:]]
         assert {f: (out / f).stat().st_mtime_ns for f in files if f != "report/README.md"} == \
             {f: t for f, t in mtimes.items() if f != "report/README.md"}
         assert second.comparisons == first.comparisons

@@ -401,7 +401,8 @@ class _Runner:
         if rec is not None:
             self.log(f"{head}: reused (finished {rec['finished']}, settings and inputs unchanged)")
             outs = {role: self.manifest.output(rec, role) for role in rec["outputs"]}
-            self.records.append(StageRecord(key, "reused", 0.0, rec.get("info", {})))
+            self.records.append(StageRecord(key, "reused", float(rec.get("seconds", 0.0)), rec.get("info", {}),
+                                            float(rec.get("cpu_seconds", 0.0))))
             return outs, dict(rec.get("info", {}))
         self.log(f"{head} ...")
         t0, c0 = time.perf_counter(), _cpu()
@@ -478,8 +479,11 @@ def run_pipeline(config: PipelineConfig, out: str | Path, *, force: bool = False
     if entries:
         from .metrics.report import write_index
 
+        ran = sum(s.seconds for s in runner.records if s.status != "reused")
         notes = [f"data: {data_dir} ({data_info.get('status', '')})",
-                 f"configuration: {out / MANIFEST} (with every stage's hash and outputs)"]
+                 f"configuration: {out / MANIFEST} (with every stage's hash and outputs)",
+                 f"this run: {time.perf_counter() - t_start:.1f} s wall, {ran:.1f} s in the stages it ran "
+                 "(reused stages show the times recorded when they ran)"]
         result.report = write_index(out / "report", entries, title="spikedeploy pipeline report",
                                     stages=[s.to_dict() for s in runner.records], command=command, notes=notes)
     result.seconds = time.perf_counter() - t_start

@@ -506,7 +506,8 @@ def write_index(out_dir: str | Path, entries: Sequence[Mapping[str, Any]], *, ti
                          for s in stages], "llrr")
         lines.append("")
         lines.append(f"Total: {sum(s['seconds'] for s in stages):.1f} s wall, "
-                     f"{sum(s.get('cpu_seconds', 0.0) for s in stages):.1f} s CPU (reused stages count 0).")
+                     f"{sum(s.get('cpu_seconds', 0.0) for s in stages):.1f} s CPU (CPU: this process and its "
+                     "finished child processes).")
         lines.append("")
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
