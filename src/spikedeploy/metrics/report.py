@@ -358,7 +358,8 @@ def _provenance_section(cmp: Any, command: str | None, extra: Mapping[str, Any] 
         out += ["```", command, "```", ""]
     out += _table(["input", "path", "sha256"], files, "lll")
     out += ["", "Lava run: " + ", ".join(f"{k} {lm.get(k)}" for k in ("config", "replicas", "gap_steps", "n_steps",
-                                                                    "dt", "verified", "created")
+                                                                    "dt", "decays", "network_source", "reference",
+                                                                    "verified", "wall_time_s", "created")
                                           if k in lm) + ".",
             f"Binning: {json.dumps(inp['binning'])}.",
             f"Float model device: {inp['device']}; compare took {cmp.seconds:.1f} s.", ""]
@@ -385,6 +386,9 @@ def render_markdown(cmp: Any, *, title: str | None = None, command: str | None =
              + (" (no CUDA device: the CPU)" if cmp.inputs['device'] == "cpu" else "") + ".",
              f"- Lava against the emulator: **identical** ({', '.join(checks.get('checked', []))}; "
              f"counts equal: {', '.join(checks.get('counts_equal', []))}).",
+             *([f"- Lava ran with **per-neuron decays** (`decays = per-neuron`: one LIF process per layer, a "
+                f"simulation-only option; on Loihi the decays come from a few per-core neuron profiles)."]
+               if cmp.lava_meta.get("decays") == "per-neuron" else []),
              "- Accuracy: " + ", ".join(f"{RUN_TITLES.get(k, k)} {100 * r.accuracy:.2f} %" for k, r in cmp.runs.items())
              + ".",
              f"- Energy per inference: {chip0} {fmt_energy(cmp.energy[chip0].total_j)}, GPU (45 nm model) "
