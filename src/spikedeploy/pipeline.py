@@ -162,10 +162,11 @@ class ModelPlan:
 
 DEFAULT_MODELS = (
     ModelPlan("gpn", "gpn-small", hidden=(128,), epochs=10, training={"early_stop_patience": 4}),
-    # Shared (not learnt) decays: the LIF network then maps onto Loihi's per-core neuron profiles
-    # (one LIF process per layer); learnt per-neuron decays scored 2.3 pp more here, but Lava can
-    # only run them with its simulation-only per-neuron option.
-    ModelPlan("lif", "lif-shd", hidden=(128,), epochs=12, model={"learn_decays": False},
+    # Shared (not learnt) decays and thresholds: Loihi declares du, dv and vth once per LIF
+    # process (per-core neuron profiles), so the LIF network maps onto one process per layer.
+    # Learnt per-neuron values scored 2-4 pp more here (docs/benchmarks.md), but only run in
+    # Lava's simulation-only per-neuron option.
+    ModelPlan("lif", "lif-shd", hidden=(128,), epochs=12, model={"learn_decays": False, "learn_thresholds": False},
               training={"early_stop_patience": 4}),
 )
 
