@@ -72,3 +72,42 @@ def test_pipeline_refuses_a_bad_config(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "replica" in err and "replicas" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_pipeline_on_a_given_data_folder_until_export(case, tmp_path, capsys):
+    """`spikedeploy pipeline --config` on an existing SHD-format folder (the toy data), stopped
+    after the export stage; the second call reuses both stages."""
+    cfg = tmp_path / "p.toml"
+    cfg.write_text(f"""
+[data]
+dir = "{case['data_dir']}"
+[binning]
+n_steps = 10
+duration = 0.5
+[[models]]
+name = "tiny"
+preset = "lif-ff-shd"
+hidden = [8]
+epochs = 1
+[models.model]
+input_size = 40
+n_classes = 4
+learn_decays = false
+learn_thresholds = false
+[quant]
+calib_samples = 20
+allow_approx = true
+""")
+    out = tmp_path / "run"
+    argv = ["pipeline", "--config", str(cfg), "--out", str(out), "--until", "export", "--no-progress"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "[1/3] data: " in text and "[2/3] train:tiny ..." in text and "[3/3] export:tiny: done in" in text
+    assert f"(2 stages ran, 0 reused); artefacts in {out}" in text
+    assert (out / "checkpoints" / "tiny.pt").is_file() and (out / "nir" / "tiny.nir").is_file()
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "[2/3] train:tiny: reused" in text and "(0 stages ran, 2 reused)" in text
+    manifest = json.loads((out / "pipeline.json").read_text())
+    assert set(manifest["stages"]) == {"train:tiny", "export:tiny"}
+    assert manifest["config"]["data"]["dir"] == str(case["data_dir"])

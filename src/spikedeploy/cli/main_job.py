@@ -23,14 +23,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", type=Path, default=None, metavar="FILE.toml",
                    help="override the main job's settings (TOML, see spikedeploy.pipeline)")
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
-                   help="output folder (default: <cache>/main, see `spikedeploy data where`)")
+                   help="output folder (default: <cache>/main, or <cache>/main-quick with --quick; see "
+                        "`spikedeploy data where`)")
     p.set_defaults(handler=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
     from ..paths import cache_dir
 
-    out = args.out if args.out is not None else cache_dir() / "main"
+    out = args.out if args.out is not None else cache_dir() / ("main-quick" if args.quick else "main")
     if args.until == "data" and args.config is None and not args.quick:
         return _data_only(args)
     from .compare import run_pipeline_command
