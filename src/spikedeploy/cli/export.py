@@ -14,14 +14,7 @@ import argparse
 from pathlib import Path
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
+from .argtypes import positive_int as _positive_int
 
 
 def _headroom(text: str) -> float:

@@ -17,14 +17,7 @@ from pathlib import Path
 EXIT_VERIFICATION_FAILED = 3
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
+from .argtypes import positive_int as _positive_int
 
 
 def _non_negative_int(text: str) -> int:
