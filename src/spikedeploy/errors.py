@@ -92,6 +92,20 @@ class TrainingError(SpikedeployError):
         super().__init__(f"{problem}{where}{kept}", remedy=remedy)
 
 
+class DistributedError(SpikedeployError):
+    """A multi-process job did not finish (a collective never completed)."""
+
+    def __init__(self, world_size: int, timeout_s: float, alive_ranks: list[int]):
+        self.world_size = world_size
+        self.timeout_s = timeout_s
+        self.alive_ranks = list(alive_ranks)
+        super().__init__(
+            f"{world_size}-process job: ranks {self.alive_ranks} had not finished after {timeout_s:g} s "
+            f"and were killed",
+            remedy="check that the processes can reach each other (GLOO_SOCKET_IFNAME names the "
+                   "interface gloo uses; 'lo' for one machine), or raise the timeout")
+
+
 class QuantizationError(SpikedeployError):
     """A value cannot be represented in the chip's fixed point (strict mode)."""
 

@@ -77,3 +77,36 @@ def test_shard_splits_a_global_batch():
     parts = [shard(idx, DistContext(rank=r, world_size=3, backend="gloo")).tolist() for r in range(3)]
     assert parts == [[0, 1, 2], [3, 4], [5, 6]]
     assert shard(idx, DistContext()).tolist() == list(range(7))
+
+
+def _stuck(rank):
+    import time
+
+    time.sleep(600)
+
+
+def test_a_stuck_job_is_killed_and_named():
+    import time
+
+    from spikedeploy.errors import DistributedError
+
+    t0 = time.monotonic()
+    with pytest.raises(DistributedError) as err:
+        launch_local(_stuck, 2, timeout_s=2.0)
+    assert time.monotonic() - t0 < 30
+    assert err.value.alive_ranks == [0, 1] and err.value.timeout_s == 2.0
+    assert "GLOO_SOCKET_IFNAME" in str(err.value)
+
+
+def test_timeout_variable_is_checked(monkeypatch):
+    from datetime import timedelta
+
+    from spikedeploy.training.distributed import TIMEOUT_ENV, _timeout
+
+    monkeypatch.setenv(TIMEOUT_ENV, "45")
+    assert _timeout() == timedelta(seconds=45)
+    monkeypatch.setenv(TIMEOUT_ENV, "soon")
+    with pytest.raises(ConfigError, match=TIMEOUT_ENV):
+        _timeout()
+    monkeypatch.delenv(TIMEOUT_ENV)
+    assert _timeout() == timedelta(minutes=30)

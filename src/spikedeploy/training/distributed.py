@@ -16,22 +16,33 @@ divided by the global batch size, times the number of processes, and DDP average
 Random draws (dropout masks, GPN reset values) are per process.
 
 :func:`launch_local` forks N local processes on the gloo backend without
-torchrun (used by the tests to prove the equivalence on a CPU machine).
+torchrun (used by the tests to prove the equivalence on a CPU machine). It binds
+gloo to the loopback interface (``GLOO_SOCKET_IFNAME=lo`` unless already set):
+gloo otherwise picks the interface the host name resolves to, and on sandboxed
+machines (gVisor) a connection to the machine's own external address never
+completes, so the job would wait forever. Every process group is created with a
+timeout (``SPIKEDEPLOY_DIST_TIMEOUT_S``, default PyTorch's 30 minutes; 120 s under
+:func:`launch_local`), and :func:`launch_local` kills its processes and raises
+:class:`~spikedeploy.errors.DistributedError` when they have not finished by its
+deadline, so a stuck collective becomes an error instead of a hang.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DistributedError
 
 _ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+TIMEOUT_ENV = "SPIKEDEPLOY_DIST_TIMEOUT_S"
 
 
 @dataclass(frozen=True)
@@ -92,8 +103,23 @@ def init_from_env(device: str = "auto") -> tuple[DistContext, torch.device]:
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     if not dist.is_initialized():
-        dist.init_process_group(backend=backend, rank=env["rank"], world_size=env["world_size"])
+        dist.init_process_group(backend=backend, rank=env["rank"], world_size=env["world_size"],
+                                timeout=_timeout())
     return DistContext(env["rank"], env["world_size"], env["local_rank"], backend), dev
+
+
+def _timeout() -> timedelta:
+    """The process-group timeout: ``$SPIKEDEPLOY_DIST_TIMEOUT_S`` seconds, else PyTorch's default."""
+    raw = os.environ.get(TIMEOUT_ENV)
+    if raw is None:
+        return timedelta(minutes=30)
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise ConfigError(TIMEOUT_ENV, f"must be a positive number of seconds, got {raw!r}")
+    return timedelta(seconds=seconds)
 
 
 def shutdown(ctx: DistContext) -> None:
@@ -131,9 +157,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _local_worker(rank: int, fn: Callable[..., Any], world_size: int, port: int, args: tuple) -> None:
+def _local_worker(rank: int, fn: Callable[..., Any], world_size: int, port: int, timeout_s: float,
+                  args: tuple) -> None:
     os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(rank),
-                       "WORLD_SIZE": str(world_size), "LOCAL_RANK": str(rank)})
+                       "WORLD_SIZE": str(world_size), "LOCAL_RANK": str(rank), TIMEOUT_ENV: str(timeout_s)})
+    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     torch.set_num_threads(1)
     try:
         fn(rank, *args)
@@ -142,12 +170,26 @@ def _local_worker(rank: int, fn: Callable[..., Any], world_size: int, port: int,
             dist.destroy_process_group()
 
 
-def launch_local(fn: Callable[..., Any], world_size: int, *args: Any) -> None:
+def launch_local(fn: Callable[..., Any], world_size: int, *args: Any, timeout_s: float = 120.0) -> None:
     """Run ``fn(rank, *args)`` in ``world_size`` local processes with torchrun's environment
-    variables set, so that :func:`init_from_env` joins a gloo group on CPU. The processes
-    are forked (no re-import of torch, so a start takes well under a second): use it on
-    CPU only, before CUDA is initialised in the parent. Raises if any process fails."""
+    variables set, so that :func:`init_from_env` joins a gloo group on CPU over the loopback
+    interface. The processes are forked (no re-import of torch, so a start takes well under
+    a second): use it on CPU only, before CUDA is initialised in the parent. Raises if any
+    process fails, and :class:`DistributedError` (after killing them) if they have not all
+    finished within ``timeout_s`` seconds."""
     import torch.multiprocessing as mp
 
-    mp.start_processes(_local_worker, args=(fn, world_size, _free_port(), args), nprocs=world_size, join=True,
-                       start_method="fork")
+    if not timeout_s > 0:
+        raise ConfigError("timeout_s", f"must be positive, got {timeout_s!r}")
+    procs = mp.start_processes(_local_worker, args=(fn, world_size, _free_port(), timeout_s, args),
+                               nprocs=world_size, join=False, start_method="fork")
+    deadline = time.monotonic() + timeout_s
+    while not procs.join(timeout=0.5):
+        if time.monotonic() > deadline:
+            alive = [rank for rank, p in enumerate(procs.processes) if p.is_alive()]
+            for p in procs.processes:
+                if p.is_alive():
+                    p.kill()
+            for p in procs.processes:
+                p.join(5)
+            raise DistributedError(world_size, timeout_s, alive)
