@@ -166,7 +166,7 @@ def main(argv=None) -> int:
             row = {"method": method, "k": k, "val": acc["folded"]["val"]["acc"], "test": acc["folded"]["test"]["acc"],
                    "rate": acc["folded"]["test"]["rates"][0], "profiles": len(layer["decay"]["profiles"]),
                    "decay_error": layer["decay"]["error"], "seconds": time.perf_counter() - t0,
-                   "agreement": res.report["test_argmax_agreement_with_gpn"]["folded"]}
+                   "agreement": res.report["test_argmax_agreement_with_source"]["folded"]}
             if "lsq_fit" in layer:
                 row["lsq_fit"] = layer["lsq_fit"]
             results["folds"].append(row)

@@ -1,4 +1,4 @@
-"""``spikedeploy fold``: fold a GPN checkpoint's gates into a LIF checkpoint (docs/folding.md)."""
+"""``spikedeploy fold``: fold a GPN, s2net or pr-v2 checkpoint into a LIF / CUBA-LIF checkpoint (docs/folding.md)."""
 
 from __future__ import annotations
 
@@ -8,28 +8,31 @@ from pathlib import Path
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "fold", help="fold a GPN's gates into per-neuron LIF parameters (a deployable LIF checkpoint)",
-        description="Replace each GPN gate by a per-neuron constant taken from calibration data (the GPN's "
-                    "training split of DIR), fold the constants into a LIF network (input and threshold gates "
-                    "scale the weight rows, the forget gate becomes the voltage decay, the bypass a bias), "
-                    "cluster the decays into at most K hardware profiles, optionally fine-tune towards the "
-                    "GPN's logits, and write a normal LIF checkpoint with the fold report in its metadata. "
-                    "See docs/folding.md.")
-    p.add_argument("checkpoint", type=Path, metavar="MODEL.pt", help="a GPN checkpoint (spikedeploy train)")
+        "fold", help="fold a GPN, s2net or pr-v2 network into a deployable LIF / CUBA-LIF checkpoint",
+        description="GPN: replace each gate by a per-neuron constant taken from calibration data (the "
+                    "network's training split of DIR), fold the constants into a LIF network (input and "
+                    "threshold gates scale the weight rows, the forget gate becomes the voltage decay, the bypass "
+                    "a bias). s2net: its W W^T reset and lateral inhibition become a LIF layer's recurrent "
+                    "weight (exact with s2net_reset = 'zero'). pr-v2: forget gates become CUBA-LIF current "
+                    "decays, graded outputs binary spikes (approximate). Decays are clustered into at most K "
+                    "hardware profiles; optionally fine-tune towards the source network's logits; write a "
+                    "normal LIF / CUBA-LIF checkpoint with the fold report in its metadata. See docs/folding.md.")
+    p.add_argument("checkpoint", type=Path, metavar="MODEL.pt",
+                   help="a GPN, s2net or pr-v2 checkpoint (spikedeploy train)")
     p.add_argument("--data", type=Path, default=None, metavar="DIR",
                    help="folder with train.h5 and test.h5 (default: the built-in data set, "
                         "see `spikedeploy data where`)")
     p.add_argument("-o", "--out", type=Path, default=Path("folded.pt"), metavar="OUT.pt",
                    help="folded checkpoint to write (default folded.pt)")
     p.add_argument("--method", default="mean", choices=("mean", "lsq"),
-                   help="per-neuron gate statistic: mean gate value (default), or least-squares fit of the "
-                        "update")
+                   help="GPN only: per-neuron gate statistic: mean gate value (default), or least-squares fit "
+                        "of the update")
     p.add_argument("--clusters", "-k", type=int, default=8, metavar="K",
                    help="at most K distinct decays (LIF processes) per layer (default 8)")
     p.add_argument("--calib-samples", type=int, default=1024, metavar="N",
                    help="training samples for the statistics (0: all; default 1024)")
     p.add_argument("--finetune-epochs", type=int, default=0, metavar="E",
-                   help="epochs of distillation towards the GPN's logits (default 0: none)")
+                   help="epochs of distillation towards the source network's logits (default 0: none)")
     p.add_argument("--lr", type=float, default=2e-3, help="fine-tuning learning rate (default 2e-3)")
     p.add_argument("--distill-loss", default="kl", choices=("kl", "mse"), help="loss on the logits (default kl)")
     p.add_argument("--temperature", type=float, default=2.0, help="softmax temperature of the KL loss")

@@ -56,6 +56,7 @@ from .neurons.gpn import GPN
 from .neurons.li import LIState, li_step
 from .neurons.lif import LIF, CubaLIF
 from .neurons.pr_rnn import PRv2
+from .neurons.s2net import RESETS as S2NET_RESETS
 from .neurons.s2net import S2NetLIF
 from .readout import LI_REDUCES, READOUTS, LIReadout, MeanLinearReadout
 from .surrogate import SURROGATES, Surrogate, make_surrogate
@@ -88,6 +89,8 @@ class NetworkConfig:
     quant_bits, quant_threshold, quant_momentum   pr-v2: the multi-bit quantiser Q
     lateral         s2net: Deneve lateral connections D = W W^T (else self-reset only)
     beta_init, b_init   s2net: initial decay (one per layer) and threshold offsets
+    s2net_reset     s2net: "subtract" (the paper's self-reset by ||w||^2) or "zero" (reset to
+                    zero: the layer is then exactly a Loihi LIF layer, see neurons/s2net.py)
     """
 
     input_size: int = 700
@@ -118,6 +121,7 @@ class NetworkConfig:
     lateral: bool = True
     beta_init: float = 0.7
     b_init: float = 1.0
+    s2net_reset: str = "subtract"
 
     def __post_init__(self) -> None:
         def positive_int(name: str, value: Any) -> int:
@@ -178,6 +182,8 @@ class NetworkConfig:
                                                           lo_open=True))
         object.__setattr__(self, "beta_init", number("beta_init", self.beta_init, 0, 1))
         object.__setattr__(self, "b_init", number("b_init", self.b_init, 0, math.inf))
+        if self.s2net_reset not in S2NET_RESETS:
+            raise ConfigError("model.s2net_reset", f"unknown reset {self.s2net_reset!r}", valid=S2NET_RESETS)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (lists, numbers, strings, None); :meth:`from_dict` reads it back."""
@@ -223,7 +229,8 @@ def _build_pr_v2(size: int, c: NetworkConfig, sg: Surrogate) -> NeuronPopulation
 
 
 def _build_s2net(size: int, c: NetworkConfig, sg: Surrogate) -> NeuronPopulation:
-    return S2NetLIF(size, sg, lateral=c.lateral, recurrent=c.recurrent, beta=c.beta_init, b=c.b_init)
+    return S2NetLIF(size, sg, lateral=c.lateral, recurrent=c.recurrent, beta=c.beta_init, b=c.b_init,
+                    reset=c.s2net_reset)
 
 
 #: Hidden neuron kinds by name (one line per kind).

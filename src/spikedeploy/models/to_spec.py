@@ -22,9 +22,9 @@ A synapse bias ``b`` (``config.synapse_bias``, the GPN presets' ``nn.Linear`` bi
 exact to move into the neuron bias when ``du = 1`` (``u_t = W x_t + b``, and ``u``
 enters ``v`` once per step). With ``du < 1`` it is a constant input current filtered by
 the current decay, which Loihi's neuron has no place for; such a layer is refused
-(:class:`~spikedeploy.errors.ConversionError`). An unfolded GPN layer, and the other
-neuron kinds that have no Loihi LIF form (``pr-v2``, ``s2net``), are refused too, the
-GPN with the hint to run ``spikedeploy fold`` first.
+(:class:`~spikedeploy.errors.ConversionError`). Unfolded GPN, s2net and pr-v2 layers
+have no Loihi LIF form and are refused too, with the hint to run ``spikedeploy fold``
+first (it turns each into LIF / CUBA-LIF layers).
 
 The reader is pure: it never changes the model. With the model in evaluation mode,
 ``SpecNetwork(model_to_spec(model))(x)`` equals ``model(x)`` at float32 tolerance
@@ -50,8 +50,14 @@ LOIHI_KINDS = ("lif", "cuba-lif")
 #: Source tag written into the spec's metadata.
 SOURCE = "spikedeploy.models.to_spec/1"
 
-_FOLD_REMEDY = ("run `spikedeploy fold` on the checkpoint first: it folds the GPN gates into per-neuron "
+_FOLD_REMEDY = ("run `spikedeploy fold` on the checkpoint first: it folds the neuron into per-neuron "
                 "LIF/CUBA-LIF parameters that Loihi can run; then export the folded checkpoint")
+#: Neuron kinds that ``spikedeploy fold`` turns into LIF / CUBA-LIF (why each needs it).
+FOLDABLE_KINDS = {
+    "s2net": "its reset and lateral inhibition read the synaptic weight (D = W W^T), which Loihi's neuron "
+             "cannot; as weights they are a LIF layer's recurrent connection",
+    "pr-v2": "its sigmoid forget gate, ReLU candidate and multi-bit graded outputs have no Loihi LIF form",
+}
 
 
 def hidden_name(k: int) -> str:
@@ -80,6 +86,8 @@ def _hidden_layer(k: int, layer: Any) -> LayerSpec:
         raise ConversionError(name, "gpn", "an unfolded GPN layer: its gates need a dense real-valued "
                               "matrix-vector product every step, which Loihi's LIF neuron cannot run",
                               remedy=_FOLD_REMEDY)
+    if kind in FOLDABLE_KINDS:
+        raise ConversionError(name, str(kind), f"a {kind!r} layer: {FOLDABLE_KINDS[kind]}", remedy=_FOLD_REMEDY)
     if kind not in LOIHI_KINDS:
         raise ConversionError(name, str(kind), f"the {kind!r} neuron has no Loihi LIF form",
                               remedy=f"deploy a network of {' or '.join(LOIHI_KINDS)} neurons")

@@ -29,7 +29,10 @@ Public API:
 - :func:`cluster_decays`: optimal 1-D clustering of the decays (:class:`DecayClusters`).
 - :func:`fold_gpn`: all of it on an in-memory network -> (LIF network, report).
 - :func:`distill`: fine-tune the folded network towards the GPN's logits.
-- :func:`run_fold`: what ``spikedeploy fold`` calls (checkpoint + data folder -> checkpoint).
+- :data:`FOLDERS`, :func:`fold_network`: the registry of folds by neuron kind: the GPN
+  (this module), s2net (:mod:`.fold_s2net`) and Ponghiran & Roy's pr-v2 (:mod:`.fold_pr`).
+- :func:`run_fold`: what ``spikedeploy fold`` calls (checkpoint + data folder -> checkpoint),
+  for any network in :data:`FOLDERS`.
 """
 
 from __future__ import annotations
@@ -496,11 +499,21 @@ def _set_decays(net: SpikingNetwork, decays: list[np.ndarray]) -> None:
 
 
 def recluster_(net: SpikingNetwork, k: int) -> list[DecayClusters]:
-    """Put every layer's decays onto at most ``k`` values (in place); returns the clusterings."""
+    """Put every layer's decays onto at most ``k`` profiles (in place); returns the clusterings.
+    LIF layers: ``dv`` is clustered. CUBA-LIF layers (the pr-v2 fold): ``du`` is clustered
+    and each profile's ``dv`` is set to its members' mean, so a layer has at most ``k``
+    distinct (du, dv) pairs, one Lava process each."""
     out = []
     for layer in net.layers:
-        cl = cluster_decays(layer.neuron.neuron_params()["dv"].double().numpy(), k)
-        layer.neuron.set_neuron_params(dv=torch.as_tensor(cl.values))
+        p = layer.neuron.neuron_params()
+        if layer.kind == "lif":
+            cl = cluster_decays(p["dv"].double().numpy(), k)
+            layer.neuron.set_neuron_params(dv=torch.as_tensor(cl.values))
+        else:
+            cl = cluster_decays(p["du"].double().numpy(), k)
+            dv = p["dv"].double().numpy()
+            dv_profile = np.array([dv[cl.labels == g].mean() for g in range(len(cl.centres))])
+            layer.neuron.set_neuron_params(du=torch.as_tensor(cl.values), dv=torch.as_tensor(dv_profile[cl.labels]))
         out.append(cl)
     return out
 
@@ -545,7 +558,7 @@ def fold_gpn(gpn: SpikingNetwork, calib_x: torch.Tensor, config: FoldConfig = Fo
                "per_neuron": {"forget": torch.tensor(gates.forget), "input": torch.tensor(gates.input),
                               "bypass": torch.tensor(gates.bypass), "threshold": torch.tensor(gates.threshold),
                               "dv_unclustered": torch.tensor(fl.dv)},
-               "decay": clusters.summary()}
+               "decay": {"param": "dv", **clusters.summary()}}
         if fit is not None:
             rep["lsq_fit"] = fit
         layer_reports.append(rep)
@@ -671,6 +684,57 @@ def _check_data_dir(data_dir: Path) -> None:
         raise DataFormatError(data_dir, "not a folder", remedy=_REMEDY_DATA)
 
 
+def _fold_s2net(net, calib_x, config, progress=False):
+    from .fold_s2net import fold_s2net
+
+    return fold_s2net(net, calib_x, config, progress=progress)
+
+
+def _fold_pr_v2(net, calib_x, config, progress=False):
+    from .fold_pr import fold_pr_v2
+
+    return fold_pr_v2(net, calib_x, config, progress=progress)
+
+
+#: Folds by hidden neuron kind: ``fn(net, calib_x, config, progress=...) -> (network, report)``.
+#: The folded network is LIF / CUBA-LIF (what the quantiser, NIR export and Lava take).
+FOLDERS: dict[str, Callable[..., tuple[SpikingNetwork, dict[str, Any]]]] = {
+    "gpn": fold_gpn,
+    "s2net": _fold_s2net,
+    "pr-v2": _fold_pr_v2,
+}
+
+
+def fold_network(net: SpikingNetwork, calib_x: torch.Tensor, config: FoldConfig = FoldConfig(), *,
+                 progress: bool = False) -> tuple[SpikingNetwork, dict[str, Any]]:
+    """Fold ``net`` with the fold of its neuron kind (:data:`FOLDERS`); ConfigError for a kind
+    that has no fold (LIF / CUBA-LIF networks need none)."""
+    kind = net.config.neuron
+    if kind not in FOLDERS:
+        raise ConfigError("model.neuron", f"a {kind!r} network has no fold", valid=sorted(FOLDERS),
+                          remedy="LIF / CUBA-LIF networks go to the quantiser and export-nir directly")
+    folded, report = FOLDERS[kind](net, calib_x, config, progress=progress)
+    report.setdefault("kind", kind)
+    report.setdefault("config", config.to_dict())
+    report.setdefault("calib_samples", int(calib_x.shape[0]) if calib_x is not None else 0)
+    return folded, report
+
+
+def load_foldable_checkpoint(path: str | Path) -> tuple[SpikingNetwork, dict[str, Any]]:
+    """:func:`~spikedeploy.training.checkpoint.load_checkpoint`, refusing a network that has
+    no fold (:data:`FOLDERS`)."""
+    from ..training.checkpoint import load_checkpoint
+
+    net, meta = load_checkpoint(path)
+    if net.config.neuron not in FOLDERS:
+        raise CheckpointError(path, f"holds a {net.config.neuron!r} network; folding needs a network of "
+                                    f"{', '.join(sorted(FOLDERS))} neurons",
+                              remedy="fold a checkpoint trained with a GPN, s2net or pr-v2 preset (e.g. "
+                                     "`spikedeploy train --preset gpn-small`); LIF/CUBA-LIF checkpoints go to the "
+                                     "quantiser directly")
+    return net, meta
+
+
 def load_gpn_checkpoint(path: str | Path) -> tuple[SpikingNetwork, dict[str, Any]]:
     """:func:`~spikedeploy.training.checkpoint.load_checkpoint`, refusing a network that is not a GPN."""
     from ..training.checkpoint import load_checkpoint
@@ -687,14 +751,15 @@ def load_gpn_checkpoint(path: str | Path) -> tuple[SpikingNetwork, dict[str, Any
 def run_fold(checkpoint: str | Path, data_dir: str | Path, out: str | Path, config: FoldConfig = FoldConfig(), *,
              device: str = "cpu", progress: bool = True,
              log: Callable[[str], None] | None = None) -> FoldResult:
-    """Fold the GPN in ``checkpoint`` with statistics from ``data_dir``'s training split,
-    optionally fine-tune it, and save it to ``out`` (atomically) as a LIF checkpoint whose
-    ``extra["fold"]`` holds the report (accuracy of the GPN, the folded and the fine-tuned
-    network on the validation split and the test file).
+    """Fold the network in ``checkpoint`` (a GPN, s2net or pr-v2 network: :data:`FOLDERS`)
+    with statistics from ``data_dir``'s training split, optionally fine-tune it, and save it
+    to ``out`` (atomically) as a LIF / CUBA-LIF checkpoint whose ``extra["fold"]`` holds the
+    report (accuracy of the source network - under its kind, e.g. ``"gpn"`` - the folded and
+    the fine-tuned network on the validation split and the test file).
 
-    The data are binned as the checkpoint's ``binning`` says, split with the GPN's own
+    The data are binned as the checkpoint's ``binning`` says, split with the source's own
     training seed and validation fraction (so the calibration and fine-tuning samples are
-    the GPN's training samples, never its validation or test samples).
+    its training samples, never its validation or test samples).
     """
     from ..atomic import check_output_path
     from ..data.shd import BinningConfig
@@ -709,7 +774,8 @@ def run_fold(checkpoint: str | Path, data_dir: str | Path, out: str | Path, conf
     check_output_path(out)
     if out.exists() and checkpoint.exists() and out.resolve() == checkpoint.resolve():
         raise ConfigError("output", f"{out} is the input checkpoint", remedy="write the folded model to another file")
-    gpn, meta = load_gpn_checkpoint(checkpoint)
+    gpn, meta = load_foldable_checkpoint(checkpoint)
+    kind = gpn.config.neuron
     _check_data_dir(data_dir)
     binning = meta.get("binning") or BinningConfig()
     train_cfg = meta.get("training") or {}
@@ -721,11 +787,11 @@ def run_fold(checkpoint: str | Path, data_dir: str | Path, out: str | Path, conf
     gen = torch.Generator().manual_seed(config.seed)
     n_cal = len(train) if config.calib_samples == 0 else min(config.calib_samples, len(train))
     cal_idx = torch.randperm(len(train), generator=gen)[:n_cal].sort().values
-    say(f"folding GPN {list(gpn.config.hidden)} with {config.method!r} statistics of {n_cal} training samples, "
+    say(f"folding {kind} {list(gpn.config.hidden)} with statistics of {n_cal} training samples, "
         f"K = {config.clusters} decay profiles")
-    net, report = fold_gpn(gpn, train.x[cal_idx], config, progress=progress)
+    net, report = fold_network(gpn, train.x[cal_idx], config, progress=progress)
     bs = config.batch_size
-    acc = {"gpn": {"val": _accuracy(gpn, val, bs, dev), "test": _accuracy(gpn, test, bs, dev)},
+    acc = {kind: {"val": _accuracy(gpn, val, bs, dev), "test": _accuracy(gpn, test, bs, dev)},
            "folded": {"val": _accuracy(net, val, bs, dev), "test": _accuracy(net, test, bs, dev)}}
     gpn_test_logits = logits_of(gpn, test.x, bs)
     agree = {"folded": float((logits_of(net, test.x, bs).argmax(1) == gpn_test_logits.argmax(1)).float().mean())}
@@ -740,7 +806,7 @@ def run_fold(checkpoint: str | Path, data_dir: str | Path, out: str | Path, conf
                 rep["decay_after_finetune"] = {"profiles": [float(c) for c in cl.centres], "sizes": cl.sizes}
     report["accuracy"] = {stage: {split: {"acc": m["acc"], "loss": m["loss"], "rates": m["rates"]}
                                   for split, m in d.items()} for stage, d in acc.items()}
-    report["test_argmax_agreement_with_gpn"] = agree
+    report["test_argmax_agreement_with_source"] = agree
     report["finetune"] = finetune
     report["source_checkpoint"] = str(checkpoint)
     report["data"] = info
@@ -749,7 +815,7 @@ def run_fold(checkpoint: str | Path, data_dir: str | Path, out: str | Path, conf
     final = acc.get("finetuned", acc["folded"])
     metrics = {"test_acc": final["test"]["acc"], "test_loss": final["test"]["loss"],
                "test_firing_rates": final["test"]["rates"], "best_val_acc": final["val"]["acc"],
-               "gpn_test_acc": acc["gpn"]["test"]["acc"]}
+               "source_test_acc": acc[kind]["test"]["acc"], "source_kind": kind}
     extra = {"fold": report, "source": {"checkpoint": str(checkpoint), "extra": meta.get("extra", {}),
                                         "metrics": {k: v for k, v in (meta.get("metrics") or {}).items()
                                                     if k != "history"}},
@@ -760,28 +826,63 @@ def run_fold(checkpoint: str | Path, data_dir: str | Path, out: str | Path, conf
     return FoldResult(saved, report)
 
 
+def _gpn_layer_lines(rep: Mapping[str, Any]) -> list[str]:
+    g = rep["gates"]
+    lines = [f"{rep['name']} ({rep['size']} neurons, GPN firing rate {rep['firing_rate']:.4f}):"]
+    for name in ("forget", "input", "bypass", "threshold"):
+        s, fo = g[name], rep["folded"][name]
+        lines.append(f"  {name:9s} gate mean {s['mean']:+.4f} (per-neuron spread {s['neuron_mean_std']:.4f}, "
+                     f"within-neuron std {s['within_neuron_std']:.4f}) -> folded {fo['min']:+.4f}..{fo['max']:+.4f}")
+    if "lsq_fit" in rep:
+        fit = rep["lsq_fit"]
+        lines.append(f"  least-squares update fit: mean R^2 {fit['mean_r2']:.4f} (min {fit['min_r2']:.4f}), "
+                     f"forget clipped {fit['forget_clipped']}, input clipped {fit['input_clipped']}")
+    return lines
+
+
+def _s2net_layer_lines(rep: Mapping[str, Any]) -> list[str]:
+    lines = [f"{rep['name']} ({rep['size']} s2net neurons, beta {rep['beta']:.4f}, lateral {rep['lateral']}):",
+             f"  self-reset: {rep['self_reset']}; recurrent diagonal {rep['self_weight']['min']:+.4f}.."
+             f"{rep['self_weight']['max']:+.4f}; thresholds {rep['vth']['min']:.4f}..{rep['vth']['max']:.4f}"]
+    sv = rep.get("spike_voltage")
+    if sv:
+        std = "n/a" if sv["mean_std"] is None else f"{sv['mean_std']:.4f}"
+        lines.append(f"  voltage at spike measured for {sv['calibrated_neurons']} neurons, mean within-neuron "
+                     f"std {std} (what the expected-remainder reset loses)")
+    if rep["dv_clamped"] or rep["vth_clamped"]:
+        lines.append(f"  clamped: dv for {rep['dv_clamped']} neurons, vth for {rep['vth_clamped']} neurons")
+    return lines
+
+
+def _pr_layer_lines(rep: Mapping[str, Any]) -> list[str]:
+    f, a, o = rep["forget"], rep["amplitude"], rep["outputs"]
+    multi = "n/a" if o["multi_level_fraction"] is None else f"{o['multi_level_fraction']:.4f}"
+    return [f"{rep['name']} ({rep['size']} pr-v2 neurons, threshold {rep['vth']:.4f}):",
+            f"  forget gate mean {f['mean']:.4f} (per-neuron spread {f['neuron_mean_std']:.4f}, within-neuron "
+            f"std {f['within_neuron_std']:.4f}) -> du = 1 - f",
+            f"  outputs: positive {o['positive_rate']:.4f}, negative {o['negative_rate']:.4f} (dropped) per step; "
+            f"{multi} of positive outputs above one level (one spike each)",
+            f"  spike amplitude {a['min']:.4f}..{a['max']:.4f} ({a['never_positive']} neurons never positive); "
+            f"candidate pre-activations negative {rep['candidate_negative_fraction']:.4f} (ReLU dropped)"]
+
+
+_LAYER_LINES = {"gpn": _gpn_layer_lines, "s2net": _s2net_layer_lines, "pr-v2": _pr_layer_lines}
+
+
 def format_report(report: Mapping[str, Any]) -> str:
     """A few readable lines of a fold report (the CLI prints them)."""
-    lines = []
+    kind = report.get("kind", "gpn")
+    lines = list(report.get("notes", []))
     for rep in report["layers"]:
-        g = rep["gates"]
-        lines.append(f"{rep['name']} ({rep['size']} neurons, GPN firing rate {rep['firing_rate']:.4f}):")
-        for name in ("forget", "input", "bypass", "threshold"):
-            s, fo = g[name], rep["folded"][name]
-            lines.append(f"  {name:9s} gate mean {s['mean']:+.4f} (per-neuron spread {s['neuron_mean_std']:.4f}, "
-                         f"within-neuron std {s['within_neuron_std']:.4f}) -> folded {fo['min']:+.4f}..{fo['max']:+.4f}")
-        if "lsq_fit" in rep:
-            fit = rep["lsq_fit"]
-            lines.append(f"  least-squares update fit: mean R^2 {fit['mean_r2']:.4f} (min {fit['min_r2']:.4f}), "
-                         f"forget clipped {fit['forget_clipped']}, input clipped {fit['input_clipped']}")
+        lines += _LAYER_LINES[kind](rep)
         d = rep["decay"]
         prof = ", ".join(f"{p:.4f} x{n}" for p, n in zip(d["profiles"], d["sizes"]))
         e = d["error"]
-        lines.append(f"  decays dv: {len(d['profiles'])} profiles [{prof}]")
+        lines.append(f"  decays {d.get('param', 'dv')}: {len(d['profiles'])} profiles [{prof}]")
         lines.append(f"  decay error: max {e['max_abs']:.5f}, rms {e['rms']:.5f}, "
                      f"largest time-constant change {100 * e['max_tau_rel']:.2f} %")
     acc = report.get("accuracy", {})
-    for stage in ("gpn", "folded", "finetuned"):
+    for stage in (kind, "folded", "finetuned"):
         if stage in acc:
             a = acc[stage]
             lines.append(f"{stage:10s} accuracy: val {a['val']['acc']:.4f}  test {a['test']['acc']:.4f}  "
@@ -803,16 +904,17 @@ def plot_decays(report: Mapping[str, Any], path: str | Path) -> Path:
     layers = report["layers"]
     fig, axes = plt.subplots(len(layers), 1, figsize=(7, 2.6 * len(layers)), squeeze=False)
     for ax, rep in zip(axes[:, 0], layers):
-        dv = np.asarray(rep["per_neuron"]["dv_unclustered"], dtype=np.float64)
-        ax.hist(dv, bins=min(60, max(10, dv.size // 4)), color="0.6", label="per-neuron dv (folded)")
         d = rep["decay"]
+        param = d.get("param", "dv")
+        dv = np.asarray(rep["per_neuron"][f"{param}_unclustered"], dtype=np.float64)
+        ax.hist(dv, bins=min(60, max(10, dv.size // 4)), color="0.6", label=f"per-neuron {param} (folded)")
         for c, n in zip(d["profiles"], d["sizes"]):
             ax.axvline(c, color="C3", lw=1.2)
             ax.text(c, ax.get_ylim()[1] * 0.92, f" {n}", color="C3", fontsize=8, va="top")
         e = d["error"]
-        ax.set_title(f"{rep['name']}: {len(d['profiles'])} decay profiles (red), max |dv error| {e['max_abs']:.4f}, "
-                     f"rms {e['rms']:.4f}", fontsize=9)
-        ax.set_xlabel("dv = 1 - forget gate")
+        ax.set_title(f"{rep['name']}: {len(d['profiles'])} decay profiles (red), max |{param} error| "
+                     f"{e['max_abs']:.4f}, rms {e['rms']:.4f}", fontsize=9)
+        ax.set_xlabel(f"{param} = 1 - forget gate" if rep.get("kind", "gpn") != "s2net" else "dv = 1 - beta")
         ax.set_ylabel("neurons")
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:

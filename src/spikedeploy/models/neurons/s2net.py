@@ -11,7 +11,17 @@ receptive field ``w_i``) also sets the neuron dynamics::
     s_t = H(v_t / (||w_i||^2 + eps) - b_i)                 fires when > 0 (strict)
 
 ``D``'s diagonal makes it the subtractive reset; the off-diagonal terms are the lateral
-inhibition: when neuron j fires, every neuron i loses ``<w_i, w_j>``. ``beta``: one
+inhibition: when neuron j fires, every neuron i loses ``<w_i, w_j>``.
+
+``reset = "zero"`` (not in the paper; an option of this project) replaces the subtractive
+self-reset by a reset to zero, keeping the lateral terms::
+
+    v_t = (v_{t-1} (1 - s_{t-1}) - s_{t-1} @ (D - diag D)) * beta + x_t * (1 - beta)
+
+which is exactly a Loihi LIF neuron with a recurrent weight (``spikedeploy fold`` turns
+such a layer into a LIF layer with identical spikes; the paper's subtractive reset folds
+only approximately, see :mod:`spikedeploy.quant.fold_s2net`). Without lateral connections
+it is a plain LIF neuron with reset to zero. ``beta``: one
 learnable scalar per layer (init 0.7, kept in [0, 1]); ``b``: learnable per neuron
 (init 1, kept >= 0); ``eps = 1e-8``. The authors keep the ranges by clamping the
 parameters after every optimiser step: :meth:`S2NetLIF.constrain_` does that and the
@@ -36,6 +46,8 @@ from ..surrogate import Surrogate
 from .base import NeuronPopulation
 
 EPS = 1e-8
+#: Self-reset rules: the paper's subtraction of ||w||^2 (or b ||w||^2), or reset to zero.
+RESETS = ("subtract", "zero")
 
 
 class S2NetParameters(NamedTuple):
@@ -44,6 +56,7 @@ class S2NetParameters(NamedTuple):
     norm: torch.Tensor             # [C] ||w_i||^2
     d: torch.Tensor | None         # [C, C] W W^T (lateral) or None
     w_rec: torch.Tensor | None     # [C, C] recurrent weight or None
+    reset_to_zero: bool = False    # reset = "zero": v <- 0 after a spike, D's diagonal unused
 
 
 class S2NetState(NamedTuple):
@@ -54,10 +67,15 @@ class S2NetState(NamedTuple):
 def s2net_step(x: torch.Tensor, state: S2NetState, p: S2NetParameters,
                surrogate: Surrogate) -> tuple[torch.Tensor, S2NetState]:
     """One step (module docstring); ``x`` = W in_t [B, C]. Returns (s_t, new state)."""
-    rst = state.s @ p.d if p.d is not None else state.s * (p.b * p.norm)
+    if p.reset_to_zero:
+        v_prev = state.v * (1 - state.s)
+        rst = state.s @ p.d - state.s * torch.diagonal(p.d) if p.d is not None else None
+    else:
+        v_prev = state.v
+        rst = state.s @ p.d if p.d is not None else state.s * (p.b * p.norm)
     if p.w_rec is not None:
         x = torch.addmm(x, state.s, p.w_rec.t())
-    v = (state.v - rst) * p.beta + x * (1 - p.beta)
+    v = (v_prev if rst is None else v_prev - rst) * p.beta + x * (1 - p.beta)
     s = surrogate.spike(v / (p.norm + EPS) - p.b, strict=True)
     return s, S2NetState(v, s)
 
@@ -68,8 +86,11 @@ class S2NetLIF(NeuronPopulation):
     kind: ClassVar[str] = "s2net"
 
     def __init__(self, size: int, surrogate: Surrogate, *, lateral: bool = True, recurrent: bool = False,
-                 beta: float = 0.7, b: float = 1.0):
+                 beta: float = 0.7, b: float = 1.0, reset: str = "subtract"):
         super().__init__(size, surrogate)
+        if reset not in RESETS:
+            raise ConfigError("s2net_reset", f"unknown reset {reset!r}", valid=RESETS)
+        self.reset = reset
         if not 0 <= beta <= 1:
             raise ConfigError("beta_init", f"must lie in [0, 1], got {beta!r}")
         if b < 0:
@@ -99,7 +120,8 @@ class S2NetLIF(NeuronPopulation):
         w = self._weight()
         return S2NetParameters(beta=self.beta.clamp(0.0, 1.0), b=self.b.clamp(min=0.0),
                                norm=(w * w).sum(1), d=(w @ w.t()) if self.lateral else None,
-                               w_rec=None if self.recurrent is None else self.recurrent.weight)
+                               w_rec=None if self.recurrent is None else self.recurrent.weight,
+                               reset_to_zero=self.reset == "zero")
 
     def neuron_params(self) -> dict[str, torch.Tensor]:
         """``beta`` (scalar), ``b`` and ``norm`` [C], and ``d`` = W W^T [C, C] with lateral
@@ -136,4 +158,5 @@ class S2NetLIF(NeuronPopulation):
         return torch.stack(out, 1), st
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + f", lateral={self.lateral}, recurrent={self.recurrent is not None}"
+        return (super().extra_repr() + f", lateral={self.lateral}, recurrent={self.recurrent is not None}, "
+                f"reset={self.reset!r}")
