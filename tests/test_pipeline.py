@@ -60,7 +60,7 @@ chips = ["loihi1"]
     ("colour = 1\n", "pipeline", "unknown setting(s) colour"),
     ("[lava]\nreplica = 4\n", "lava", "unknown setting(s) replica"),
     ("[fold]\nclusters = 0\n", "fold.clusters", "must be an integer >= 1"),
-    ('[[models]]\nname = "a"\npreset = "lif-shd"\nfold = true\n', "models[a].fold", "only a GPN"),
+    ('[[models]]\nname = "a"\npreset = "lif-shd"\nfold = true\n', "models[a].fold", "network has no fold"),
     ('[[models]]\nname = "a b"\npreset = "lif-shd"\n', "models.name", "use letters"),
     ('[[models]]\nname = "a"\npreset = "nope"\n', "preset", "unknown preset 'nope'"),
     ('[compare]\nchips = []\n', "compare.chips", "at least one"),

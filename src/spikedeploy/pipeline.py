@@ -4,7 +4,7 @@
 
     data     build the synthetic digits (cached by their own manifest) or check a given folder
     train    spikedeploy.training.loop.run_training         -> checkpoints/<model>.pt
-    fold     spikedeploy.quant.fold.run_fold (GPN only)      -> folded/<model>.pt
+    fold     spikedeploy.quant.fold.run_fold (GPN, s2net, pr-v2) -> folded/<model>.pt
     export   quantise + export-nir (quant.export)            -> nir/<model>.nir, nir/<model>.quant.json
     lava     lava-run on the test set (lava_backend.nir_run) -> lava/<model>.npz
     compare  float / emulator / Lava + report (metrics)      -> report/<model>/report.md + PNGs
@@ -44,7 +44,7 @@ stage, so an interrupted run resumes where it stopped.
     [models.training]            # TrainConfig fields
     lr = 2e-3
 
-    [fold]                       # FoldConfig fields (GPN models)
+    [fold]                       # FoldConfig fields (GPN, s2net and pr-v2 models)
     [quant]                      # calib_samples, headroom, allow_approx
     [lava]                       # replicas, samples, gap_steps, verify
     [compare]                    # CompareConfig fields
@@ -104,7 +104,8 @@ def _known(section: str, given: Mapping[str, Any], valid: Sequence[str]) -> dict
 class ModelPlan:
     """One model of the pipeline: a preset, its size and training length, and overrides.
 
-    ``fold``: fold the gates (None: exactly when the network is a GPN; only GPNs fold).
+    ``fold``: fold the network (None: exactly when its neuron kind has a fold - GPN, s2net,
+    pr-v2 - which it needs before export; LIF / CUBA-LIF networks never fold).
     ``model`` / ``training``: NetworkConfig / TrainConfig fields to override.
     """
 
@@ -143,10 +144,17 @@ class ModelPlan:
         return RunConfig.resolve(preset=self.preset, model=model, binning=dict(binning or {}), training=training)
 
     def folds(self, binning: Mapping[str, Any] | None = None) -> bool:
-        is_gpn = self.run_config(binning).network.neuron == "gpn"
-        if self.fold and not is_gpn:
-            raise ConfigError(f"models[{self.name}].fold", "only a GPN network can be folded")
-        return is_gpn if self.fold is None else bool(self.fold)
+        from .quant.fold import FOLDERS
+
+        kind = self.run_config(binning).network.neuron
+        foldable = kind in FOLDERS
+        if self.fold and not foldable:
+            raise ConfigError(f"models[{self.name}].fold", f"a {kind!r} network has no fold",
+                              valid=sorted(FOLDERS))
+        if self.fold is False and foldable:
+            raise ConfigError(f"models[{self.name}].fold", f"a {kind!r} network must be folded before export",
+                              remedy="leave fold out (or true) for this model")
+        return foldable
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))
@@ -624,7 +632,7 @@ def _compare_stage(m: ModelPlan, config: PipelineConfig, test_file: Path, p: Map
 
     ccfg = config.compare_config()
     folder = out / "report" / m.name
-    gpn = p["trained"] if "fold_info" in p else None
+    gpn = p["trained"] if "fold_info" in p and m.run_config(config.binning).network.neuron == "gpn" else None
     inputs = _sha({"deployed": p["deployed"], "nir": p["nir"], "results": p["results"], "test": test_file,
                    **({"gpn": gpn} if gpn is not None else {})})
 

@@ -15,11 +15,11 @@ W = torch.tensor([[1.0, 0.0], [0.5, 0.5]])
 INPUT = torch.tensor([[3.0, 0.0], [0.0, 0.0], [0.0, 2.0], [0.0, 0.0]])  # in_t, 4 steps
 
 
-def run(lateral):
+def run(lateral, reset="subtract"):
     syn = nn.Linear(2, 2, bias=False)
     with torch.no_grad():
         syn.weight.copy_(W)
-    pop = S2NetLIF(2, Sigmoid(), lateral=lateral, beta=0.5, b=1.0)
+    pop = S2NetLIF(2, Sigmoid(), lateral=lateral, beta=0.5, b=1.0, reset=reset)
     pop.bind_synapse(syn)
     st = pop.initial_state(1)
     s_tr, v_tr = [], []
@@ -47,6 +47,24 @@ def test_without_lateral_connections_the_reset_is_own_threshold():
     s, v = run(lateral=False)
     assert s == [[1.0, 1.0], [0.0, 0.0], [0.0, 1.0], [0.0, 0.0]]
     assert v == [[1.5, 0.75], [0.25, 0.125], [0.125, 0.5625], [0.0625, 0.03125]]
+
+
+def test_reset_to_zero_keeps_the_lateral_terms():
+    # t0 as above: v = [1.5, .75], both fire
+    # t1: v_prev = [0, 0] (reset to zero); lateral: rst = s @ (D - diag D) = [.5, .5]
+    #     v = ([0, 0] - [.5, .5]) * .5 = [-.25, -.25]
+    # t2: v = [-.25, -.25] * .5 + [0, 1] * .5 = [-.125, .375]; .375 / .5 - 1 < 0
+    # t3: v = [-.0625, .1875]
+    s, v = run(lateral=True, reset="zero")
+    assert s == [[1.0, 1.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]
+    assert v == [[1.5, 0.75], [-0.25, -0.25], [-0.125, 0.375], [-0.0625, 0.1875]]
+    # without lateral connections it is a plain LIF neuron with reset to zero
+    s, v = run(lateral=False, reset="zero")
+    assert v[1] == [0.0, 0.0] and v[2] == [0.0, 0.5]
+    with pytest.raises(ConfigError, match="s2net_reset"):
+        S2NetLIF(2, Sigmoid(), reset="halve")
+    with pytest.raises(ConfigError, match="s2net_reset"):
+        NetworkConfig(neuron="s2net", s2net_reset="halve")
 
 
 def test_in_a_network_the_synapse_is_shared_not_copied():

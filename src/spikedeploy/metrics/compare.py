@@ -529,6 +529,8 @@ def _gpn_path(gpn: str | Path | bool | None, meta: Mapping[str, Any]) -> Path | 
         return None
     if gpn == "auto":
         fold = (meta.get("extra") or {}).get("fold")
+        if (fold or {}).get("kind", "gpn") != "gpn":     # folded from s2net / pr-v2: no GPN to count
+            return None
         src = (fold or {}).get("source_checkpoint")
         return Path(src) if src and Path(src).is_file() else None
     p = Path(gpn)

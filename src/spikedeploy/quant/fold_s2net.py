@@ -21,14 +21,15 @@ Lava LIF process.
 What does not carry over exactly is the **self-reset**. A network trained with
 ``s2net_reset = "zero"`` folds exactly (the same spikes, float rounding aside: ``R``'s
 diagonal is 0). The paper's reset subtracts ``r_i`` from a neuron that fired
-(``r_i = ||w_i||^2 / (||w_i||^2 + eps)``, about 1, with lateral connections; ``b_i r_i``
-without), so the next step starts from ``beta (V_spike - r_i)``; Loihi resets to zero. The
+(``r_i = ||w_i||^2 / (||w_i||^2 + eps)``, about 1, with lateral connections; ``b_i`` (up
+to eps) without), so the next step starts from ``beta (V_spike - r_i)``; Loihi resets to zero. The
 fold puts the expected remainder on ``R``'s diagonal::
 
     R_ii = beta (m_i - r_i)      m_i = mean scaled voltage of neuron i when it fires
 
 with ``m_i`` measured on calibration data (``b_i``, the threshold, for a neuron that never
-fired or without data). It is exact when every spike of neuron i happens at voltage
+fired or without data; without lateral connections and data the diagonal is then 0:
+the reset to zero is the remainder of a spike at threshold). It is exact when every spike of neuron i happens at voltage
 ``m_i``; the spread of the voltage at spike (reported per layer) is what is lost. The
 report gives the accuracy before and after; ``spikedeploy fold`` can fine-tune it by
 distillation.
@@ -86,7 +87,7 @@ def fold_s2net_layer(weight: np.ndarray, beta: float, b: np.ndarray, d: np.ndarr
     rec = scale[:, None] * rec
     # The self terms: D's diagonal (the s2net self-reset, r_i after scaling) is replaced by
     # the reset to zero plus the expected remainder beta (m_i - r_i).
-    r = norm * scale if d is not None else b * norm * scale
+    r = norm * scale if d is not None else b      # (b ||w||^2 scale = b up to eps)
     if reset == "zero":
         self_w = np.zeros(c)
     else:
