@@ -35,18 +35,21 @@ def test_layer_algebra_on_a_hand_example():
     w_rec = np.array([[0.0, 2.0], [4.0, 8.0]])
     fl = fold_s2net_layer(w, beta, b, d, w_rec, reset="zero")
     s = 1.0 / (np.array([1.0, 2.0]) + EPS)
-    np.testing.assert_allclose(fl["weight"], 0.25 * s[:, None] * w)
-    # off-diagonal: -beta D_ij + (1 - beta) V_ij ; diagonal: (1 - beta) V_ii only (reset to zero)
-    expected = s[:, None] * np.array([[0.0, -0.75 + 0.5], [-0.75 + 1.0, 2.0]])
+    th = np.array([0.5, VTH_MIN])                                # b = 0 -> the smallest threshold
+    np.testing.assert_allclose(fl["weight"], 0.25 * (s / th)[:, None] * w)
+    # off-diagonal: -beta D_ij + (1 - beta) V_ij ; diagonal: (1 - beta) V_ii only (reset to zero);
+    # every row divided by its threshold, so that all thresholds are 1 (one Lava process)
+    expected = (s / th)[:, None] * np.array([[0.0, -0.75 + 0.5], [-0.75 + 1.0, 2.0]])
     np.testing.assert_allclose(fl["rec_weight"], expected)
     np.testing.assert_array_equal(fl["dv"], [0.25, 0.25])
-    np.testing.assert_array_equal(fl["vth"], [0.5, VTH_MIN])     # b = 0 -> the smallest threshold
+    np.testing.assert_array_equal(fl["vth"], [1.0, 1.0])
+    np.testing.assert_array_equal(fl["threshold"], th)
     assert fl["vth_clamped"] == 1 and fl["dv_clamped"] == 0
     # subtractive reset: the expected remainder beta (m - r) on the diagonal, r = ||w||^2 s
     sub = fold_s2net_layer(w, beta, b, d, None, reset="subtract", spike_v=np.array([0.9, np.nan]))
     r = np.array([1.0, 2.0]) * s
-    np.testing.assert_allclose(np.diagonal(sub["rec_weight"]), beta * (np.array([0.9, 0.0]) - r))
-    np.testing.assert_allclose(sub["rec_weight"][0, 1], -beta * s[0])
+    np.testing.assert_allclose(np.diagonal(sub["rec_weight"]), beta * (np.array([0.9, 0.0]) - r) / th)
+    np.testing.assert_allclose(sub["rec_weight"][0, 1], -beta * s[0] / th[0])
     # without lateral connections the self-reset is b r: at threshold it is exactly the reset to zero
     nolat = fold_s2net_layer(w, beta, b, None, None, reset="subtract")
     assert nolat["rec_weight"] is None
@@ -67,6 +70,9 @@ def test_reset_to_zero_folds_exactly(lateral, recurrent):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     torch.testing.assert_close(logits, logits2, rtol=1e-12, atol=1e-12)
     assert [len(rep["decay"]["profiles"]) for rep in report["layers"]] == [1, 1]   # one LIF process per layer
+    for layer in student.layers:
+        p = layer.neuron_params()
+        assert len(set(p["dv"].tolist())) == 1 and set(p["vth"].tolist()) == {1.0}
 
 
 def test_subtractive_reset_is_approximated_and_calibration_helps():

@@ -31,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "`torchrun --nproc_per_node 4 -m spikedeploy train ...`.")
     p.add_argument("--preset", default=None, metavar="NAME",
                    help="network and training preset (default cuba-shd): lif-shd, cuba-shd, lif-ff-shd, "
-                        "gpn-small (T = 100, 128 hidden), gpn-shd, gpn-ssc (the GPN paper's networks)")
+                        "gpn-small, pr-v2-shd, s2net-shd (T = 100, 128 hidden), gpn-shd, gpn-ssc (the GPN "
+                        "paper's networks)")
     p.add_argument("--config", type=Path, default=None, metavar="FILE.toml",
                    help="TOML file with preset/data/out keys and [model], [binning], [training] tables")
     p.add_argument("--data", type=Path, default=None, metavar="DIR",

@@ -10,7 +10,7 @@ spikes, so it becomes ordinary weights. Scaling each neuron's voltage by
             s_t = [v_t / (||w||^2 + eps) > b]
     LIF:    V_t = (1 - dv) (1 - s_{t-1}) V_{t-1} + W' in_t + R s_{t-1} ;  s_t = [V_t > vth]
 
-    with    V = v / (||w||^2 + eps),   dv = 1 - beta,   vth = b,
+    with    V = v / (||w||^2 + eps),   dv = 1 - beta,   vth = b   (then normalised, below),
             W' = (1 - beta) diag(1 / (||w||^2 + eps)) W,
             R  = diag(1 / (||w||^2 + eps)) ((1 - beta) V - beta (D - diag D))
 
@@ -34,8 +34,13 @@ the reset to zero is the remainder of a spike at threshold). It is exact when ev
 report gives the accuracy before and after; ``spikedeploy fold`` can fine-tune it by
 distillation.
 
+Lava's LIF holds one threshold per process, so the per-neuron thresholds ``b_i`` are
+folded too: a LIF with reset to zero is linear below threshold, so dividing neuron i's
+voltage by ``b_i`` (its rows of ``W'``, ``R`` by ``b_i``) gives the same spikes with
+``vth = 1`` for every neuron: each layer is then ONE Lava LIF process.
+
 Two clamps keep the LIF valid, each counted in the report: ``dv`` inside (0, 1) (beta = 0
-or 1 has no LIF decay) and ``vth >= VTH_MIN`` (s2net allows ``b = 0``: fire on any
+or 1 has no LIF decay) and ``b_i >= VTH_MIN`` (s2net allows ``b = 0``: fire on any
 positive voltage).
 """
 
@@ -99,10 +104,14 @@ def fold_s2net_layer(weight: np.ndarray, beta: float, b: np.ndarray, d: np.ndarr
         rec = None
     dv_raw = 1.0 - beta
     dv = float(np.clip(dv_raw, DV_MIN, 1.0 - DV_MIN))
-    b = np.asarray(b, dtype=np.float64)
-    vth = np.maximum(b, VTH_MIN)
-    return {"weight": w_in, "rec_weight": rec, "dv": np.full(c, dv), "vth": vth, "self_weight": self_w,
-            "dv_clamped": c if dv != dv_raw else 0, "vth_clamped": int((b < VTH_MIN).sum()), "norm": norm}
+    th = np.maximum(b, VTH_MIN)
+    # one threshold per layer: neuron i's voltage divided by its threshold (rows / th_i)
+    w_in = w_in / th[:, None]
+    if rec is not None:
+        rec = rec / th[:, None]
+    return {"weight": w_in, "rec_weight": rec, "dv": np.full(c, dv), "vth": np.ones(c), "threshold": th,
+            "self_weight": self_w / th, "dv_clamped": c if dv != dv_raw else 0,
+            "vth_clamped": int((b < VTH_MIN).sum()), "norm": norm}
 
 
 def folded_config(config, recurrent: bool):
@@ -202,7 +211,7 @@ def fold_s2net(net: SpikingNetwork, calib_x: torch.Tensor | None = None, config:
                 "mean_std": float(np.nanmean(stats[k]["std"])) if np.isfinite(stats[k]["mean"]).any() else None},
             "dv_clamped": fl["dv_clamped"], "vth_clamped": fl["vth_clamped"],
             "norm": {"min": float(fl["norm"].min()), "max": float(fl["norm"].max())},
-            "vth": {"min": float(fl["vth"].min()), "max": float(fl["vth"].max())},
+            "vth": {"min": float(fl["threshold"].min()), "max": float(fl["threshold"].max())},
             "per_neuron": {"dv_unclustered": torch.as_tensor(fl["dv"])},
             "decay": {"param": "dv", "profiles": [dv], "sizes": [src.size],
                       "error": {"max_abs": 0.0, "rms": 0.0, "max_tau_rel": 0.0}},
