@@ -79,11 +79,21 @@ def test_statistics_and_clustering_of_a_moving_gate():
     drive = net.layers[0].synapse(x)
     st = pop.initial_state(16, dtype=torch.float64)
     f_sum = torch.zeros(6, dtype=torch.float64)
+    cands = []
     for t in range(x.shape[1]):
         pre = drive[:, t] + st.y @ p.w_rec.t()
         f_sum += torch.sigmoid(pre[:, :6]).sum(0)
+        cands.append(pre[:, 6:])
         _, st = pr_v2_step(drive[:, t], st, p)
     np.testing.assert_allclose(stats["forget"], (f_sum / (16 * x.shape[1])).numpy(), rtol=1e-12)
+    # the ReLU's least-squares line per neuron, as numpy's polyfit finds it
+    a = torch.cat(cands).numpy()
+    assert 0 < stats["cand_negative"].mean() < 1          # the ReLU acts: the line is an approximation
+    for i in range(6):
+        slope, offset = np.polyfit(a[:, i], np.maximum(a[:, i], 0), 1)
+        assert stats["relu_slope"][i] == pytest.approx(slope, rel=1e-9, abs=1e-12)
+        assert stats["relu_offset"][i] == pytest.approx(offset, rel=1e-9, abs=1e-12)
+    assert np.all((stats["relu_r2"] > 0) & (stats["relu_r2"] <= 1))
     student, report = fold_network(net, x, FoldConfig(clusters=2))
     assert report["kind"] == "pr-v2" and not report["exact"]
     assert len(set(student.layers[0].neuron_params()["du"].tolist())) <= 2

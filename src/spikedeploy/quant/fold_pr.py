@@ -15,17 +15,20 @@ The fold, per neuron ``i`` (the approximations are listed; the report measures t
 
 - the forget gate becomes its mean over calibration data: ``du_i = 1 - f_i``, clustered onto
   at most K values (one Lava process per value) - approximation 1 (the gate moves);
-- the candidate loses its ReLU: ``C ~ a_c`` - approximation 2 (the report gives the
-  fraction of negative candidate pre-activations); the batch norm is an affine map in
-  evaluation mode, so ``W'_i = (1 - f_i) bn_scale_i W_c,i`` (row scaling) and its shift
-  ``bn_shift_i`` (plus a synapse bias through it) is a constant current whose steady
-  state, ``bn_shift_i``, becomes the voltage bias - approximation 3 (the first
+- the candidate's ReLU becomes its least-squares line on calibration data,
+  ``ReLU(a_c) ~ alpha_i a_c + gamma_i`` per neuron (``alpha = cov(ReLU(a), a) / var(a)``;
+  alpha = 1, gamma = 0 when the candidate never goes negative) - approximation 2 (the
+  report gives the fraction of negative candidate pre-activations and the fit's R^2); the
+  batch norm is an affine map in evaluation mode, so
+  ``W'_i = (1 - f_i) alpha_i bn_scale_i W_c,i`` (row scaling) and the constant part
+  ``alpha_i (bn_scale_i c_i + bn_shift_i) + gamma_i`` (``c`` a synapse bias) is a constant
+  current whose steady state becomes the voltage bias - approximation 3 (the first
   ``~1 / du`` steps);
 - the membrane has no leak: ``dv = DV_PR`` (Loihi rounds it to 0, no decay);
 - the multi-bit quantiser becomes a binary spike: the smallest emitted level is
   ``(threshold + 1) / scale``, which is the threshold ``vth``; each spike stands for the
   neuron's mean positive output ``a_i`` (calibration), so every weight that reads the
-  layer (the recurrent ``R = (1 - f) U_c diag(a)``, the next layer, the readout) has its
+  layer (the recurrent ``R = (1 - f) alpha U_c diag(a)``, the next layer, the readout) has its
   column ``i`` scaled by ``a_i`` - approximation 4 (negative outputs are dropped and
   large outputs emit one spike: the report gives both fractions); the soft reset by
   the emitted value becomes the reset to zero.
@@ -69,7 +72,8 @@ def pr_statistics(net: SpikingNetwork, batches) -> list[dict[str, np.ndarray]]:
     neuron: the mean forget gate ``forget`` and its within-neuron std ``forget_std``, the
     mean positive output ``amplitude`` (NaN where never positive), the fractions of steps
     with positive / negative outputs, of positive outputs above the smallest level, and of
-    negative candidate pre-activations."""
+    negative candidate pre-activations; and the least-squares line of the candidate's ReLU
+    on its pre-activation, ``relu_slope`` and ``relu_offset``, with its ``relu_r2``."""
     from ..models.neurons.pr_rnn import PRv2State, pr_v2_step
 
     acc: list[dict[str, torch.Tensor] | None] = [None] * len(net.layers)
@@ -84,7 +88,8 @@ def pr_statistics(net: SpikingNetwork, batches) -> list[dict[str, np.ndarray]]:
             drive = pop._normalise(layer.synapse(h))
             st = pop.initial_state(h.shape[0], h.device, h.dtype)
             a = acc[k] or {name: torch.zeros(c, dtype=torch.float64)
-                           for name in ("f1", "f2", "pos", "neg", "amp", "multi", "cneg")}
+                           for name in ("f1", "f2", "pos", "neg", "amp", "multi", "cneg", "a1", "a2", "r1",
+                                        "ra", "r2")}
             out = []
             for x_t in drive.transpose(0, 1).unbind(0):
                 pre = torch.addmm(x_t, st.y, p.w_rec.t())
@@ -93,6 +98,10 @@ def pr_statistics(net: SpikingNetwork, batches) -> list[dict[str, np.ndarray]]:
                 a["f1"] += f.sum(0).cpu()
                 a["f2"] += (f * f).sum(0).cpu()
                 a["cneg"] += (c_pre < 0).double().sum(0).cpu()
+                cd = c_pre.double()
+                rd = torch.relu(cd)
+                for name, val in (("a1", cd), ("a2", cd * cd), ("r1", rd), ("ra", rd * cd), ("r2", rd * rd)):
+                    a[name] += val.sum(0).cpu()
                 y, st = pr_v2_step(x_t, st, p)
                 yd = y.double()
                 pos = (yd > 0).double()
@@ -106,6 +115,16 @@ def pr_statistics(net: SpikingNetwork, batches) -> list[dict[str, np.ndarray]]:
             h = torch.stack(out, 1)
     result = []
     for a, n in zip(acc, steps):
+        ma, mr = a["a1"] / n, a["r1"] / n
+        var_a = torch.clamp(a["a2"] / n - ma * ma, min=0)
+        cov = a["ra"] / n - mr * ma
+        fit = var_a > 1e-12 * torch.clamp(a["a2"] / n, min=1e-300)
+        slope = torch.where(fit, cov / torch.where(fit, var_a, torch.ones_like(var_a)), torch.ones_like(var_a))
+        offset = torch.where(fit, mr - slope * ma, mr - ma)
+        var_r = torch.clamp(a["r2"] / n - mr * mr, min=0)
+        # R^2 of the line: explained / total variance of ReLU(a) (1 where ReLU(a) is constant)
+        r2 = torch.where(var_r > 0, slope * slope * var_a / torch.where(var_r > 0, var_r, torch.ones_like(var_r)),
+                         torch.ones_like(var_r))
         mean_f = a["f1"] / n
         with np.errstate(invalid="ignore", divide="ignore"):
             amp = (a["amp"] / a["pos"]).numpy()
@@ -113,7 +132,9 @@ def pr_statistics(net: SpikingNetwork, batches) -> list[dict[str, np.ndarray]]:
         result.append({"forget": mean_f.numpy(),
                        "forget_std": torch.sqrt(torch.clamp(a["f2"] / n - mean_f ** 2, min=0)).numpy(),
                        "amplitude": amp, "pos_rate": (a["pos"] / n).numpy(), "neg_rate": (a["neg"] / n).numpy(),
-                       "multi_level": multi, "cand_negative": (a["cneg"] / n).numpy()})
+                       "multi_level": multi, "cand_negative": (a["cneg"] / n).numpy(),
+                       "relu_slope": slope.numpy(), "relu_offset": offset.numpy(),
+                       "relu_r2": torch.clamp(r2, max=1.0).numpy()})
     return result
 
 
@@ -156,11 +177,12 @@ def fold_pr_v2(net: SpikingNetwork, calib_x: torch.Tensor, config: Any = None, *
         level = (float(p["q_threshold"]) + 1.0) / float(p["q_scale"])
         amp = np.where(np.isfinite(st["amplitude"]), st["amplitude"], level)
         w_c, u_c = w[c:], u[c:]
-        w_in = (1.0 - keep)[:, None] * bn_scale[c:, None] * w_c
+        alpha, gamma = st["relu_slope"], st["relu_offset"]
+        w_in = ((1.0 - keep) * alpha)[:, None] * bn_scale[c:, None] * w_c
         if prev_amp is not None:
             w_in = w_in * prev_amp[None, :]
-        rec = (1.0 - keep)[:, None] * u_c * amp[None, :]
-        bias = bn_scale[c:] * shift_in[c:] + bn_shift[c:]
+        rec = ((1.0 - keep) * alpha)[:, None] * u_c * amp[None, :]
+        bias = alpha * (bn_scale[c:] * shift_in[c:] + bn_shift[c:]) + gamma
         dst.synapse.weight.copy_(torch.as_tensor(w_in, dtype=ref.dtype))
         dst.recurrent.weight.copy_(torch.as_tensor(rec, dtype=ref.dtype))
         dst.neuron.set_neuron_params(du=torch.as_tensor(du), dv=torch.full((c,), DV_PR),
@@ -176,8 +198,11 @@ def fold_pr_v2(net: SpikingNetwork, calib_x: torch.Tensor, config: Any = None, *
             "outputs": {"positive_rate": float(st["pos_rate"].mean()), "negative_rate": float(st["neg_rate"].mean()),
                         "multi_level_fraction": float(np.nanmean(st["multi_level"])) if never < c else None},
             "candidate_negative_fraction": float(st["cand_negative"].mean()),
+            "relu_fit": {"slope_min": float(alpha.min()), "slope_max": float(alpha.max()),
+                         "mean_r2": float(st["relu_r2"].mean()), "min_r2": float(st["relu_r2"].min())},
             "per_neuron": {"du_unclustered": torch.as_tensor(1.0 - f), "forget": torch.as_tensor(st["forget"]),
-                           "amplitude": torch.as_tensor(amp)},
+                           "amplitude": torch.as_tensor(amp), "relu_slope": torch.as_tensor(alpha),
+                           "relu_offset": torch.as_tensor(gamma)},
             "decay": {"param": "du", **clusters.summary()},
         })
     # The readout reads the last layer's outputs: scale its columns by their amplitudes.
@@ -185,6 +210,6 @@ def fold_pr_v2(net: SpikingNetwork, calib_x: torch.Tensor, config: Any = None, *
     student.readout.synapse.weight.mul_(torch.as_tensor(prev_amp, dtype=ref.dtype)[None, :])
     student.eval()
     notes = ["pr-v2 fold (approximate): forget gates -> per-neuron current decays (clustered), candidate "
-             "ReLU dropped, graded signed outputs -> binary spikes of the mean positive amplitude, soft "
+             "ReLU -> its least-squares line, graded signed outputs -> binary spikes of the mean positive amplitude, soft "
              "reset -> reset to zero, batch-norm shift -> voltage bias (steady state)"]
     return student, {"kind": "pr-v2", "exact": False, "notes": notes, "layers": layers}
