@@ -90,7 +90,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--clusters", type=int, default=8)
     ap.add_argument("--calib-samples", type=int, default=512)
-    ap.add_argument("--finetune-epochs", type=int, default=8)
+    ap.add_argument("--finetune-epochs", type=int, default=20)
+    ap.add_argument("--finetune-lr", type=float, default=5e-4,
+                    help="distillation learning rate (2e-3, the fold's default, made the pr-v2 student collapse)")
     ap.add_argument("--label-weight", type=float, default=1.0)
     ap.add_argument("--quant-calib", type=int, default=256)
     ap.add_argument("--lava-samples", type=int, default=120)
@@ -120,7 +122,8 @@ def main(argv=None) -> int:
         print(f"   trained: test {trained['test_acc']:.4f} (best val {trained['best_val_acc']:.4f}, "
               f"{trained['epochs']} epochs, {trained['seconds']:.0f} s)", flush=True)
         cfg = FoldConfig(clusters=args.clusters, calib_samples=args.calib_samples, batch_size=args.batch_size,
-                         finetune_epochs=args.finetune_epochs, label_weight=args.label_weight, seed=args.seed)
+                         finetune_epochs=args.finetune_epochs, finetune_lr=args.finetune_lr,
+                         label_weight=args.label_weight, seed=args.seed)
         folded = run_fold(src, data_dir, work / f"{family}_folded.pt", cfg, progress=False)
         print(format_report(folded.report), flush=True)
         q = _quantise(folded.checkpoint, data_dir, args.quant_calib, args.seed)

@@ -13,7 +13,6 @@ import importlib.util
 
 import nir
 import pytest
-import torch
 
 from spikedeploy.cli import main
 from spikedeploy.lava_backend.results import read_results
@@ -34,14 +33,6 @@ FAMILIES = {
 @pytest.fixture(scope="module")
 def toy_dir(tmp_path_factory):
     return write_toy_dataset(tmp_path_factory.mktemp("toy_families"), n_train=64, n_test=16)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _train(toy_dir, folder, family):

@@ -97,7 +97,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "either way)")
     p.add_argument("--decays", choices=("auto", "groups", "per-neuron"), default="auto",
                    help="LIF processes: one per decay group (Loihi's neuron profiles), or one per layer with "
-                        "per-neuron decays (simulation only); auto: groups up to 4 per layer (default)")
+                        "per-neuron decays (simulation only); auto: groups up to 8 per layer (default)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=_lava_run)
 

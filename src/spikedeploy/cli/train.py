@@ -77,6 +77,7 @@ def _train(args: argparse.Namespace) -> int:
                           progress=not args.no_progress, extra={"preset": run.preset, "run": run.to_dict()},
                           log=print)
     if result.checkpoint is not None:
-        print(f"test accuracy: {result.test_acc:.4f}")
+        if args.no_progress:   # with progress the training loop has said it, with the firing rates
+            print(f"test accuracy: {result.test_acc:.4f}")
         print(f"checkpoint: {result.checkpoint}")
     return 0

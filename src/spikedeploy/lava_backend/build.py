@@ -272,19 +272,27 @@ def _whole_layer(layer: Any) -> DecayGroup:
     return DecayGroup(np.asarray(layer.du), np.asarray(layer.dv), np.asarray(layer.vth), idx)
 
 
-def _check_per_neuron(net: Any) -> None:
-    """With one process per layer, a negative exponent floors the whole sum; the emulator floors
-    per source decay group (the groups mode's connections), so refuse the combination."""
+def per_neuron_problem(net: Any) -> str | None:
+    """Why ``decays="per-neuron"`` cannot reproduce the emulator for ``net`` (None: it can).
+    With one process per layer, a negative exponent floors the whole sum; the emulator floors
+    per source decay group (the groups mode's connections)."""
     for i, layer in enumerate(net.layers):
         links = [(layer.weight_exp, net.layers[i - 1] if i else None)]
         if layer.recurrent:
             links.append((layer.rec_exp, layer))
         for exp, source in links:
             if exp < 0 and source is not None and len(source.decay_groups()) > 1:
-                raise ConfigError("decays", f"layer {layer.name!r} has a negative weight exponent ({exp}) on input "
-                                            f"from {len(source.decay_groups())} decay groups: per-neuron processes "
-                                            "would floor the whole sum, the emulator (and the groups mode) floor per "
-                                            "group", remedy='use decays="groups"')
+                return (f"layer {layer.name!r} has a negative weight exponent ({exp}) on input from "
+                        f"{len(source.decay_groups())} decay groups: per-neuron processes would floor the whole sum, "
+                        "the emulator (and the groups mode) floor per group")
+    return None
+
+
+def _check_per_neuron(net: Any) -> None:
+    """Refuse ``decays="per-neuron"`` where :func:`per_neuron_problem` finds a reason."""
+    problem = per_neuron_problem(net)
+    if problem is not None:
+        raise ConfigError("decays", problem, remedy='use decays="groups"')
 
 
 def _local_positions(replicas: int, m: int) -> np.ndarray:

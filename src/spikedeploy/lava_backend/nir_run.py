@@ -48,9 +48,10 @@ DEFAULT_SYNAPSE_BUDGET = 70_000_000
 #: data channel (a data file with more channels than the graph's inputs is refused, naming --pool).
 DEFAULT_BINNING = {"n_steps": 100, "duration": 1.0, "binary": True, "pool": 1}
 #: ``decays="auto"`` builds one LIF process per decay group while every layer has at most this
-#: many groups, else one process per layer with per-neuron decays (simulation only): a trained
-#: model has one group per neuron, and groups cost (groups of the source) x (groups) connections.
-AUTO_MAX_DECAY_GROUPS = 4
+#: many groups (the fold's default K = 8 profiles), else one process per layer with per-neuron
+#: decays (simulation only): a trained model has one group per neuron, and groups cost
+#: (groups of the source) x (groups) connections.
+AUTO_MAX_DECAY_GROUPS = 8
 DECAY_CHOICES = ("auto", "groups", "per-neuron")
 #: Calibration samples drawn when the graph must be quantised here.
 DEFAULT_CALIB_SAMPLES = 256
@@ -453,7 +454,8 @@ def run_nir(nir_path: str | Path, data_path: str | Path, *, samples: int | None 
             contract and Loihi's), ``"per-neuron"`` (one process per layer with per-neuron
             du, dv, vth: Lava's Python models compute it bit-exactly, Loihi would not; simulation
             only) or ``"auto"`` (groups while every layer has at most
-            :data:`AUTO_MAX_DECAY_GROUPS`, else per-neuron, with a note).
+            :data:`AUTO_MAX_DECAY_GROUPS`, else per-neuron, with a note; groups again, with a
+            note, where per-neuron processes could not reproduce the emulator).
         converters: extra NIR -> Lava converters (:data:`~.convert.LAVA_CONVERTERS`).
 
     Raises:
@@ -566,6 +568,14 @@ def run_nir(nir_path: str | Path, data_path: str | Path, *, samples: int | None 
     groups = {l.name: len(l.decay_groups()) for l in net.layers}
     if decays == "auto":
         decays = "groups" if max(groups.values()) <= AUTO_MAX_DECAY_GROUPS else "per-neuron"
+        if decays == "per-neuron":
+            from .build import per_neuron_problem
+
+            problem = per_neuron_problem(net)
+            if problem is not None:
+                decays = "groups"
+                notes.append(f"one Lava process per decay group although a layer has more than "
+                             f"{AUTO_MAX_DECAY_GROUPS} (slower to build): {problem}")
         if decays == "per-neuron":
             many = ", ".join(f"{k}: {v}" for k, v in groups.items() if v > AUTO_MAX_DECAY_GROUPS)
             notes.append(f"decay groups ({many}) exceed {AUTO_MAX_DECAY_GROUPS}: each layer runs as ONE Lava process "
