@@ -62,6 +62,9 @@ chips = ["loihi1"]
     ("[fold]\nclusters = 0\n", "fold.clusters", "must be an integer >= 1"),
     ('[[models]]\nname = "a"\npreset = "lif-shd"\nfold = true\n', "models[a].fold", "network has no fold"),
     ('[[models]]\nname = "a b"\npreset = "lif-shd"\n', "models.name", "use letters"),
+    ('[[models]]\nname = "a"\npreset = "gpn-small"\nfold = false\n', "models[a].fold", "must be folded"),
+    ('[[models]]\nname = "a"\npreset = "s2net-shd"\n[models.fold_options]\nclusters = 0\n',
+     "models[a].fold_options: fold.clusters", "must be an integer >= 1"),
     ('[[models]]\nname = "a"\npreset = "nope"\n', "preset", "unknown preset 'nope'"),
     ('[compare]\nchips = []\n', "compare.chips", "at least one"),
     ('[data]\ndir = "x"\n[data.synth]\nn_train = 4\n', "data", "not both"),
@@ -77,8 +80,11 @@ def test_bad_settings_name_the_field(tmp_path, text, field, message):
 def test_presets_are_what_the_main_job_promises():
     d = PipelineConfig.default()
     assert d.synth is None and d.data_dir is None                   # the built-in (cached) data set
-    assert [(m.name, m.preset, m.hidden) for m in d.models] == [("gpn", "gpn-small", (128,)), ("lif", "lif-shd", (128,))]
-    assert [m.folds(d.binning) for m in d.models] == [True, False]
+    assert [(m.name, m.preset, m.hidden) for m in d.models] == [
+        ("gpn", "gpn-small", (128,)), ("lif", "lif-shd", (128,)), ("s2net", "s2net-shd", (128,)),
+        ("pr-v2", "pr-v2-shd", (128,))]
+    assert [m.folds(d.binning) for m in d.models] == [True, False, True, True]
+    assert d.fold_config(d.models[3]).finetune_lr == 5e-4 and d.fold_config(d.models[0]).finetune_lr == 2e-3
     q = PipelineConfig.quick()
     assert all(m.epochs == 1 for m in q.models) and q.synth["n_train"] <= 200
 

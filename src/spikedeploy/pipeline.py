@@ -43,6 +43,8 @@ stage, so an interrupted run resumes where it stopped.
     epochs = 12
     [models.training]            # TrainConfig fields
     lr = 2e-3
+    [models.fold_options]        # FoldConfig fields for this model only
+    finetune_lr = 5e-4
 
     [fold]                       # FoldConfig fields (GPN, s2net and pr-v2 models)
     [quant]                      # calib_samples, headroom, allow_approx
@@ -107,6 +109,7 @@ class ModelPlan:
     ``fold``: fold the network (None: exactly when its neuron kind has a fold - GPN, s2net,
     pr-v2 - which it needs before export; LIF / CUBA-LIF networks never fold).
     ``model`` / ``training``: NetworkConfig / TrainConfig fields to override.
+    ``fold_options``: FoldConfig fields for this model, over the pipeline's ``[fold]`` table.
     """
 
     name: str
@@ -116,6 +119,7 @@ class ModelPlan:
     fold: bool | None = None
     model: Mapping[str, Any] = field(default_factory=dict)
     training: Mapping[str, Any] = field(default_factory=dict)
+    fold_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
@@ -127,7 +131,16 @@ class ModelPlan:
             object.__setattr__(self, "hidden", hidden)
         object.__setattr__(self, "model", dict(self.model))
         object.__setattr__(self, "training", dict(self.training))
+        object.__setattr__(self, "fold_options", dict(self.fold_options))
         self.run_config(None)     # validates preset, model and training fields now
+        if self.fold_options:
+            from .quant.fold import FoldConfig
+
+            try:
+                FoldConfig.from_dict(self.fold_options)
+            except ConfigError as err:
+                raise ConfigError(f"models[{self.name}].fold_options: {err.field}", err.problem, valid=err.valid,
+                                  remedy=err.remedy) from None
 
     def run_config(self, binning: Mapping[str, Any] | None, seed: int | None = None) -> Any:
         """The resolved ``RunConfig`` (preset < overrides < hidden/epochs/seed)."""
@@ -176,6 +189,14 @@ DEFAULT_MODELS = (
     # Lava's simulation-only per-neuron option.
     ModelPlan("lif", "lif-shd", hidden=(128,), epochs=12, model={"learn_decays": False, "learn_thresholds": False},
               training={"early_stop_patience": 4}),
+    # The other two families of the source papers, folded (docs/folding.md): s2net with the
+    # paper's subtractive reset (folded approximately) and Ponghiran & Roy's pr-v2. Their
+    # distillation uses a smaller learning rate: at 2e-3 the pr-v2 student collapsed
+    # (docs/benchmarks.md, "The three model families end to end").
+    ModelPlan("s2net", "s2net-shd", hidden=(128,), epochs=12, training={"early_stop_patience": 4},
+              fold_options={"finetune_lr": 5e-4}),
+    ModelPlan("pr-v2", "pr-v2-shd", hidden=(128,), epochs=12, training={"early_stop_patience": 4},
+              fold_options={"finetune_lr": 5e-4}),
 )
 
 
@@ -229,8 +250,9 @@ class PipelineConfig:
     # --- presets -------------------------------------------------------------------------
     @classmethod
     def default(cls) -> "PipelineConfig":
-        """The main job: the built-in data set, a GPN and a LIF network of 128 neurons, T = 40
-        binary frames, the GPN folded and fine-tuned (6 epochs of distillation), one CPU thread."""
+        """The main job: the built-in data set; a GPN, a LIF, an s2net and a pr-v2 network of 128
+        neurons, T = 40 binary frames; the GPN, s2net and pr-v2 folded and fine-tuned (6 epochs
+        of distillation); one CPU thread."""
         return cls()
 
     @classmethod
@@ -284,10 +306,11 @@ class PipelineConfig:
             raise ConfigError(f"{path}: {err.field}", err.problem, valid=err.valid, remedy=err.remedy) from None
 
     # --- derived --------------------------------------------------------------------------
-    def fold_config(self) -> Any:
+    def fold_config(self, model: "ModelPlan | None" = None) -> Any:
+        """The FoldConfig of ``model`` (the ``[fold]`` table under its own ``fold_options``)."""
         from .quant.fold import FoldConfig
 
-        return FoldConfig.from_dict({"seed": self.seed, **self.fold})
+        return FoldConfig.from_dict({"seed": self.seed, **self.fold, **(model.fold_options if model else {})})
 
     def compare_config(self) -> Any:
         from .metrics.compare import CompareConfig
@@ -564,7 +587,7 @@ def _fold_stage(m: ModelPlan, config: PipelineConfig, data_dir: Path, data_sha: 
                 p: Mapping[str, Any], out: Path, runner: _Runner, progress: bool, say: Callable) -> dict[str, Any]:
     from .quant.fold import run_fold
 
-    fcfg = config.fold_config()
+    fcfg = config.fold_config(m)
     folded = out / "folded" / f"{m.name}.pt"
 
     def work():

@@ -862,8 +862,10 @@ def _pr_layer_lines(rep: Mapping[str, Any]) -> list[str]:
             f"std {f['within_neuron_std']:.4f}) -> du = 1 - f",
             f"  outputs: positive {o['positive_rate']:.4f}, negative {o['negative_rate']:.4f} (dropped) per step; "
             f"{multi} of positive outputs above one level (one spike each)",
-            f"  spike amplitude {a['min']:.4f}..{a['max']:.4f} ({a['never_positive']} neurons never positive); "
-            f"candidate pre-activations negative {rep['candidate_negative_fraction']:.4f} (ReLU dropped)"]
+            f"  spike amplitude {a['min']:.4f}..{a['max']:.4f} ({a['never_positive']} neurons never positive)",
+            f"  candidate pre-activations negative {rep['candidate_negative_fraction']:.4f}: ReLU -> its line, "
+            f"slopes {rep['relu_fit']['slope_min']:.4f}..{rep['relu_fit']['slope_max']:.4f}, mean R^2 "
+            f"{rep['relu_fit']['mean_r2']:.4f}"]
 
 
 _LAYER_LINES = {"gpn": _gpn_layer_lines, "s2net": _s2net_layer_lines, "pr-v2": _pr_layer_lines}
