@@ -262,3 +262,49 @@ def test_missing_nir_file_says_how_to_pass_it(case, tmp_path):
     assert "--nir" in str(err.value)
     cmp = compare_run(case["ckpt"], results, nir=case["nir"], progress=False)   # same bytes: accepted
     assert cmp.inputs["nir"] == str(case["nir"])
+
+
+def test_spikes_carried_across_a_reset_are_compared_with_lavas_stream(tmp_path):
+    """A recurrent layer with a neuron whose bias alone crosses the threshold fires on the step
+    before its first reset in Lava's stream, and its recurrent spike lands in the sample: the
+    results file says so (carried_samples) and compare replays Lava's stream, not independent runs."""
+    from spikedeploy.lava_backend.nir_run import stream_reference
+    from spikedeploy.lava_backend.results import LavaResults, write_results
+    from spikedeploy.quant.emulator import emulate
+    from spikedeploy.quant.export import export_checkpoint
+    from spikedeploy.training.checkpoint import save_checkpoint
+
+    from ..training.toy_shd import write_toy_dataset
+    from .compare_setup import int_readout, results_meta
+
+    data = write_toy_dataset(tmp_path / "data", n_train=40, n_test=12)
+    model = make_model()
+    with torch.no_grad():
+        vth = model.layers[0].neuron_params()["vth"]
+        model.layers[0].neuron.bias[:3] = 2.5 * vth[:3]       # three tonic neurons
+        model.layers[0].recurrent.weight[:, :3] = 0.6            # whose spikes reach the others
+    ckpt = save_checkpoint(tmp_path / "m.pt", model, binning=BINNING)
+    nir_path = export_checkpoint(ckpt, tmp_path / "m.nir", quantized=True, data_dir=data, calib_samples=40).path
+    net = read_loihi_network(read_nir(nir_path))
+    idx = np.arange(12, dtype=np.int64)
+    xb, y = binned(data / "test.h5", idx)
+    ref = stream_reference(net, xb.numpy(), 12, 0)             # one sample per copy, as lava-run does
+    indep = emulate(net, xb, record=("s", "v"), on_overflow="ignore")
+    assert not torch.equal(ref.spikes["hidden0"], indep.spikes["hidden0"])   # the carry changes spikes
+    v = ref.readout.numpy()
+    readout = int_readout(net, v)
+    meta = {**results_meta(nir_path, data / "test.h5", idx, net, replicas=12), "carried_samples": 12}
+    res = write_results(tmp_path / "r.npz", LavaResults(
+        meta=meta, sample_indices=idx, labels=y, predictions=readout.argmax(1), readout=readout,
+        spikes={"hidden0": ref.spikes["hidden0"].numpy().astype(bool)}, readout_voltage={}))
+    cmp = compare_run(ckpt, res, progress=False)
+    assert cmp.checks["lava_equals_emulator"] is True
+    assert cmp.checks["reference"].startswith("emulate_stream") and "12 sample(s)" in cmp.checks["reference"]
+    assert cmp.runs["emulator"].counts.spikes == cmp.runs["lava"].counts.spikes
+    # without the note the comparison with independent runs finds the difference
+    meta.pop("carried_samples")
+    write_results(tmp_path / "r2.npz", LavaResults(
+        meta=meta, sample_indices=idx, labels=y, predictions=readout.argmax(1), readout=readout,
+        spikes={"hidden0": ref.spikes["hidden0"].numpy().astype(bool)}, readout_voltage={}))
+    with pytest.raises(VerificationError, match="hidden0"):
+        compare_run(ckpt, tmp_path / "r2.npz", progress=False)

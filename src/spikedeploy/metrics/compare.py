@@ -376,11 +376,30 @@ def _run_float(name: str, label: str, model: Any, x: torch.Tensor, y: np.ndarray
     return BackendRun(name, label, counter.compute(), p, float((p == y).mean()), seconds, str(device)), raster
 
 
-def _run_emulator(net: Any, xb: torch.Tensor, y: np.ndarray, dt: float, batch_size: int, progress: bool
+def _emulator_batches(net: Any, xb: torch.Tensor, batch_size: int, stream: tuple[int, int] | None):
+    """``(inputs, EmulatorResult)`` per batch: independent runs (``emulate``), or, with
+    ``stream = (replicas, gap)``, the Lava run's own stream replayed (``stream_reference``)."""
+    from ..quant.emulator import EmulatorResult, emulate
+
+    if stream is None:
+        for b0 in range(0, xb.shape[0], batch_size):
+            xs = xb[b0:b0 + batch_size]
+            yield xs, emulate(net, xs, record=("s", "v", "u"), on_overflow="ignore")
+        return
+    from ..lava_backend.nir_run import stream_reference
+
+    res = stream_reference(net, xb.numpy(), stream[0], stream[1], record=("s", "v", "u"))
+    for b0 in range(0, xb.shape[0], batch_size):
+        cut = lambda d: {k: v[b0:b0 + batch_size] for k, v in d.items()}  # noqa: E731
+        yield xb[b0:b0 + batch_size], EmulatorResult(res.layer_names, cut(res.spikes), cut(res.voltage),
+                                                     cut(res.current), res.overflow if b0 == 0 else {})
+
+
+def _run_emulator(net: Any, xb: torch.Tensor, y: np.ndarray, dt: float, batch_size: int, progress: bool,
+                  stream: tuple[int, int] | None = None
                   ) -> tuple[BackendRun, dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, dict[str, int]]]:
     from tqdm.auto import tqdm
 
-    from ..quant.emulator import emulate
     from ..quant.loihi import emulator_logits
     from .run_counts import RunCounter
 
@@ -390,10 +409,9 @@ def _run_emulator(net: Any, xb: torch.Tensor, y: np.ndarray, dt: float, batch_si
     preds = []
     overflow = {n: {"a_in": 0, "readout_spikes": 0} for n in net.layer_names}
     t0 = time.perf_counter()
-    for b0 in tqdm(range(0, xb.shape[0], batch_size), desc="emulator run", unit="batch", disable=not progress,
-                   leave=False):
-        xs = xb[b0:b0 + batch_size]
-        res = emulate(net, xs, record=("s", "v", "u"), on_overflow="ignore")
+    batches = _emulator_batches(net, xb, batch_size, stream)
+    for xs, res in tqdm(batches, total=-(-xb.shape[0] // batch_size), desc="emulator run", unit="batch",
+                        disable=not progress, leave=False):
         preds.append(emulator_logits(net, res.readout).argmax(1))
         counter.update(xs, dict(res.spikes), states={n: (res.current[n], res.voltage[n]) for n in net.layer_names})
         for n in net.layer_names:
@@ -403,8 +421,8 @@ def _run_emulator(net: Any, xb: torch.Tensor, y: np.ndarray, dt: float, batch_si
         readout_v.append(res.readout)
     seconds = time.perf_counter() - t0
     p = torch.cat(preds).numpy().astype(np.int64)
-    run = BackendRun("emulator", "bit-exact emulator (integers)", counter.compute(), p, float((p == y).mean()),
-                     seconds, "cpu")
+    title = "bit-exact emulator (integers)" + (", Lava's stream timing" if stream is not None else "")
+    run = BackendRun("emulator", title, counter.compute(), p, float((p == y).mean()), seconds, "cpu")
     return run, {n: torch.cat(v) for n, v in spikes.items()}, {net.layer_names[-1]: torch.cat(readout_v)}, overflow
 
 
@@ -607,8 +625,15 @@ def compare_run(checkpoint: str | Path, results: str | Path, *, data: str | Path
     float_run, float_raster = _run_float(
         "float", f"PyTorch float ({device.type})", model, x, y, dt, device, config.batch_size, raster_sample,
         progress)
-    say("emulator run")
-    emu_run, emu_spikes, emu_readout_v, overflow = _run_emulator(net, xb, y, dt, config.batch_size, progress)
+    # Lava's stream can carry recurrent spikes across a reset (a bias that fires a layer on the
+    # steps before its first reset, or a sample that ends active): then the exact reference
+    # is the emulator replaying Lava's stream, and the run says how many samples it touched.
+    carried = int(res.meta.get("carried_samples") or 0)
+    stream = (int(res.meta["replicas"]), int(res.meta["gap_steps"])) if carried else None
+    say("emulator run" + (f" (Lava's stream timing: {carried} sample(s) received recurrent spikes across "
+                          "their reset)" if carried else ""))
+    emu_run, emu_spikes, emu_readout_v, overflow = _run_emulator(net, xb, y, dt, config.batch_size, progress,
+                                                                 stream)
     say("checking the Lava run against the emulator")
     checks = _verify_lava(res, res_path, net, emu_spikes, emu_readout_v, emu_run.predictions)
     from .run_counts import count_run
@@ -617,7 +642,9 @@ def compare_run(checkpoint: str | Path, results: str | Path, *, data: str | Path
     lava_counts = count_run(net, xb, {k: torch.from_numpy(v.astype(np.int8)) for k, v in res.spikes.items()}, dt=dt)
     emu_nostate = count_run(net, xb, {k: v for k, v in emu_spikes.items()}, dt=dt)
     _lava_counts_equal(emu_nostate, lava_counts)
-    checks = {**checks, "counts_equal": ["spikes", "synops", "sparsity", "inputs"]}
+    checks = {**checks, "counts_equal": ["spikes", "synops", "sparsity", "inputs"],
+              "reference": (f"emulate_stream: Lava's stream, {carried} sample(s) received recurrent spikes across "
+                            "their reset" if carried else "emulate: independent runs (no spike crossed a reset)")}
     lava_run = BackendRun("lava", f"Lava {res.meta.get('config')} (results file)", lava_counts,
                           res.predictions.copy(), float((res.predictions == y).mean()),
                           float(res.meta.get("wall_time_s") or 0.0), "cpu")
