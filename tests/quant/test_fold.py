@@ -13,7 +13,7 @@ from spikedeploy.models.neurons.gpn import GPNState
 from spikedeploy.models.neurons.lif import CubaLIFParameters, CubaLIFState, lif_step
 from spikedeploy.models.surrogate import make_surrogate
 from spikedeploy.quant.fold import (FoldConfig, GateConstants, cluster_decays, fold_gpn, fold_layer,
-                                    folded_network_config, gate_statistics, load_gpn_checkpoint,
+                                    folded_network_config, gate_statistics, load_foldable_checkpoint,
                                     _gpn_layer_run)
 from spikedeploy.training.checkpoint import load_checkpoint, save_checkpoint
 
@@ -299,11 +299,11 @@ def test_folded_checkpoint_reloads_weights_only_with_the_same_outputs(tmp_path):
         assert torch.all(layer.neuron.neuron_params()["vth"] == 1.0)
 
 
-def test_load_gpn_checkpoint_refuses_other_networks(tmp_path):
+def test_load_foldable_checkpoint_refuses_other_networks(tmp_path):
     lif = build_network(NetworkConfig(input_size=6, hidden=(5,), n_classes=3, neuron="lif"))
     p = save_checkpoint(tmp_path / "lif.pt", lif)
-    with pytest.raises(CheckpointError, match="folding needs a GPN"):
-        load_gpn_checkpoint(p)
+    with pytest.raises(CheckpointError, match="folding needs a network of gpn, pr-v2, s2net neurons"):
+        load_foldable_checkpoint(p)
 
 
 def test_fold_config_validation():

@@ -74,7 +74,7 @@ _REMEDY_DATA = ("DIR must hold train.h5 and test.h5 in the SHD format; build the
 class FoldConfig:
     """How to fold (stored in the folded checkpoint's report).
 
-    method           per-neuron statistic of the gates: "mean" (mean gate value over the
+    method           GPN only: per-neuron statistic of the gates: "mean" (mean gate value over the
                      calibration steps; the default: measured at least as good, see
                      docs/benchmarks.md) or "lsq" (least-squares fit of the update
                      h_t ~ f (1 - s_{t-1}) h_{t-1} + i x_t + beta per neuron, threshold by
@@ -82,14 +82,15 @@ class FoldConfig:
     clusters         K: at most this many distinct decays (hardware profiles) per layer
     calib_samples    training samples used for the statistics (0: all of the train split)
     batch_size       batch size for calibration, evaluation and fine-tuning
-    finetune_epochs  distillation epochs towards the GPN's logits (0: none)
+    finetune_epochs  distillation epochs towards the source network's logits (0: none)
     finetune_lr      Adam learning rate of the distillation
     distill_loss     "kl" (soft targets at ``temperature``) or "mse" on the logits
     temperature      softmax temperature of the KL loss
     label_weight     weight of the cross entropy on the true labels added to the distillation loss
     finetune_decays  learn the decays too, re-clustering them onto K values after every
                      epoch (else they stay on their cluster values and only weights and
-                     biases move)
+                     biases move); GPN and pr-v2 folds (an s2net fold keeps its one decay
+                     per layer)
     seed             calibration subset, batch order and dropout
     """
 
@@ -735,19 +736,6 @@ def load_foldable_checkpoint(path: str | Path) -> tuple[SpikingNetwork, dict[str
     return net, meta
 
 
-def load_gpn_checkpoint(path: str | Path) -> tuple[SpikingNetwork, dict[str, Any]]:
-    """:func:`~spikedeploy.training.checkpoint.load_checkpoint`, refusing a network that is not a GPN."""
-    from ..training.checkpoint import load_checkpoint
-
-    net, meta = load_checkpoint(path)
-    if net.config.neuron != "gpn":
-        raise CheckpointError(path, f"holds a {net.config.neuron!r} network; folding needs a GPN "
-                                    f"(neuron = 'gpn')",
-                              remedy="fold a checkpoint trained with a GPN preset (e.g. `spikedeploy train --preset "
-                                     "gpn-small`); LIF/CUBA-LIF checkpoints go to the quantiser directly")
-    return net, meta
-
-
 def run_fold(checkpoint: str | Path, data_dir: str | Path, out: str | Path, config: FoldConfig = FoldConfig(), *,
              device: str = "cpu", progress: bool = True,
              log: Callable[[str], None] | None = None) -> FoldResult:
@@ -802,8 +790,10 @@ def run_fold(checkpoint: str | Path, data_dir: str | Path, out: str | Path, conf
         agree["finetuned"] = float((logits_of(net, test.x, bs).argmax(1) == gpn_test_logits.argmax(1)).float().mean())
         if config.finetune_decays:
             for rep, layer in zip(report["layers"], net.layers):
-                cl = cluster_decays(layer.neuron.neuron_params()["dv"].double().numpy(), config.clusters)
-                rep["decay_after_finetune"] = {"profiles": [float(c) for c in cl.centres], "sizes": cl.sizes}
+                param = rep["decay"].get("param", "dv")
+                cl = cluster_decays(layer.neuron.neuron_params()[param].double().numpy(), config.clusters)
+                rep["decay_after_finetune"] = {"param": param, "profiles": [float(c) for c in cl.centres],
+                                               "sizes": cl.sizes}
     report["accuracy"] = {stage: {split: {"acc": m["acc"], "loss": m["loss"], "rates": m["rates"]}
                                   for split, m in d.items()} for stage, d in acc.items()}
     report["test_argmax_agreement_with_source"] = agree
