@@ -108,7 +108,7 @@ def pr_statistics(net: SpikingNetwork, batches) -> list[dict[str, np.ndarray]]:
                 a["pos"] += pos.sum(0).cpu()
                 a["neg"] += (yd < 0).double().sum(0).cpu()
                 a["amp"] += (yd * pos).sum(0).cpu()
-                a["multi"] += (yd > level * 1.5).double().sum(0).cpu()
+                a["multi"] += (yd > level + 0.5 / float(p.scale)).double().sum(0).cpu()   # above the smallest level
                 out.append(y)
             acc[k] = a
             steps[k] += drive.shape[0] * drive.shape[1]
@@ -156,7 +156,11 @@ def fold_pr_v2(net: SpikingNetwork, calib_x: torch.Tensor, config: Any = None, *
     was = net.training
     net.eval()
     bs = cfg.batch_size
-    stats = pr_statistics(net, (calib_x[i:i + bs].to(ref.device, ref.dtype) for i in range(0, calib_x.shape[0], bs)))
+    from tqdm.auto import tqdm
+
+    batches = (calib_x[i:i + bs].to(ref.device, ref.dtype) for i in range(0, calib_x.shape[0], bs))
+    stats = pr_statistics(net, tqdm(batches, total=-(-calib_x.shape[0] // bs), desc="pr-v2 gate statistics",
+                                    unit="batch", leave=False, disable=not progress))
     net.train(was)
     student = build_network(folded_config(net.config, cfg.finetune_decays)).to(ref.device, ref.dtype)
     layers, prev_amp = [], None

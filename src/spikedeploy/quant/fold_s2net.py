@@ -73,9 +73,10 @@ def fold_s2net_layer(weight: np.ndarray, beta: float, b: np.ndarray, d: np.ndarr
     lateral connections (else None); ``spike_v`` [C]: each neuron's mean scaled voltage
     when it fires (NaN: never fired; None: no calibration), used for the subtractive reset.
 
-    Returns ``weight`` [C, n_in], ``rec_weight`` [C, C] or None, ``dv`` [C], ``vth`` [C],
-    ``self_weight`` [C] (R's diagonal), ``norm`` [C] and the clamp counts ``dv_clamped``,
-    ``vth_clamped`` (neurons)."""
+    Returns ``weight`` [C, n_in], ``rec_weight`` [C, C] or None, ``dv`` [C], ``vth`` [C] (all
+    1: every row is divided by ``threshold`` [C], the clamped ``b``), ``self_weight`` [C]
+    (R's self terms, divided likewise), ``norm`` [C] (``||w||^2``) and the clamp counts
+    ``dv_clamped``, ``vth_clamped`` (neurons)."""
     if reset not in ("subtract", "zero"):
         raise ConfigError("s2net_reset", f"unknown reset {reset!r}", valid=("subtract", "zero"))
     weight = np.asarray(weight, dtype=np.float64)
@@ -178,8 +179,11 @@ def fold_s2net(net: SpikingNetwork, calib_x: torch.Tensor | None = None, config:
         bs = getattr(config, "batch_size", 64)
         was = net.training
         net.eval()
-        stats = spike_voltages(net, (calib_x[i:i + bs].to(ref.device, ref.dtype)
-                                     for i in range(0, calib_x.shape[0], bs)))
+        from tqdm.auto import tqdm
+
+        batches = (calib_x[i:i + bs].to(ref.device, ref.dtype) for i in range(0, calib_x.shape[0], bs))
+        stats = spike_voltages(net, tqdm(batches, total=-(-calib_x.shape[0] // bs), desc="s2net voltage at spike",
+                                         unit="batch", leave=False, disable=not progress))
         net.train(was)
     folded = []
     for k, src in enumerate(net.layers):
