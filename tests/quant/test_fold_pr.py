@@ -79,12 +79,19 @@ def test_statistics_and_clustering_of_a_moving_gate():
     drive = net.layers[0].synapse(x)
     st = pop.initial_state(16, dtype=torch.float64)
     f_sum = torch.zeros(6, dtype=torch.float64)
-    cands = []
+    cands, ys = [], []
     for t in range(x.shape[1]):
         pre = drive[:, t] + st.y @ p.w_rec.t()
         f_sum += torch.sigmoid(pre[:, :6]).sum(0)
         cands.append(pre[:, 6:])
-        _, st = pr_v2_step(drive[:, t], st, p)
+        y, st = pr_v2_step(drive[:, t], st, p)
+        ys.append(y)
+    # outputs are whole levels q / scale, q >= threshold + 1: "multi-level" means q > threshold + 1
+    q = torch.round(torch.cat(ys) * p.scale)
+    pos = q > 0
+    assert pos.any()
+    expected_multi = ((q > pop.threshold + 1) & pos).sum(0).double() / pos.sum(0).double()
+    np.testing.assert_allclose(stats["multi_level"], expected_multi.numpy(), rtol=1e-12)
     np.testing.assert_allclose(stats["forget"], (f_sum / (16 * x.shape[1])).numpy(), rtol=1e-12)
     # the ReLU's least-squares line per neuron, as numpy's polyfit finds it
     a = torch.cat(cands).numpy()
