@@ -15,7 +15,7 @@ float rounding), because each process's loss is its share of the global sum
 divided by the global batch size, times the number of processes, and DDP averages.
 Random draws (dropout masks, GPN reset values) are per process.
 
-:func:`launch_local` forks N local processes on the gloo backend without
+:func:`launch_local` spawns N local processes on the gloo backend without
 torchrun (used by the tests to prove the equivalence on a CPU machine). It binds
 gloo to the loopback interface (``GLOO_SOCKET_IFNAME=lo`` unless already set):
 gloo otherwise picks the interface the host name resolves to, and on sandboxed
@@ -173,16 +173,18 @@ def _local_worker(rank: int, fn: Callable[..., Any], world_size: int, port: int,
 def launch_local(fn: Callable[..., Any], world_size: int, *args: Any, timeout_s: float = 120.0) -> None:
     """Run ``fn(rank, *args)`` in ``world_size`` local processes with torchrun's environment
     variables set, so that :func:`init_from_env` joins a gloo group on CPU over the loopback
-    interface. The processes are forked (no re-import of torch, so a start takes well under
-    a second): use it on CPU only, before CUDA is initialised in the parent. Raises if any
-    process fails, and :class:`DistributedError` (after killing them) if they have not all
-    finished within ``timeout_s`` seconds."""
+    interface. The processes are spawned, not forked: a fork copies the parent's locks in
+    whatever state its other threads hold them (a test process that ran Lava, tqdm and
+    OpenMP before has several), and a forked rank stuck on such a lock hung CI. ``fn`` and
+    ``args`` must be picklable (a module-level function); a start costs a fresh import of
+    torch (a few seconds). Raises if any process fails, and :class:`DistributedError`
+    (after killing them) if they have not all finished within ``timeout_s`` seconds."""
     import torch.multiprocessing as mp
 
     if not timeout_s > 0:
         raise ConfigError("timeout_s", f"must be positive, got {timeout_s!r}")
     procs = mp.start_processes(_local_worker, args=(fn, world_size, _free_port(), timeout_s, args),
-                               nprocs=world_size, join=False, start_method="fork")
+                               nprocs=world_size, join=False, start_method="spawn")
     deadline = time.monotonic() + timeout_s
     while not procs.join(timeout=0.5):
         if time.monotonic() > deadline:
