@@ -500,7 +500,7 @@ def _run(cfg: SynthConfig, program: str, workers: int | None, progress: bool) ->
 
     from .cochlea import get_cochlea
 
-    get_cochlea(cfg.cochlea)       # designed once here; forked workers inherit it
+    get_cochlea(cfg.cochlea)       # designed once here (each worker process designs its own, < 1 s)
     jobs = plan(cfg)
     table = speakers(cfg)
     banks = {split: _babble_bank(cfg, split, table, program) for split in ("train", "test")}
@@ -523,7 +523,9 @@ def _run(cfg: SynthConfig, program: str, workers: int | None, progress: bool) ->
         else:
             import multiprocessing as mp
 
-            ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+            # forkserver: workers forked from a fresh single-threaded server, not from this
+            # process, whose other threads' locks (tqdm, OpenMP, Lava) a plain fork would copy held
+            ctx = mp.get_context("forkserver") if "forkserver" in mp.get_all_start_methods() else mp.get_context()
             with ctx.Pool(n_workers, initializer=_init_worker, initargs=(cfg, banks, program)) as pool:
                 for r in pool.imap(_utterance, flat, chunksize=4):
                     out.append(_checked(r))
