@@ -29,6 +29,7 @@ deadline, so a stuck collective becomes an error instead of a hang.
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import socket
 import time
@@ -163,9 +164,13 @@ def _local_worker(rank: int, fn: Callable[..., Any], world_size: int, port: int,
                        "WORLD_SIZE": str(world_size), "LOCAL_RANK": str(rank), TIMEOUT_ENV: str(timeout_s)})
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     torch.set_num_threads(1)
+    # If this rank is still running shortly before the launcher's deadline, print where
+    # (every thread's stack, to stderr) so that a hang can be diagnosed from a log.
+    faulthandler.dump_traceback_later(max(0.85 * timeout_s, 1.0), exit=False)
     try:
         fn(rank, *args)
     finally:
+        faulthandler.cancel_dump_traceback_later()
         if dist.is_initialized():
             dist.destroy_process_group()
 
