@@ -23,10 +23,11 @@ from .training.toy_shd import write_toy_dataset
 needs_lava = pytest.mark.skipif(importlib.util.find_spec("lava") is None, reason="lava-nc is not installed")
 
 FAMILIES = {
-    # preset, extra [model] lines, the folded neuron kind
-    "gpn": ("gpn-small", "", "lif"),
-    "pr-v2": ("pr-v2-shd", "", "cuba-lif"),
-    "s2net": ("s2net-shd", 's2net_reset = "zero"\n', "lif"),
+    # preset, extra [model] lines, the neuron kind, the folded neuron kind
+    "gpn": ("gpn-small", "", "gpn", "lif"),
+    "pr-v2": ("pr-v2-shd", "", "pr-v2", "cuba-lif"),
+    "s2net": ("s2net-shd", 's2net_reset = "zero"\n', "s2net", "lif"),           # exact fold
+    "s2net-paper": ("s2net-shd", "", "s2net", "lif"),                           # the paper's subtractive reset
 }
 
 
@@ -36,7 +37,7 @@ def toy_dir(tmp_path_factory):
 
 
 def _train(toy_dir, folder, family):
-    preset, extra, _ = FAMILIES[family]
+    preset, extra, _, _ = FAMILIES[family]
     cfg = folder / "run.toml"
     cfg.write_text(f"""
 preset = "{preset}"
@@ -62,22 +63,23 @@ batch_size = 16
 @needs_lava
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_train_fold_export_and_run_bit_exact_in_lava(family, toy_dir, tmp_path, capsys):
+    _, _, kind, folded_kind = FAMILIES[family]
     trained = _train(toy_dir, tmp_path, family)
     # the unfolded network is refused by the exporter, with the remedy
     assert main(["export-nir", str(trained), "-o", str(tmp_path / "raw.nir"), "--quantized",
                  "--data", str(toy_dir)]) == 2
     err = capsys.readouterr().err
-    assert f"node 'hidden0' ({family})" in err and "spikedeploy fold" in err
+    assert f"node 'hidden0' ({kind})" in err and "spikedeploy fold" in err
     assert not (tmp_path / "raw.nir").exists()
 
     folded = tmp_path / "folded.pt"
     assert main(["fold", str(trained), "--data", str(toy_dir), "-o", str(folded), "--clusters", "2",
                  "--calib-samples", "32", "--batch-size", "16", "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert "folded     accuracy" in printed and f"{family:10s} accuracy" in printed
+    assert "folded     accuracy" in printed and f"{kind:10s} accuracy" in printed
     model, meta = load_checkpoint(folded)
-    assert meta["model_config"].neuron == FAMILIES[family][2]
-    assert meta["extra"]["fold"]["kind"] == family
+    assert meta["model_config"].neuron == folded_kind
+    assert meta["extra"]["fold"]["kind"] == kind
     # at most K = 2 decay profiles per layer: at most 2 Lava LIF processes
     for layer in model.layers:
         p = layer.neuron_params()
