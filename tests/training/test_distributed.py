@@ -116,21 +116,18 @@ def _hung_teardown(rank, out_dir):
     import time
     from pathlib import Path
 
-    import spikedeploy.training.distributed as d
+    import torch.distributed as dist
 
     ctx, _ = init_from_env("cpu")
     assert ctx.world_size == 2
-    d.TEARDOWN_TIMEOUT_S = 1.0
-    d.dist.destroy_process_group = lambda: time.sleep(600)   # the rare gloo teardown hang, made certain
+    dist.destroy_process_group = lambda: time.sleep(600)   # the gloo teardown hang, made certain
     Path(out_dir, f"rank{rank}.txt").write_text("done")
 
 
-def test_a_hung_teardown_after_the_work_is_cut_short(tmp_path, capfd):
+def test_ranks_end_without_the_teardown_that_can_hang(tmp_path):
     import time
 
     t0 = time.monotonic()
     launch_local(_hung_teardown, 2, str(tmp_path), timeout_s=60.0)
     assert time.monotonic() - t0 < 45
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rank0.txt", "rank1.txt"]
-    err = capfd.readouterr().err
-    assert err.count("teardown did not return within 1 s; exiting without it") == 2

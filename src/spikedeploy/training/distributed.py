@@ -16,7 +16,9 @@ divided by the global batch size, times the number of processes, and DDP average
 Random draws (dropout masks, GPN reset values) are per process.
 
 :func:`launch_local` spawns N local processes on the gloo backend without
-torchrun (used by the tests to prove the equivalence on a CPU machine). It binds
+torchrun (used by the tests to prove the equivalence on a CPU machine); its ranks end
+with a barrier and without ``destroy_process_group``, which hung now and then here
+(torch 2.3, gloo: about 1 run in 10; this hung CI once). It binds
 gloo to the loopback interface (``GLOO_SOCKET_IFNAME=lo`` unless already set):
 gloo otherwise picks the interface the host name resolves to, and on sandboxed
 machines (gVisor) a connection to the machine's own external address never
@@ -32,6 +34,7 @@ from __future__ import annotations
 import faulthandler
 import os
 import socket
+import sys
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -44,8 +47,6 @@ from ..errors import ConfigError, DistributedError
 
 _ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 TIMEOUT_ENV = "SPIKEDEPLOY_DIST_TIMEOUT_S"
-#: Seconds a local rank waits for its process group's teardown before exiting without it.
-TEARDOWN_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -169,52 +170,31 @@ def _local_worker(rank: int, fn: Callable[..., Any], world_size: int, port: int,
     # If this rank is still running shortly before the launcher's deadline, print where
     # (every thread's stack, to stderr) so that a hang can be diagnosed from a log.
     faulthandler.dump_traceback_later(max(0.85 * timeout_s, 1.0), exit=False)
-    ok = False
-    try:
-        fn(rank, *args)
-        ok = True
-    finally:
-        if dist.is_initialized():
-            _teardown(rank, ok)
-        faulthandler.cancel_dump_traceback_later()
-
-
-def _teardown(rank: int, ok: bool) -> None:
-    """Destroy this rank's process group. ``destroy_process_group`` of a gloo group hung now
-    and then here (torch 2.3, measured: about 1 run in 10 without a barrier, 1 in 240 with
-    one): meet at a barrier first (after a success only: after an error the other ranks may
-    never arrive), and if the destroy still has not returned after
-    :data:`TEARDOWN_TIMEOUT_S`, end the process without it - the rank's work is done and
-    every rank has passed the barrier - saying so on stderr."""
-    import sys
-    import threading
-
-    done = threading.Event()
-
-    def watchdog() -> None:
-        if not done.wait(TEARDOWN_TIMEOUT_S):
-            sys.stdout.flush()
-            sys.stderr.write(f"rank {rank}: the process group's teardown did not return within "
-                             f"{TEARDOWN_TIMEOUT_S:g} s; exiting without it (the work is done)\n")
-            sys.stderr.flush()
-            os._exit(0 if ok else 1)
-
-    threading.Thread(target=watchdog, name="teardown-watchdog", daemon=True).start()
-    if ok:
+    fn(rank, *args)       # an error propagates (torch reports it to the launcher)
+    # Success: meet the other ranks, then end this process without destroy_process_group.
+    # Measured here (torch 2.3, gloo): the destroy hung now and then with the GIL held (1 run
+    # in ~10; 1 in ~240 after a barrier), so no watchdog thread could even run; the work is
+    # done and every rank has passed the barrier, so the process ends at once (the OS closes
+    # the sockets) with exit status 0.
+    if dist.is_initialized():
         dist.barrier()
-    dist.destroy_process_group()
-    done.set()
+    faulthandler.cancel_dump_traceback_later()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def launch_local(fn: Callable[..., Any], world_size: int, *args: Any, timeout_s: float = 120.0) -> None:
     """Run ``fn(rank, *args)`` in ``world_size`` local processes with torchrun's environment
     variables set, so that :func:`init_from_env` joins a gloo group on CPU over the loopback
-    interface. The processes are spawned, not forked: a fork copies the parent's locks in
-    whatever state its other threads hold them (a test process that ran Lava, tqdm and
-    OpenMP before has several), and a forked rank stuck on such a lock hung CI. ``fn`` and
-    ``args`` must be picklable (a module-level function); a start costs a fresh import of
-    torch (a few seconds). Raises if any process fails, and :class:`DistributedError`
-    (after killing them) if they have not all finished within ``timeout_s`` seconds."""
+    interface. The processes are spawned, not forked (a fork copies the parent's locks in
+    whatever state its other threads hold them; a test process that ran Lava, tqdm and
+    OpenMP before has several): ``fn`` and ``args`` must be picklable (a module-level
+    function), and a start costs a fresh import of torch (a few seconds). After ``fn``
+    returns, the ranks meet at a barrier and end without destroying the process group
+    (gloo's destroy hung now and then: :func:`_local_worker`). Raises if any process fails,
+    and :class:`DistributedError` (after killing them) if they have not all finished within
+    ``timeout_s`` seconds; a rank still running at 85 % of it prints its stacks first."""
     import torch.multiprocessing as mp
 
     if not timeout_s > 0:
