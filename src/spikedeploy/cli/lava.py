@@ -13,31 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
-#: Exit status of ``lava-run --verify`` when Lava and the emulator differ.
-EXIT_VERIFICATION_FAILED = 3
-
-
+from .argtypes import non_negative_int as _non_negative_int
+from .argtypes import positive_float as _positive_float
 from .argtypes import positive_int as _positive_int
 
-
-def _non_negative_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not v > 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return v
+#: Exit status of ``lava-run --verify`` when Lava and the emulator differ.
+EXIT_VERIFICATION_FAILED = 3
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -524,6 +524,25 @@ def _batches(x: torch.Tensor, batch_size: int, device: torch.device, dtype: torc
         yield x[b0:b0 + batch_size].to(device=device, dtype=dtype)
 
 
+def check_calibration(net: SpikingNetwork, calib_x: torch.Tensor | None) -> None:
+    """ConfigError unless ``calib_x`` is [N >= 1, T, features] frames (every fold needs them)."""
+    if calib_x is None or calib_x.ndim != 3 or calib_x.shape[0] == 0:
+        got = "nothing" if calib_x is None else f"shape {tuple(calib_x.shape)}"
+        raise ConfigError("calibration data", f"expected [N >= 1, T, {net.config.input_size}] frames, got {got}")
+
+
+def calibration_batches(net: SpikingNetwork, calib_x: torch.Tensor, batch_size: int, *, progress: bool = False,
+                        desc: str = "calibration"):
+    """``calib_x`` checked and cut into batches on ``net``'s device and dtype, behind a
+    progress bar (shown when ``progress``)."""
+    from tqdm.auto import tqdm
+
+    check_calibration(net, calib_x)
+    ref = next(net.parameters())
+    return tqdm(_batches(calib_x, batch_size, ref.device, ref.dtype), total=math.ceil(calib_x.shape[0] / batch_size),
+                desc=desc, unit="batch", leave=False, disable=not progress)
+
+
 @torch.no_grad()
 def fold_gpn(gpn: SpikingNetwork, calib_x: torch.Tensor, config: FoldConfig = FoldConfig(), *,
              progress: bool = False) -> tuple[SpikingNetwork, dict[str, Any]]:
@@ -535,9 +554,7 @@ def fold_gpn(gpn: SpikingNetwork, calib_x: torch.Tensor, config: FoldConfig = Fo
     the decay error.
     """
     _check_gpn(gpn)
-    if calib_x.ndim != 3 or calib_x.shape[0] == 0:
-        raise ConfigError("calibration data", f"expected [N >= 1, T, {gpn.config.input_size}] frames, "
-                                              f"got shape {tuple(calib_x.shape)}")
+    check_calibration(gpn, calib_x)
     ref = next(gpn.parameters())
     n_batches = math.ceil(calib_x.shape[0] / config.batch_size)
     stats = gate_statistics(gpn, _batches(calib_x, config.batch_size, ref.device, ref.dtype),

@@ -145,22 +145,15 @@ def fold_pr_v2(net: SpikingNetwork, calib_x: torch.Tensor, config: Any = None, *
     (module docstring). ``config``: a FoldConfig (``clusters``, ``batch_size``,
     ``finetune_decays``). Returns the CUBA-LIF network (evaluation mode, same device and
     dtype) and the report."""
-    from .fold import FoldConfig, cluster_decays
+    from .fold import FoldConfig, calibration_batches, cluster_decays
 
     _check_pr(net)
     cfg = config if config is not None else FoldConfig()
-    if calib_x is None or calib_x.ndim != 3 or calib_x.shape[0] == 0:
-        raise ConfigError("calibration data", f"the pr-v2 fold needs [N >= 1, T, {net.config.input_size}] "
-                                              f"frames, got {None if calib_x is None else tuple(calib_x.shape)}")
+    batches = calibration_batches(net, calib_x, cfg.batch_size, progress=progress, desc="pr-v2 gate statistics")
     ref = next(net.parameters())
     was = net.training
     net.eval()
-    bs = cfg.batch_size
-    from tqdm.auto import tqdm
-
-    batches = (calib_x[i:i + bs].to(ref.device, ref.dtype) for i in range(0, calib_x.shape[0], bs))
-    stats = pr_statistics(net, tqdm(batches, total=-(-calib_x.shape[0] // bs), desc="pr-v2 gate statistics",
-                                    unit="batch", leave=False, disable=not progress))
+    stats = pr_statistics(net, batches)
     net.train(was)
     student = build_network(folded_config(net.config, cfg.finetune_decays)).to(ref.device, ref.dtype)
     layers, prev_amp = [], None

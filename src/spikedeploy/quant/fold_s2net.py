@@ -53,7 +53,7 @@ import torch
 
 from ..errors import ConfigError
 from ..models.networks import SpikingNetwork, build_network
-from ..models.neurons.s2net import EPS
+from ..models.neurons.s2net import EPS, RESETS
 
 #: The smallest folded threshold (s2net's b may be 0; Loihi's vth must be positive).
 VTH_MIN = 1e-3
@@ -77,8 +77,8 @@ def fold_s2net_layer(weight: np.ndarray, beta: float, b: np.ndarray, d: np.ndarr
     1: every row is divided by ``threshold`` [C], the clamped ``b``), ``self_weight`` [C]
     (R's self terms, divided likewise), ``norm`` [C] (``||w||^2``) and the clamp counts
     ``dv_clamped``, ``vth_clamped`` (neurons)."""
-    if reset not in ("subtract", "zero"):
-        raise ConfigError("s2net_reset", f"unknown reset {reset!r}", valid=("subtract", "zero"))
+    if reset not in RESETS:
+        raise ConfigError("s2net_reset", f"unknown reset {reset!r}", valid=RESETS)
     weight = np.asarray(weight, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     norm = (weight * weight).sum(1)
@@ -173,21 +173,17 @@ def fold_s2net(net: SpikingNetwork, calib_x: torch.Tensor | None = None, config:
     exact = reset == "zero"
     stats = None
     if not exact and calib_x is not None:
-        if calib_x.ndim != 3 or calib_x.shape[0] == 0:
-            raise ConfigError("calibration data", f"expected [N >= 1, T, {net.config.input_size}] frames, "
-                                                  f"got shape {tuple(calib_x.shape)}")
-        bs = getattr(config, "batch_size", 64)
+        from .fold import calibration_batches
+
+        batches = calibration_batches(net, calib_x, getattr(config, "batch_size", 64), progress=progress,
+                                      desc="s2net voltage at spike")
         was = net.training
         net.eval()
-        from tqdm.auto import tqdm
-
-        batches = (calib_x[i:i + bs].to(ref.device, ref.dtype) for i in range(0, calib_x.shape[0], bs))
-        stats = spike_voltages(net, tqdm(batches, total=-(-calib_x.shape[0] // bs), desc="s2net voltage at spike",
-                                         unit="batch", leave=False, disable=not progress))
+        stats = spike_voltages(net, batches)
         net.train(was)
+    params = [src.neuron.neuron_params() for src in net.layers]
     folded = []
-    for k, src in enumerate(net.layers):
-        p = src.neuron.neuron_params()
+    for k, (src, p) in enumerate(zip(net.layers, params)):
         w = src.synapse.weight.detach().double().cpu().numpy()
         rec = src.neuron.recurrent
         folded.append(fold_s2net_layer(w, float(p["beta"]), p["b"].double().cpu().numpy(),
@@ -197,8 +193,7 @@ def fold_s2net(net: SpikingNetwork, calib_x: torch.Tensor | None = None, config:
     recurrent = any(fl["rec_weight"] is not None for fl in folded)
     student = build_network(folded_config(net.config, recurrent)).to(ref.device, ref.dtype)
     layers = []
-    for k, (src, dst, fl) in enumerate(zip(net.layers, student.layers, folded)):
-        p = src.neuron.neuron_params()
+    for k, (src, dst, fl, p) in enumerate(zip(net.layers, student.layers, folded, params)):
         dst.synapse.weight.copy_(torch.as_tensor(fl["weight"], dtype=ref.dtype))
         if dst.recurrent is not None:
             dst.recurrent.weight.copy_(torch.as_tensor(fl["rec_weight"] if fl["rec_weight"] is not None
