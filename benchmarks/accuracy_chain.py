@@ -6,16 +6,16 @@ Steps (each reported with validation and test accuracy):
 1. the GPN: ``--gpn CKPT``, or trained here with the project's training loop
    (preset gpn-shd, ``--hidden`` neurons, ``--time-steps`` frames, **binary** frames
    because Loihi's input spikes are binary, ``--epochs`` with early stopping);
-2. folding (``spikedeploy.quant.fold.run_fold``) for each statistic in ``--methods``
+2. folding (the fold stage, ``spikedeploy.stages.fold.fold``) for each statistic in ``--methods``
    and each number of decay profiles in ``--ks`` (no fine-tuning): the cost of the
    gate statistic and of the decay clustering on their own;
 3. for each statistic, folding with ``--clusters`` profiles plus ``--finetune-epochs``
    of distillation towards the GPN's logits (KL at temperature 2 + ``--label-weight`` x
    cross entropy, decays learnt and re-clustered unless ``--fixed-decays``);
 4. the fine-tuned (and the plain folded) network read into a NetworkSpec
-   (``models.to_spec``), quantised with ``quant.loihi.quantize`` (calibrated on
+   (``training.checkpoint.checkpoint_to_spec``), quantised with ``quant.ptq.quantize`` (calibrated on
    ``--quant-calib`` training samples) and run in the bit-exact emulator
-   (``quant.loihi.emulator_accuracy``) on the validation split and the test file;
+   (``quant.emulator.emulator_accuracy``) on the validation split and the test file;
 5. with ``--lif-baseline``: the folded architecture (feed-forward LIF, same readout,
    binning and training settings as the GPN) trained from scratch, the ceiling of what
    fine-tuning a fold can reach.
@@ -51,7 +51,7 @@ def _train_gpn(args, data_dir: Path, out: Path) -> Path:
 
 def _train_lif(args, data_dir: Path, gpn: Path, out: Path) -> dict:
     """The folded network's architecture trained from scratch with the GPN's binning and training settings."""
-    from spikedeploy.quant.fold import folded_network_config
+    from spikedeploy.fold import folded_network_config
     from spikedeploy.training.checkpoint import load_checkpoint
     from spikedeploy.training.config import TrainConfig
     from spikedeploy.training.loop import run_training
@@ -74,10 +74,10 @@ def _quantise(folded_ckpt: Path, data_dir: Path, n_calib: int, seed: int) -> dic
     """Quantise a folded checkpoint and run the emulator on the validation split and the test file."""
     import torch
 
-    from spikedeploy.models.to_spec import checkpoint_to_spec
-    from spikedeploy.quant.emulator import emulate
-    from spikedeploy.quant.fold import logits_of
-    from spikedeploy.quant.loihi import emulator_accuracy, emulator_logits, quantize
+    from spikedeploy.fold import logits_of
+    from spikedeploy.quant.emulator import emulate, emulator_accuracy, emulator_logits
+    from spikedeploy.quant.ptq import quantize
+    from spikedeploy.training.checkpoint import checkpoint_to_spec
     from spikedeploy.training.loop import evaluate, load_split
 
     spec, model, meta = checkpoint_to_spec(folded_ckpt)
@@ -141,7 +141,7 @@ def main(argv=None) -> int:
     import torch
 
     from spikedeploy.paths import cache_dir, default_data_dir
-    from spikedeploy.quant.fold import FoldConfig, format_report, run_fold
+    from spikedeploy.stages.fold import FoldConfig, FoldOptions, fold, format_report
 
     torch.set_num_threads(args.threads)
     data_dir = Path(args.data) if args.data else default_data_dir()
@@ -159,7 +159,7 @@ def main(argv=None) -> int:
             cfg = FoldConfig(method=method, clusters=k if k > 0 else 1_000_000, calib_samples=args.calib_samples,
                              seed=args.seed)
             t0 = time.perf_counter()
-            res = run_fold(gpn, data_dir, work / f"folded_{method}_k{k}.pt", cfg, progress=False)
+            res = fold(FoldOptions(gpn, work / f"folded_{method}_k{k}.pt", data_dir, cfg, progress=False))
             acc = res.report["accuracy"]
             gpn_acc = acc["gpn"]
             layer = res.report["layers"][0]
@@ -186,7 +186,7 @@ def main(argv=None) -> int:
               f"{'learnt + re-clustered' if args.finetune_decays else 'fixed'}):", flush=True)
         t0 = time.perf_counter()
         ft_path = work / f"folded_{method}_finetuned.pt"
-        ft = run_fold(gpn, data_dir, ft_path, cfg, progress=False)
+        ft = fold(FoldOptions(gpn, ft_path, data_dir, cfg, progress=False))
         chain = {"fold_seconds": time.perf_counter() - t0, "fold_report": format_report(ft.report),
                  "accuracy": ft.report["accuracy"], "finetune": ft.report["finetune"]}
         print(chain["fold_report"], flush=True)

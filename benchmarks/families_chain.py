@@ -107,7 +107,7 @@ def main(argv=None) -> int:
 
     from spikedeploy.data.synth_digits import build_dataset
     from spikedeploy.paths import cache_dir
-    from spikedeploy.quant.fold import FoldConfig, format_report, run_fold
+    from spikedeploy.stages.fold import FoldConfig, FoldOptions, fold, format_report
 
     torch.set_num_threads(args.threads)
     data_dir = Path(args.data) if args.data else build_dataset(progress=False).out_dir   # cached after the first build
@@ -124,7 +124,7 @@ def main(argv=None) -> int:
         cfg = FoldConfig(clusters=args.clusters, calib_samples=args.calib_samples, batch_size=args.batch_size,
                          finetune_epochs=args.finetune_epochs, finetune_lr=args.finetune_lr,
                          label_weight=args.label_weight, seed=args.seed)
-        folded = run_fold(src, data_dir, work / f"{family}_folded.pt", cfg, progress=False)
+        folded = fold(FoldOptions(src, work / f"{family}_folded.pt", data_dir, cfg, progress=False))
         print(format_report(folded.report), flush=True)
         q = _quantise(folded.checkpoint, data_dir, args.quant_calib, args.seed)
         print(f"   quantised (emulator): val {q['emu_val']:.4f} test {q['emu_test']:.4f}; decay groups "

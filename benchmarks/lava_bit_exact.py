@@ -108,17 +108,18 @@ def main() -> int:
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--samples", type=int, default=None, help="default: all test samples")
     ap.add_argument("--replicas", type=int, nargs="*", default=[],
-                    help="one Lava run per value (default: one run with run_nir's default, one copy per sample "
+                    help="one Lava run per value (default: one run with lava-run's default, one copy per sample "
                          "within a synapse budget)")
     ap.add_argument("--decays", default="auto", choices=("auto", "groups", "per-neuron"))
     args = ap.parse_args()
     torch.set_num_threads(1)
 
     from spikedeploy.data.shd import load_spikes
-    from spikedeploy.lava_backend.nir_run import binned_samples, run_nir, stream_reference
+    from spikedeploy.data.sampling import binary_frames
     from spikedeploy.lava_backend.results import read_results
     from spikedeploy.nir_io import read_loihi_network, read_nir
-    from spikedeploy.quant.emulator import emulate
+    from spikedeploy.quant.emulator import emulate, stream_reference
+    from spikedeploy.stages.lava_run import LavaRunOptions, lava_run
 
     data = args.data or default_data_dir()
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -135,13 +136,13 @@ def main() -> int:
     for B in (args.replicas or [None]):
         t0 = time.perf_counter()
         with PeakMemory() as mem:
-            summary = run_nir(model, test, samples=args.samples, replicas=B, verify=True, out=out,
-                              progress=True, decays=args.decays)
+            summary = lava_run(LavaRunOptions(model, test, samples=args.samples, replicas=B, verify=True, out=out,
+                                              progress=True, decays=args.decays))
         t_run = time.perf_counter() - t0
         print(summary.format())
         res = read_results(out)
         if x is None:
-            x, y, _ = binned_samples(load_spikes(test), BinningConfig.from_dict(summary.binning), res.sample_indices)
+            x, y, _ = binary_frames(load_spikes(test), BinningConfig.from_dict(summary.binning), res.sample_indices)
             t2 = time.perf_counter()
             alone = emulate(net, x, record=("s", "v"), on_overflow="ignore")
             t_alone = time.perf_counter() - t2
@@ -155,7 +156,7 @@ def main() -> int:
         failed |= rows[0][1] != 1.0 or rows[0][3] != 1.0 or not rows[0][4]
     if len(sweep) > 1:
         print()
-        print("| B (copies) | samples per copy | Lava steps | ms per step | sample-steps/s (steady) | run_nir wall s | "
+        print("| B (copies) | samples per copy | Lava steps | ms per step | sample-steps/s (steady) | lava-run wall s | "
               "peak memory (PSS, MB) | carried samples | vs emulate_stream | predictions vs independent runs |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|")
         for B, per, steps, t, wall, mb, carried, rows in sweep:
@@ -170,7 +171,7 @@ def main() -> int:
 
 
 def compare(res, net, ref, alone, y):
-    from spikedeploy.lava_backend.nir_run import readout_values
+    from spikedeploy.lava_backend.stream import readout_values
 
     rows = []
     mode = res.meta["readout_mode"]
@@ -202,7 +203,7 @@ def report(model, res, rows, summary, t_run, t_ref, t_alone):
     print(f"Lava accuracy {res.accuracy * 100:.2f} %; verify (whole stream vs emulate_stream): "
           f"{'bit-exact' if res.meta['verified'] else 'FAILED'}")
     t = summary.timing
-    print(f"times: run_nir {t_run:.1f} s (Lava steady {t['run_s']:.1f} s, start-up {t['startup_s']:.1f} s, "
+    print(f"times: lava-run {t_run:.1f} s (Lava steady {t['run_s']:.1f} s, start-up {t['startup_s']:.1f} s, "
           f"{t['sample_steps_per_s']:,.0f} sample-steps/s), emulator stream replay {t_ref:.1f} s, "
           f"independent emulation {t_alone:.1f} s")
 

@@ -61,19 +61,20 @@ def main() -> int:
         return 2
 
     from spikedeploy.data.shd import BinningConfig, load_spikes
-    from spikedeploy.lava_backend.nir_run import binned_samples, run_nir
+    from spikedeploy.data.sampling import binary_frames
     from spikedeploy.nir_io import load_nir, read_loihi_network, read_nir
-    from spikedeploy.quant.emulator import emulate
-    from spikedeploy.quant.loihi import emulator_logits
+    from spikedeploy.quant.emulator import emulate, emulator_logits
+    from spikedeploy.stages.lava_run import LavaRunOptions, lava_run
 
     data = args.data or default_data_dir()
     test = data / "test.h5"
     t0 = time.perf_counter()
-    s = run_nir(args.model, test, samples=args.samples, replicas=args.samples, config="floating_pt", progress=True)
+    s = lava_run(LavaRunOptions(args.model, test, samples=args.samples, replicas=args.samples, config="floating_pt",
+                                progress=True))
     t_lava = time.perf_counter() - t0
     print(s.format())
     spec = load_nir(args.model)
-    x, y, _ = binned_samples(load_spikes(test), BinningConfig.from_dict(s.binning), s.sample_indices)
+    x, y, _ = binary_frames(load_spikes(test), BinningConfig.from_dict(s.binning), s.sample_indices)
     preds = s.predictions
     print()
     print(f"model {args.model}; {s.n_samples} samples x {s.n_steps} steps, one sample per Lava copy; carried "

@@ -59,8 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     from spikedeploy.models.presets import get_preset
     from spikedeploy.models.to_spec import model_to_spec
     from spikedeploy.paths import default_data_dir
-    from spikedeploy.quant.export import stratified_indices
-    from spikedeploy.quant.loihi import QuantConfig, emulator_accuracy, qat_finetune, quantize
+    from spikedeploy.data.sampling import stratified_indices
+    from spikedeploy.quant.emulator import emulator_accuracy
+    from spikedeploy.quant.ptq import QuantConfig, quantize
+    from spikedeploy.quant.qat import qat_finetune
     from spikedeploy.training.checkpoint import load_checkpoint
     from spikedeploy.training.config import TrainConfig
     from spikedeploy.training.loop import evaluate, fit, load_split, run_training
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     def paired(net_q, float_model, data=test):
         """Emulator vs float predictions on ``data``, sample by sample."""
         from spikedeploy.quant.emulator import emulate
-        from spikedeploy.quant.loihi import emulator_logits
+        from spikedeploy.quant.emulator import emulator_logits
 
         with torch.no_grad():
             f_pred = torch.cat([float_model(data.x[b:b + 256].float()).argmax(1)

@@ -9,7 +9,7 @@ script needs no data set and runs in seconds): each preset's network at a small
 hidden size, its per-neuron decays, thresholds and biases spread by a seeded draw
 (a trained model's are never all equal), and its feed-forward weights scaled so the
 layers spike at a few to a few tens of percent. The folded GPN is a freshly
-initialised ``gpn-small`` folded by :func:`spikedeploy.quant.fold.fold_gpn` on the
+initialised ``gpn-small`` folded by :func:`spikedeploy.fold.fold_gpn` on the
 calibration inputs. Inputs are seeded Bernoulli spike trains (binary, 700 channels,
 T = 100 steps of 10 ms) whose rate follows a slow per-channel-band envelope.
 
@@ -83,7 +83,7 @@ def build_model(ref: Reference, calib: torch.Tensor):
     cfg = get_preset(ref.preset).network.replace(hidden=list(ref.hidden), weight_gain=ref.weight_gain)
     net = build_network(cfg).eval()
     if ref.fold:
-        from spikedeploy.quant.fold import FoldConfig, fold_gpn
+        from spikedeploy.fold import FoldConfig, fold_gpn
 
         folded, _ = fold_gpn(net, calib, FoldConfig(method="lsq", clusters=4, batch_size=32))
         return folded.eval(), ("freshly initialised gpn-small (hidden 32, seed %d), folded by fold_gpn "
@@ -106,8 +106,8 @@ def make_reference(ref: Reference, out_dir: Path) -> dict:
     from spikedeploy.models.spec_network import SpecNetwork
     from spikedeploy.models.to_spec import model_to_spec
     from spikedeploy.nir_io.export import write_nir
-    from spikedeploy.quant.emulator import emulate
-    from spikedeploy.quant.loihi import emulator_logits, quantize
+    from spikedeploy.quant.emulator import emulate, emulator_logits
+    from spikedeploy.quant.ptq import quantize
 
     calib = spike_inputs(N_CALIB, SEED + 10)
     held = spike_inputs(N_HELD_OUT, SEED + 20)

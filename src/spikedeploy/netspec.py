@@ -35,6 +35,32 @@ from .errors import ConfigError, ShapeMismatchError
 READOUTS = ("last", "mean", "max")
 
 
+class LayerStack:
+    """Lookups over an ordered ``layers`` tuple of named layers, shared by the float spec,
+    the integer network and what Lava is given: names, a layer by name, depths."""
+
+    layers: tuple[Any, ...]
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        return tuple(layer.name for layer in self.layers)
+
+    @property
+    def latency(self) -> int:
+        """Steps by which the last layer lags the input in Lava: one per Dense."""
+        return len(self.layers)
+
+    def layer(self, name: str) -> Any:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ConfigError("layer", f"no layer named {name!r}", valid=self.layer_names)
+
+    def depth(self, name: str) -> int:
+        """1 for the first layer: the number of Dense delays between the input and ``name``."""
+        return self.layer_names.index(self.layer(name).name) + 1
+
+
 def _as_vector(name: str, layer: str, value, n: int) -> np.ndarray:
     arr = np.asarray(value, dtype=np.float32)
     if arr.ndim == 0:
@@ -119,7 +145,7 @@ class LayerSpec:
 
 
 @dataclass(frozen=True, eq=False)
-class NetworkSpec:
+class NetworkSpec(LayerStack):
     """An ordered stack of layers; the last one is the (non-spiking) readout."""
 
     input_size: int
@@ -148,12 +174,6 @@ class NetworkSpec:
     @property
     def output_size(self) -> int:
         return self.layers[-1].n_out
-
-    def layer(self, name: str) -> LayerSpec:
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise ConfigError("layer", f"no layer named {name!r}", valid=[l.name for l in self.layers])
 
     def to_dict(self) -> dict[str, Any]:
         return {"input_size": int(self.input_size), "readout": self.readout, "dt": float(self.dt),

@@ -6,9 +6,8 @@ import pytest
 import torch
 
 from spikedeploy.cli import main
-from spikedeploy.metrics.compare import compare_run
 
-from ..metrics.compare_setup import emulator_results, make_case
+from ..stages.compare_setup import compared, emulator_results, make_case
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +35,7 @@ def test_compare_writes_the_report_and_prints_where(case, tmp_path, capsys):
     assert "Lava equals the emulator exactly: spikes of hidden0, predictions" in text
     assert "not measured: no NVIDIA GPU" in text
     data = json.loads((out / "comparison.json").read_text())
-    ref = compare_run(case["ckpt"], case["results"], progress=False)
+    ref = compared(case["ckpt"], case["results"])
     assert data["accuracy"] == {k: r.accuracy for k, r in ref.runs.items()}
     assert data["config"]["chips"] == ["loihi1"] and "loihi2" not in data["energy"]
     assert data["command"].startswith("spikedeploy ")

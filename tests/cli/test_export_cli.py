@@ -13,7 +13,8 @@ from spikedeploy.models import build_network, get_preset
 from spikedeploy.models.spec_network import SpecNetwork
 from spikedeploy.nir_io import load_nir, read_config, read_loihi_network, read_nir
 from spikedeploy.quant.emulator import emulate
-from spikedeploy.quant.export import calibration_data, export_checkpoint, stratified_indices
+from spikedeploy.data.sampling import calibration_set, stratified_indices
+from spikedeploy.stages.export import ExportOptions, QuantOptions, export
 from spikedeploy.training.checkpoint import save_checkpoint
 
 from ..training.toy_shd import write_toy_dataset
@@ -51,7 +52,7 @@ def ckpt(tmp_path_factory):
 
 
 def _held_out(toy_dir, n=12):
-    x, y, _, _ = calibration_data(toy_dir, BINARY, 40, n, seed=0, split="test")
+    x, y, _, _ = calibration_set(toy_dir, BINARY, 40, n, seed=0, split="test")
     return x, y
 
 
@@ -86,7 +87,7 @@ def test_quantised_graph_reimports_to_identical_emulator_spikes(ckpt, toy_dir, t
     printed = capsys.readouterr().out
     assert code == 0 and "quantisation report" in printed and "hidden0" in printed and "readout" in printed
     # The same export in memory: the integers before writing.
-    before = export_checkpoint(ckpt, None, quantized=True, data_dir=toy_dir, calib_samples=24)
+    before = export(ExportOptions(ckpt, None, quantized=True, data_dir=toy_dir, quant=QuantOptions(calib_samples=24)))
     graph = read_nir(out)
     after = read_loihi_network(graph)
     for a, b in zip(before.loihi.layers, after.layers):
@@ -161,7 +162,7 @@ def test_gpn_is_refused_with_the_fold_hint(tmp_path, capsys):
 
 
 def test_a_folded_gpn_checkpoint_exports_with_integers(toy_dir, tmp_path, capsys):
-    from spikedeploy.quant.fold import FoldConfig, fold_gpn
+    from spikedeploy.fold import FoldConfig, fold_gpn
 
     torch.manual_seed(0)
     gpn = build_network(get_preset("gpn-small").network.replace(input_size=40, hidden=[16], n_classes=4,

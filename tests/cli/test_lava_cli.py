@@ -23,7 +23,7 @@ from spikedeploy.data.shd_format import write_shd
 from spikedeploy.lava_backend.results import file_sha256, read_results
 from spikedeploy.models import build_network, get_preset
 from spikedeploy.nir_io import read_loihi_network, read_nir
-from spikedeploy.quant.export import export_checkpoint
+from spikedeploy.stages.export import ExportOptions, QuantOptions, export
 from spikedeploy.training.checkpoint import save_checkpoint
 
 from ..training.toy_shd import write_toy_dataset
@@ -80,13 +80,14 @@ def export_nir(toy_dir, tmp_path_factory):
         model.layers[0].neuron.bias.uniform_(-0.02, 0.08)
     folder = tmp_path_factory.mktemp("export")
     ckpt = save_checkpoint(folder / "m.pt", model, binning=BINARY, extra={"preset": "cuba-shd"})
-    return export_checkpoint(ckpt, folder / "m.nir", quantized=True, data_dir=toy_dir, calib_samples=24).path
+    return export(ExportOptions(ckpt, folder / "m.nir", quantized=True, data_dir=toy_dir,
+                                quant=QuantOptions(calib_samples=24))).path
 
 
 def _test_samples(toy_dir, binning, indices):
-    from spikedeploy.lava_backend.nir_run import binned_samples
+    from spikedeploy.data.sampling import binary_frames
 
-    x, y, _ = binned_samples(load_spikes(toy_dir / "test.h5"), binning, np.asarray(indices))
+    x, y, _ = binary_frames(load_spikes(toy_dir / "test.h5"), binning, np.asarray(indices))
     return x, y
 
 
@@ -95,8 +96,10 @@ def _test_samples(toy_dir, binning, indices):
 @pytest.mark.lava
 @needs_lava
 def test_foreign_graph_runs_with_dt_and_calibrate_and_equals_the_emulator(hand_nir, toy_dir, tmp_path, capsys):
+    from spikedeploy.data.sampling import binary_frames, choose_samples
     from spikedeploy.lava_backend.convert import convert_graph, integer_network
-    from spikedeploy.lava_backend.nir_run import binned_samples, choose_samples, readout_values, stream_reference
+    from spikedeploy.lava_backend.stream import readout_values
+    from spikedeploy.quant.emulator import stream_reference
 
     out = tmp_path / "r.npz"
     code = main(["lava-run", str(hand_nir), "--data", str(toy_dir / "test.h5"), "--dt", "0.025",
@@ -115,7 +118,7 @@ def test_foreign_graph_runs_with_dt_and_calibrate_and_equals_the_emulator(hand_n
     graph = read_nir(hand_nir)
     plan = convert_graph(graph, 0.025)
     train = load_spikes(toy_dir / "train.h5")
-    cx, cy, _ = binned_samples(train, BINARY, choose_samples(train.labels, 32))
+    cx, cy, _ = binary_frames(train, BINARY, choose_samples(train.labels, 32))
     net = integer_network(plan, graph, cx, calib_labels=cy).net
     x, y = _test_samples(toy_dir, BINARY, res.sample_indices)
     assert np.array_equal(res.labels, y)
@@ -135,7 +138,8 @@ def test_foreign_graph_runs_with_dt_and_calibrate_and_equals_the_emulator(hand_n
 @pytest.mark.lava
 @needs_lava
 def test_quantised_export_verifies_and_its_results_file_round_trips(export_nir, toy_dir, tmp_path, capsys):
-    from spikedeploy.lava_backend.nir_run import choose_samples, stream_reference
+    from spikedeploy.data.sampling import choose_samples
+    from spikedeploy.quant.emulator import stream_reference
 
     out = tmp_path / "results.npz"
     code = main(["lava-run", str(export_nir), "--data", str(toy_dir), "--samples", "12", "--replicas", "3",

@@ -1,22 +1,18 @@
-"""The NIR -> Lava converter registry: what each node becomes, refusals, extension, the float network.
+"""The NIR -> Lava converter registry: what each node becomes, refusals, extension.
 
 Hand-built graphs with nir's own node classes (not our exporter), continuous parameters, no metadata.
 """
 
-import importlib.util
 import warnings
 
 import nir
 import numpy as np
 import pytest
-import torch
 
 from spikedeploy.errors import ConversionError
-from spikedeploy.lava_backend.build import float_parameters
 from spikedeploy.lava_backend.convert import (LAVA_CONVERTERS, ROLE_DENSE, ROLE_NEURONS, ROLE_PASS, ROLE_PROBE,
                                               ROLE_READOUT, ROLE_SOURCE, LavaTarget, check_stored_network,
                                               convert_graph)
-from spikedeploy.lava_backend.float_net import FloatNetwork, spec_units
 from spikedeploy.nir_io import NirImportWarning, nir_to_spec
 from spikedeploy.nir_io import load as nir_load
 from spikedeploy.quant.loihi_network import LoihiLayer, LoihiNetwork
@@ -175,46 +171,3 @@ def test_stored_integers_must_match_the_graph():
     with pytest.raises(ConversionError, match="recurrent True") as info:
         check_stored_network(bad, plan.spec)
     assert "export-nir --quantized" in info.value.remedy
-
-
-def test_float_network_hands_the_builder_the_specs_own_parameters():
-    spec = convert_graph(hand_graph(), DT).spec
-    net = FloatNetwork.from_spec(spec)
-    for layer, fl in zip(spec.layers, net.layers):
-        p = float_parameters(fl)
-        np.testing.assert_array_equal(p["weight"], layer.weight.astype(np.float64))
-        np.testing.assert_array_equal(p["du"], layer.du.astype(np.float64))
-        np.testing.assert_array_equal(p["dv"], layer.dv.astype(np.float64))
-        np.testing.assert_array_equal(p["bias"], layer.bias.astype(np.float64))
-        if layer.spiking:
-            np.testing.assert_array_equal(p["vth"], layer.vth.astype(np.float64))
-        else:
-            assert np.all(np.isinf(p["vth"]))
-        if layer.recurrent:
-            np.testing.assert_array_equal(p["rec_weight"], layer.rec_weight.astype(np.float64))
-    # decay groups by float (du, dv, vth): neurons 0 and 3 share du but differ in dv -> 4 groups
-    assert [g.neurons.tolist() for g in net.layers[0].decay_groups()] == [[0], [1], [2], [3]]
-    assert spec_units(np.array([64.0, -128.0])).tolist() == [1.0, -2.0]
-
-
-lava = pytest.mark.skipif(importlib.util.find_spec("lava") is None, reason="lava-nc is not installed")
-
-
-@pytest.mark.lava
-@lava
-def test_floating_pt_lava_runs_the_float_network_like_pytorch_in_float64():
-    from spikedeploy.lava_backend.run import run_stream
-    from spikedeploy.models.spec_network import SpecNetwork
-
-    spec = convert_graph(hand_graph(scale=3.0), DT).spec
-    rng = np.random.default_rng(1)
-    x = (rng.random((3, 25, 3)) < 0.4).astype(np.uint8)
-    res = run_stream(FloatNetwork.from_spec(spec), x, gap_steps=25, replicas=2, config="floating_pt",
-                     record_voltage="all")
-    per = res.per_sample()
-    ref = SpecNetwork(spec, dtype=torch.float64).run(torch.as_tensor(x, dtype=torch.float64))
-    s = per["spikes"]["cuba"]
-    assert 0.05 < s.mean() < 0.9
-    np.testing.assert_array_equal(s, ref.outputs[0].numpy())
-    for i, name in enumerate(("cuba", "li")):
-        np.testing.assert_allclose(spec_units(per["voltage"][name]), ref.voltages[i].numpy(), rtol=0, atol=1e-12)

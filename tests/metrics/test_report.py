@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from spikedeploy.metrics.compare import compare_run
 from spikedeploy.metrics.report import (FILES, fmt_energy, fmt_num, fmt_rel, render_markdown, write_index,
                                         write_report)
 
-from .compare_setup import emulator_results, make_case
+from ..stages.compare_setup import compared, emulator_results, make_case
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -20,7 +19,7 @@ def cmp(tmp_path_factory):
     torch.set_num_threads(1)
     case = make_case(tmp_path_factory.mktemp("report_case"))
     results = emulator_results(case, case["folder"] / "results.npz")
-    return compare_run(case["ckpt"], results, progress=False)
+    return compared(case["ckpt"], results)
 
 
 @pytest.fixture(scope="module")

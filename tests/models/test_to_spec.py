@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from spikedeploy.errors import CheckpointError, ConfigError, ConversionError
+from spikedeploy.errors import ConfigError, ConversionError
 from spikedeploy.models import build_network, get_preset
 from spikedeploy.models.spec_network import SpecNetwork
-from spikedeploy.models.to_spec import checkpoint_to_spec, model_to_spec
+from spikedeploy.models.to_spec import model_to_spec
 
 
 @pytest.fixture(autouse=True)
@@ -130,23 +130,3 @@ def test_the_reader_does_not_change_the_model_and_refuses_nan():
     assert "hidden1" in err.value.field and "rec_weight" in err.value.field
     with pytest.raises(ConfigError):
         model_to_spec(torch.nn.Linear(3, 3))
-
-
-def test_checkpoint_to_spec_takes_dt_from_the_binning_and_names_bad_weights(tmp_path):
-    from spikedeploy.data.shd import BinningConfig
-    from spikedeploy.training.checkpoint import save_checkpoint
-
-    m = _model("lif-shd")
-    path = save_checkpoint(tmp_path / "m.pt", m, binning=BinningConfig(n_steps=50, duration=0.5, n_channels=30),
-                           extra={"preset": "lif-shd"})
-    spec, model, meta = checkpoint_to_spec(path)
-    assert spec.dt == pytest.approx(0.01)
-    assert spec.metadata["preset"] == "lif-shd" and spec.metadata["binning"]["n_steps"] == 50
-    x = _spikes()
-    assert torch.equal(SpecNetwork(spec)(x), m(x))
-    with torch.no_grad():
-        m.readout.synapse.weight[0, 0] = float("inf")
-    bad = save_checkpoint(tmp_path / "bad.pt", m)
-    with pytest.raises(CheckpointError) as err:
-        checkpoint_to_spec(bad)
-    assert "'readout.synapse.weight'" in str(err.value) and "NaN or inf" in str(err.value)

@@ -8,8 +8,7 @@ import torch
 
 from spikedeploy.models.spec_network import SpecNetwork
 from spikedeploy.nir_io import load_nir, read_config, read_loihi_network, read_nir
-from spikedeploy.quant.emulator import emulate
-from spikedeploy.quant.loihi import emulator_logits
+from spikedeploy.quant.emulator import emulate, emulator_logits
 
 EXPORT = Path(__file__).resolve().parents[2] / "export"
 NAMES = ("lif-shd", "cuba-shd", "lif-ff-shd", "gpn-small-folded")

@@ -129,3 +129,26 @@ def test_failed_save_keeps_the_previous_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
     with pytest.raises(SpikedeployError):
         save_checkpoint(tmp_path / "no" / "such" / "dir.pt", _net())
+
+
+def test_checkpoint_to_spec_takes_dt_from_the_binning_and_names_bad_weights(tmp_path):
+    from spikedeploy.data.shd import BinningConfig
+    from spikedeploy.models.spec_network import SpecNetwork
+    from spikedeploy.training.checkpoint import checkpoint_to_spec
+
+    from ..models.test_to_spec import _model, _spikes
+
+    m = _model("lif-shd")
+    path = save_checkpoint(tmp_path / "m.pt", m, binning=BinningConfig(n_steps=50, duration=0.5, n_channels=30),
+                           extra={"preset": "lif-shd"})
+    spec, model, meta = checkpoint_to_spec(path)
+    assert spec.dt == pytest.approx(0.01)
+    assert spec.metadata["preset"] == "lif-shd" and spec.metadata["binning"]["n_steps"] == 50
+    x = _spikes()
+    assert torch.equal(SpecNetwork(spec)(x), m(x))
+    with torch.no_grad():
+        m.readout.synapse.weight[0, 0] = float("inf")
+    bad = save_checkpoint(tmp_path / "bad.pt", m)
+    with pytest.raises(CheckpointError) as err:
+        checkpoint_to_spec(bad)
+    assert "'readout.synapse.weight'" in str(err.value) and "NaN or inf" in str(err.value)

@@ -13,6 +13,7 @@ import importlib
 import os
 import sys
 
+from .. import __version__
 from ..errors import SpikedeployError
 
 #: Modules under spikedeploy.cli that register subcommands, in --help order.
@@ -33,7 +34,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from .. import __version__
     return f"spikedeploy {__version__}"
 
 

@@ -2,19 +2,20 @@
 ``spikedeploy pipeline`` (data -> train -> fold -> quantise -> NIR -> Lava -> compare).
 
 ``compare model.pt --lava-results results.npz [--data test.h5] [--nir model.nir] -o report/``
-calls :func:`spikedeploy.metrics.compare.compare_run` and
-:func:`spikedeploy.metrics.report.write_report`. ``pipeline [--config FILE] [--out DIR]
-[--quick]`` calls :func:`spikedeploy.pipeline.run_pipeline`.
+calls the compare stage (:func:`spikedeploy.stages.compare.compare`). ``pipeline [--config FILE] [--out DIR]
+[--quick]`` calls the pipeline stage (:func:`spikedeploy.stages.pipeline.run_pipeline`).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import sys
 from pathlib import Path
 
 
+from ..stages import STAGES
 from .argtypes import positive_int as _positive_int
 
 
@@ -68,17 +69,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Run every stage as a library call and write every artefact into DIR: checkpoints/, folded/, "
                     "nir/, lava/, report/ (report/README.md ties the models together) and pipeline.json (each "
                     "stage's settings hash and outputs). A second run with the same settings reuses the finished "
-                    "stages. Settings: a TOML file (see spikedeploy.pipeline), else the main job's defaults.")
-    _pipeline_args(q)
+                    "stages. Settings: a TOML file (see spikedeploy.stages.pipeline_config), else the main job's defaults.")
+    pipeline_args(q)
     q.add_argument("--config", type=Path, default=None, metavar="FILE.toml", help="pipeline settings (TOML)")
     q.add_argument("--out", type=Path, default=Path("pipeline-out"), metavar="DIR",
                    help="output folder (default pipeline-out/)")
     q.set_defaults(handler=_pipeline)
 
 
-def _pipeline_args(q: argparse.ArgumentParser) -> None:
-    from ..pipeline import STAGES
-
+def pipeline_args(q: argparse.ArgumentParser) -> None:
     q.add_argument("--quick", action="store_true",
                    help="smoke-sized run: tiny synthetic data, small networks, one epoch (about a minute)")
     q.add_argument("--force", action="store_true", help="rerun every stage, even those already finished")
@@ -91,20 +90,17 @@ def _pipeline_args(q: argparse.ArgumentParser) -> None:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    import torch
+    # lazy: keeps `spikedeploy --help` free of torch
+    from ..stages.compare import CompareConfig, CompareOptions, compare, fmt_energy
 
-    from ..metrics.compare import CompareConfig, compare_run
-    from ..metrics.report import fmt_energy, write_report
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
     config = CompareConfig(chips=tuple(args.chip or ("loihi1", "loihi2")), gpu=args.gpu_profile, device=args.device,
                            batch_size=args.batch_size, raster_sample=args.raster_sample,
                            measure_gpu=not args.no_gpu_measure)
-    gpn = False if args.no_gpn else (args.gpn if args.gpn is not None else "auto")
-    cmp = compare_run(args.checkpoint, args.lava_results, data=args.data, nir=args.nir, gpn=gpn, config=config,
-                      progress=not args.no_progress, log=print)
-    md = write_report(cmp, args.out, command=command_line())
+    gpn = None if args.no_gpn else (args.gpn if args.gpn is not None else "auto")
+    result = compare(CompareOptions(checkpoint=args.checkpoint, results=args.lava_results, data=args.data,
+                                    nir=args.nir, gpn=gpn, config=config, out=args.out, command=command_line(),
+                                    threads=args.threads, progress=not args.no_progress), log=print)
+    cmp = result.comparison
     for key, run in cmp.runs.items():
         print(f"{run.label:48s} accuracy {100 * run.accuracy:6.2f} %  rate/step {run.counts.spikes.rate_per_step:.4f}"
               f"  SynOps/inference {run.counts.synops.effective_ops:,.0f}")
@@ -112,19 +108,17 @@ def _compare(args: argparse.Namespace) -> int:
     for key, e in cmp.energy.items():
         print(f"energy {key:14s} {fmt_energy(e.total_j)} per inference" + ("  (ESTIMATE)" if e.estimate_only else ""))
     print(f"GPU measured: {fmt_energy(cmp.gpu_measured.joules_per_inference) if cmp.gpu_measured else cmp.gpu_status}")
-    print(f"report: {md}")
+    print(f"report: {result.report}")
     return 0
 
 
 def run_pipeline_command(args: argparse.Namespace, config_file: Path | None, out: Path) -> int:
     """Shared by ``pipeline`` and ``main``: resolve the config, run, print where the report is."""
-    from ..pipeline import PipelineConfig, run_pipeline
+    from ..stages.pipeline import PipelineConfig, run_pipeline  # lazy: keeps `spikedeploy --help` free of torch
 
     base = PipelineConfig.quick() if args.quick else PipelineConfig.default()
     config = PipelineConfig.from_toml(config_file, base=base) if config_file is not None else base
     if args.threads:
-        import dataclasses
-
         config = dataclasses.replace(config, threads=args.threads)
     result = run_pipeline(config, out, force=args.force, until=args.until, progress=not args.no_progress,
                           workers=args.workers, command=command_line())

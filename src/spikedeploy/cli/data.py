@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..paths import default_data_dir
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="build, encode and inspect SHD-format spike data",
@@ -46,8 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _synth_digits(args: argparse.Namespace) -> int:
-    from ..data.synth_digits import SynthConfig, build_dataset
+    # lazy: keeps `spikedeploy --help` free of h5py and scipy
     from ..data.shd import summarize
+    from ..data.synth_digits import SynthConfig, build_dataset
 
     cfg = SynthConfig.default().replace(
         **{k: v for k, v in dict(n_train=args.train, n_test=args.test, seed=args.seed,
@@ -60,7 +63,7 @@ def _synth_digits(args: argparse.Namespace) -> int:
 
 
 def _encode_audio(args: argparse.Namespace) -> int:
-    from ..data.cochlea import CochleaConfig, encode_wav_file
+    from ..data.cochlea import CochleaConfig, encode_wav_file  # lazy: keeps `spikedeploy --help` free of scipy
 
     summary = encode_wav_file(args.wav, args.out, label=args.label, seed=args.seed,
                               config=CochleaConfig(mode=args.mode))
@@ -69,14 +72,12 @@ def _encode_audio(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from ..data.shd import summarize
+    from ..data.shd import summarize  # lazy: keeps `spikedeploy --help` free of h5py
 
     print(summarize(args.file).format())
     return 0
 
 
 def _where(args: argparse.Namespace) -> int:
-    from ..paths import default_data_dir
-
     print(default_data_dir())
     return 0

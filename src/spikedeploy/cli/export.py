@@ -5,7 +5,7 @@ checkpoint (weights only), reads it into a NetworkSpec, optionally quantises it 
 Loihi's integers (calibrated on DIR/train.h5, default: the built-in data set) and
 writes the NIR graph with the integer network and the model/data configuration in
 its metadata. ``quantize model.pt`` prints the per-layer quantisation report only.
-Both call :func:`spikedeploy.quant.export.export_checkpoint`.
+Both call the export stage (:func:`spikedeploy.stages.export.export`).
 """
 
 from __future__ import annotations
@@ -75,48 +75,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(handler=_quantize)
 
 
-def _write_report(path: Path, report) -> None:
-    import json
+def _options(args: argparse.Namespace, **kw):
+    # lazy: keeps `spikedeploy --help` free of torch
+    from ..stages.export import ExportOptions, QuantOptions
 
-    from ..atomic import atomic_path
-
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(report.to_dict(), indent=2, allow_nan=True) + "\n")
+    quant = QuantOptions(calib_samples=args.calib_samples, headroom=args.headroom, allow_approx=args.allow_approx,
+                         weight_range=args.weight_range, seed=args.seed)
+    return ExportOptions(checkpoint=args.checkpoint, data_dir=args.data, quant=quant, report=args.report,
+                         progress=True, **kw)
 
 
 def _export(args: argparse.Namespace) -> int:
-    from ..atomic import check_output_path
-    from ..quant.export import export_checkpoint
+    from ..stages.export import export  # lazy: keeps `spikedeploy --help` free of torch
 
     out = args.out if args.out is not None else args.checkpoint.with_suffix(".nir")
-    check_output_path(out)
-    if args.report is not None:
-        check_output_path(args.report)
-    result = export_checkpoint(args.checkpoint, out, quantized=args.quantized, data_dir=args.data,
-                               calib_samples=args.calib_samples, headroom=args.headroom,
-                               allow_approx=args.allow_approx, seed=args.seed, input_gain=args.input_gain,
-                               weight_range=args.weight_range, progress=True)
+    result = export(_options(args, out=out, quantized=args.quantized, input_gain=args.input_gain))
     if result.report is not None:
         print(result.report.format())
-        if args.report is not None:
-            _write_report(args.report, result.report)
     print(f"wrote {result.path} ({len(result.spec.layers)} layers"
           + (", with the Loihi integer network" if result.loihi is not None else ", float only") + ")")
     return 0
 
 
 def _quantize(args: argparse.Namespace) -> int:
-    from ..atomic import check_output_path
-    from ..quant.export import export_checkpoint
+    from ..stages.export import export  # lazy: keeps `spikedeploy --help` free of torch
 
-    if args.report is not None:
-        check_output_path(args.report)
-    result = export_checkpoint(args.checkpoint, None, quantized=True, data_dir=args.data,
-                               calib_samples=args.calib_samples, headroom=args.headroom,
-                               allow_approx=args.allow_approx, seed=args.seed, weight_range=args.weight_range,
-                               progress=True)
+    result = export(_options(args, out=None, quantized=True))
     print(result.loihi.summary())
     print(result.report.format())
-    if args.report is not None:
-        _write_report(args.report, result.report)
     return 0

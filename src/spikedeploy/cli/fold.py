@@ -51,25 +51,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _fold(args: argparse.Namespace) -> int:
-    import torch
-
-    from ..paths import default_data_dir
-    from ..atomic import check_output_path
-    from ..quant.fold import FoldConfig, format_report, plot_decays, run_fold
+    from ..stages.fold import FoldConfig, FoldOptions, fold, format_report  # lazy: keeps --help free of torch
 
     config = FoldConfig(method=args.method, clusters=args.clusters, calib_samples=args.calib_samples,
                         batch_size=args.batch_size, finetune_epochs=args.finetune_epochs, finetune_lr=args.lr,
                         distill_loss=args.distill_loss, temperature=args.temperature,
                         label_weight=args.label_weight, finetune_decays=args.finetune_decays, seed=args.seed)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    data_dir = args.data if args.data is not None else default_data_dir()
-    if args.plot is not None:
-        check_output_path(args.plot)   # before the work, not after
-    result = run_fold(args.checkpoint, data_dir, args.out, config, device=args.device,
-                      progress=not args.no_progress, log=print)
+    result = fold(FoldOptions(checkpoint=args.checkpoint, out=args.out, data_dir=args.data, config=config,
+                              device=args.device, threads=args.threads, plot=args.plot,
+                              progress=not args.no_progress), log=print)
     print(format_report(result.report))
     print(f"folded checkpoint: {result.checkpoint}")
-    if args.plot is not None:
-        print(f"decay plot: {plot_decays(result.report, args.plot)}")
+    if result.plot is not None:
+        print(f"decay plot: {result.plot}")
     return 0

@@ -1,7 +1,7 @@
 """``spikedeploy lava-run`` (a NIR model on SHD-format data in Lava) and ``spikedeploy map`` (cores).
 
 ``lava-run model.nir --data test.h5 [--samples N] [--float] [--verify] [--replicas B]
-[--out results.npz]`` calls :func:`spikedeploy.lava_backend.nir_run.run_nir`; ``map model.nir
+[--out results.npz]`` calls the lava-run stage (:func:`spikedeploy.stages.lava_run.lava_run`); ``map model.nir
 --chip loihi2`` calls :func:`spikedeploy.lava_backend.mapping.map_nir`. Exit status: 0 ok,
 2 a project error (bad input, Lava missing, a layer that cannot be mapped), 3 ``--verify``
 found a difference between Lava and the emulator (VerificationError).
@@ -10,9 +10,12 @@ found a difference between Lava and the emulator (VerificationError).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
+from ..atomic import atomic_path, check_output_path
+from ..errors import VerificationError
 from .argtypes import non_negative_int as _non_negative_int
 from .argtypes import positive_float as _positive_float
 from .argtypes import positive_int as _positive_int
@@ -100,17 +103,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _lava_run(args: argparse.Namespace) -> int:
-    from ..errors import VerificationError
-    from ..lava_backend.nir_run import run_nir
+    # lazy: keeps `spikedeploy --help` free of torch
+    from ..stages.lava_run import BinningChoice, LavaRunOptions, lava_run
 
+    options = LavaRunOptions(
+        model=args.model, data=args.data, samples=args.samples, config="floating_pt" if args.floating else "fixed_pt",
+        replicas=args.replicas, gap_steps=args.gap, max_gap=args.max_gap, verify=args.verify, dt=args.dt,
+        calibrate=args.calibrate, calib_samples=args.calib_samples, allow_approx=args.allow_approx,
+        binning=BinningChoice(n_steps=args.time_steps, duration=args.duration, pool=args.pool, binary=args.binary),
+        out=args.out, save_voltage=args.save_voltage, decays=args.decays, progress=not args.no_progress)
     try:
-        summary = run_nir(args.model, args.data, samples=args.samples,
-                          config="floating_pt" if args.floating else "fixed_pt", replicas=args.replicas,
-                          gap_steps=args.gap, max_gap=args.max_gap, verify=args.verify, dt=args.dt,
-                          calibrate=args.calibrate, calib_samples=args.calib_samples,
-                          allow_approx=args.allow_approx, n_steps=args.time_steps, duration=args.duration,
-                          pool=args.pool, binary=args.binary, out=args.out, save_voltage=args.save_voltage,
-                          decays=args.decays, progress=not args.no_progress)
+        summary = lava_run(options)
     except VerificationError as err:
         print(f"spikedeploy: verification failed: Lava and the emulator differ: {err}", file=sys.stderr)
         if args.out is not None:
@@ -121,8 +124,7 @@ def _lava_run(args: argparse.Namespace) -> int:
 
 
 def _map(args: argparse.Namespace) -> int:
-    from ..atomic import check_output_path
-    from ..lava_backend.mapping import map_nir
+    from ..lava_backend.mapping import map_nir  # lazy: keeps `spikedeploy --help` free of torch
 
     if args.json is not None:
         check_output_path(args.json)
@@ -132,10 +134,6 @@ def _map(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     print(result.report.format())
     if args.json is not None:
-        import json
-
-        from ..atomic import atomic_path
-
         with atomic_path(args.json) as tmp:
             tmp.write_text(json.dumps({"model": str(args.model), "source": result.source, "notes": list(result.notes),
                                        **result.report.to_dict()}, indent=2) + "\n")

@@ -1,9 +1,10 @@
 """``spikedeploy main``: the main job, the whole pipeline on the built-in default data.
 
 Builds (or reuses) the default synthetic spoken-digit data set and prints its summary,
-then trains a small GPN and a LIF network, folds the GPN, quantises both to Loihi
-integers, exports them as NIR, runs them in Lava on the test set, compares float,
-emulator and Lava, and writes the report (``spikedeploy.pipeline.PipelineConfig.default``).
+then trains a GPN, a LIF, an s2net and a pr-v2 network, folds the GPN, s2net and pr-v2
+networks, quantises all four to Loihi integers, exports them as NIR, runs them in Lava on
+the test set, compares float, emulator and Lava, and writes the report
+(``spikedeploy.stages.pipeline_config.PipelineConfig.default``).
 Everything goes into ``--out`` (default: the cache folder's ``main/``); a second run
 reuses the finished stages. ``--until data`` stops after the data set.
 """
@@ -13,15 +14,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..paths import cache_dir
+from .compare import pipeline_args, run_pipeline_command
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from .compare import _pipeline_args
-
     p = sub.add_parser("main", help="the main job: the whole pipeline on the built-in default data",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _pipeline_args(p)
+    pipeline_args(p)
     p.add_argument("--config", type=Path, default=None, metavar="FILE.toml",
-                   help="override the main job's settings (TOML, see spikedeploy.pipeline)")
+                   help="override the main job's settings (TOML, see spikedeploy.stages.pipeline_config)")
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="output folder (default: <cache>/main, or <cache>/main-quick with --quick; see "
                         "`spikedeploy data where`)")
@@ -29,18 +31,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from ..paths import cache_dir
-
     out = args.out if args.out is not None else cache_dir() / ("main-quick" if args.quick else "main")
     if args.until == "data" and args.config is None and not args.quick:
         return _data_only(args)
-    from .compare import run_pipeline_command
-
     _print_data_summary(args)
     return run_pipeline_command(args, args.config, out)
 
 
 def _print_data_summary(args: argparse.Namespace) -> None:
+    # lazy: keeps `spikedeploy --help` free of h5py and scipy
     from ..data.shd import summarize
     from ..data.synth_digits import SynthConfig, build_dataset, speaker_summary
 

@@ -55,11 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import torch
-
-    from ..paths import default_data_dir
-    from ..training.loop import run_training
-    from ..training.run_config import RunConfig
+    # lazy: keeps `spikedeploy --help` free of torch
+    from ..stages.train import RunConfig, TrainOptions, train
 
     hidden = {}
     if args.hidden is not None:
@@ -69,13 +66,8 @@ def _train(args: argparse.Namespace) -> int:
     binning = {} if args.time_steps is None else {"n_steps": args.time_steps}
     run = RunConfig.resolve(preset=args.preset, config_file=args.config, binning=binning, training=training,
                             data_dir=args.data, out=args.out, **hidden)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    data_dir = run.data_dir if run.data_dir is not None else default_data_dir()
-    out = run.out if run.out is not None else Path("model.pt")
-    result = run_training(run.network, run.binning, run.training, data_dir, out, device=args.device,
-                          progress=not args.no_progress, extra={"preset": run.preset, "run": run.to_dict()},
-                          log=print)
+    result = train(TrainOptions(run=run, device=args.device, threads=args.threads, progress=not args.no_progress),
+                   log=print)
     if result.checkpoint is not None:
         if args.no_progress:   # with progress the training loop has said it, with the firing rates
             print(f"test accuracy: {result.test_acc:.4f}")

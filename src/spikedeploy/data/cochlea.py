@@ -68,7 +68,10 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import check_output_path
 from ..errors import ConfigError, DataFormatError
+from .shd_format import write_shd
+from .wav import read_wav
 
 MODES = ("fast", "exact")
 _FAST_SUBSAMPLE_DIV = 8
@@ -537,10 +540,6 @@ def encode_wav_file(wav: str | Path, out_h5: str | Path, label: int = 0, seed: i
     Errors (missing, empty or non-16-bit wav; missing output folder) are raised
     before anything is written; the output appears complete or not at all.
     """
-    from ..atomic import check_output_path
-    from .shd_format import write_shd
-    from .wav import read_wav
-
     cfg = config or CochleaConfig()
     out_h5 = check_output_path(out_h5)
     samples, rate = read_wav(wav)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MissingDependencyError, SpikedeployError
+from .wav import read_wav
 
 PROGRAM = "espeak-ng"
 INSTALL_HINT = ("install espeak-ng, e.g. `apt-get install espeak-ng` (Debian/Ubuntu), "
@@ -71,8 +72,6 @@ def speak(word: str, *, voice: str, variant: str | None = None, speed: int = 175
     ``voices/!v`` (``m3``, ``f2``, ``klatt4``, ...), ``speed`` in words per minute,
     ``pitch`` 0..99 (50 = the voice's own).
     """
-    from .wav import read_wav
-
     program = program or find_espeak()
     name = f"{voice}+{variant}" if variant else voice
     fd, tmp = tempfile.mkstemp(prefix="espeak.", suffix=".wav", dir=workdir)

@@ -283,9 +283,36 @@ def load_spikes(path: str | Path, *, n_channels: int | None = None) -> SpikeSet:
     non-finite or unsorted times, labels outside the keys) raises
     :class:`DataFormatError` naming the file, the field and the first bad sample.
     """
-    import h5py
-
     path = Path(path)
+    raw = _read_file(path)
+    if n_channels is None:
+        n_channels = int(raw["attrs"].get(fmt.N_CHANNELS_ATTR, fmt.N_CHANNELS))
+    t_len, u_len = raw["t_len"], raw["u_len"]
+    n = len(t_len)
+    if n == 0:
+        raise DataFormatError(path, "the file holds no samples", field=fmt.TIMES, remedy=_REMEDY_REGENERATE)
+    if len(u_len) != n:
+        raise DataFormatError(path, f"{len(u_len)} samples of units but {n} of times", field=fmt.UNITS,
+                              remedy=_REMEDY_REGENERATE)
+    if np.any(t_len != u_len):
+        i = _first(t_len != u_len)
+        raise DataFormatError(path, f"sample {i} has {t_len[i]} spike times but {u_len[i]} units",
+                              field=fmt.UNITS, remedy=_REMEDY_REGENERATE)
+    labels, speakers, keys = _sample_fields(path, n, raw["labels"], raw["speakers"], raw["keys"])
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(t_len, out=offsets[1:])
+    times, units = raw["times"], raw["units"]
+    _check_flat_events(path, times, units, offsets, n_channels)
+    # compact storage (the range is checked): uint16 holds every SHD/SSC unit
+    units = units.astype(np.uint16 if n_channels <= 1 << 16 else np.int64, copy=False)
+    return SpikeSet(path=path, all_times=times, all_units=units, offsets=offsets, labels=labels,
+                    speakers=speakers, keys=keys, n_channels=n_channels, meta_info=raw["meta"], attrs=raw["attrs"])
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    """Every field of the file, read as it is (flat spike arrays with per-sample lengths)."""
+    import h5py  # lazy: h5py costs start-up time and only the readers need it
+
     if not path.is_file():
         raise DataFormatError(path, "file not found" if not path.exists() else "not a file",
                               remedy="check the path; SHD/SSC files are e.g. shd_train.h5 (unzipped)")
@@ -298,29 +325,21 @@ def load_spikes(path: str | Path, *, n_channels: int | None = None) -> SpikeSet:
     with f:
         times, t_len = _flatten_vlen(f, fmt.TIMES, path, "fiu", np.float32)
         units, u_len = _flatten_vlen(f, fmt.UNITS, path, "iu")
-        labels_raw = np.asarray(_read(f, fmt.LABELS, path))
-        speakers_raw = np.asarray(_read(f, fmt.SPEAKER, path)) if fmt.SPEAKER in f else None
-        keys_raw = _read(f, fmt.KEYS, path) if fmt.KEYS in f else None
         meta: dict[str, np.ndarray] = {}
         if "extra/meta_info" in f and isinstance(f["extra/meta_info"], h5py.Group):
             for name, obj in f["extra/meta_info"].items():
                 if isinstance(obj, h5py.Dataset):
                     meta[name] = np.asarray(_read(f, f"extra/meta_info/{name}", path))
-        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+        return {"times": times, "t_len": t_len, "units": units, "u_len": u_len,
+                "labels": np.asarray(_read(f, fmt.LABELS, path)),
+                "speakers": np.asarray(_read(f, fmt.SPEAKER, path)) if fmt.SPEAKER in f else None,
+                "keys": _read(f, fmt.KEYS, path) if fmt.KEYS in f else None, "meta": meta,
+                "attrs": {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}}
 
-    if n_channels is None:
-        n_channels = int(attrs.get(fmt.N_CHANNELS_ATTR, fmt.N_CHANNELS))
-    n = len(t_len)
-    if n == 0:
-        raise DataFormatError(path, "the file holds no samples", field=fmt.TIMES, remedy=_REMEDY_REGENERATE)
-    # --- per-sample structure
-    if len(u_len) != n:
-        raise DataFormatError(path, f"{len(u_len)} samples of units but {n} of times", field=fmt.UNITS,
-                              remedy=_REMEDY_REGENERATE)
-    if np.any(t_len != u_len):
-        i = _first(t_len != u_len)
-        raise DataFormatError(path, f"sample {i} has {t_len[i]} spike times but {u_len[i]} units",
-                              field=fmt.UNITS, remedy=_REMEDY_REGENERATE)
+
+def _sample_fields(path: Path, n: int, labels_raw: np.ndarray, speakers_raw: np.ndarray | None,
+                   keys_raw: Any) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
+    """``(labels, speakers, keys)`` checked: one integer label per sample, within the keys."""
     if labels_raw.ndim != 1 or labels_raw.shape[0] != n:
         raise DataFormatError(path, f"expected {n} labels (one per sample), got shape {labels_raw.shape}",
                               field=fmt.LABELS, remedy=_REMEDY_REGENERATE)
@@ -338,47 +357,47 @@ def load_spikes(path: str | Path, *, n_channels: int | None = None) -> SpikeSet:
             raise DataFormatError(path, f"expected {n} speaker ids (one per sample), got shape {speakers_raw.shape}",
                                   field=fmt.SPEAKER, remedy=_REMEDY_REGENERATE)
         speakers = speakers_raw.astype(np.int64)
-    if keys_raw is not None:
-        keys_arr = np.atleast_1d(np.asarray(keys_raw))
-        keys = tuple(k.decode("utf-8", "replace") if isinstance(k, bytes) else str(k) for k in keys_arr)
-        if labels.max() >= len(keys):
-            i = _first(labels >= len(keys))
-            raise DataFormatError(path, f"sample {i} has label {labels[i]} but there are only {len(keys)} keys",
-                                  field=fmt.LABELS, remedy=_REMEDY_REGENERATE)
-    else:
-        keys = tuple(str(c) for c in range(int(labels.max()) + 1))
-    # --- events, checked on the flat arrays (vectorised)
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(t_len, out=offsets[1:])
+    if keys_raw is None:
+        return labels, speakers, tuple(str(c) for c in range(int(labels.max()) + 1))
+    keys_arr = np.atleast_1d(np.asarray(keys_raw))
+    keys = tuple(k.decode("utf-8", "replace") if isinstance(k, bytes) else str(k) for k in keys_arr)
+    if labels.max() >= len(keys):
+        i = _first(labels >= len(keys))
+        raise DataFormatError(path, f"sample {i} has label {labels[i]} but there are only {len(keys)} keys",
+                              field=fmt.LABELS, remedy=_REMEDY_REGENERATE)
+    return labels, speakers, keys
+
+
+def _check_flat_events(path: Path, times: np.ndarray, units: np.ndarray, offsets: np.ndarray,
+                       n_channels: int) -> None:
+    """Finite, non-negative, per-sample sorted times and units within the channels, checked on
+    the flat arrays (vectorised); the message names the first bad sample."""
+    if not times.size:
+        return
     sample_of = lambda k: int(np.searchsorted(offsets, k, side="right") - 1)  # noqa: E731
-    if times.size:
-        bad = ~np.isfinite(times)
-        if bad.any():
-            k = _first(bad)
-            raise DataFormatError(path, f"sample {sample_of(k)} has a non-finite spike time", field=fmt.TIMES,
-                                  remedy=_REMEDY_REGENERATE)
-        if times.min() < 0:
-            k = _first(times < 0)
-            raise DataFormatError(path, f"sample {sample_of(k)} has a negative spike time ({times[k]:.6g} s)",
-                                  field=fmt.TIMES, remedy="spike times are seconds from the sample's start (>= 0)")
-        down = times[1:] < times[:-1]
-        starts = offsets[1:-1]
-        down[starts[(starts > 0) & (starts < times.size)] - 1] = False  # a new sample may start lower
-        if down.any():
-            k = _first(down)
-            raise DataFormatError(path, f"sample {sample_of(k)}: spike times are not sorted ascending "
-                                        f"({times[k]:.6g} s before {times[k + 1]:.6g} s)", field=fmt.TIMES,
-                                  remedy="sort each sample's spikes by time (np.argsort on times, applied to "
-                                         "times and units)")
-        if units.min() < 0 or units.max() >= n_channels:
-            k = _first((units < 0) | (units >= n_channels))
-            raise DataFormatError(path, f"sample {sample_of(k)} has unit {units[k]}, outside 0..{n_channels - 1}",
-                                  field=fmt.UNITS, remedy=f"the file must have {n_channels} channels; pass "
-                                                          "n_channels= if it declares another count")
-    # compact storage (the range is checked): uint16 holds every SHD/SSC unit
-    units = units.astype(np.uint16 if n_channels <= 1 << 16 else np.int64, copy=False)
-    return SpikeSet(path=path, all_times=times, all_units=units, offsets=offsets, labels=labels,
-                    speakers=speakers, keys=keys, n_channels=n_channels, meta_info=meta, attrs=attrs)
+    bad = ~np.isfinite(times)
+    if bad.any():
+        k = _first(bad)
+        raise DataFormatError(path, f"sample {sample_of(k)} has a non-finite spike time", field=fmt.TIMES,
+                              remedy=_REMEDY_REGENERATE)
+    if times.min() < 0:
+        k = _first(times < 0)
+        raise DataFormatError(path, f"sample {sample_of(k)} has a negative spike time ({times[k]:.6g} s)",
+                              field=fmt.TIMES, remedy="spike times are seconds from the sample's start (>= 0)")
+    down = times[1:] < times[:-1]
+    starts = offsets[1:-1]
+    down[starts[(starts > 0) & (starts < times.size)] - 1] = False  # a new sample may start lower
+    if down.any():
+        k = _first(down)
+        raise DataFormatError(path, f"sample {sample_of(k)}: spike times are not sorted ascending "
+                                    f"({times[k]:.6g} s before {times[k + 1]:.6g} s)", field=fmt.TIMES,
+                              remedy="sort each sample's spikes by time (np.argsort on times, applied to "
+                                     "times and units)")
+    if units.min() < 0 or units.max() >= n_channels:
+        k = _first((units < 0) | (units >= n_channels))
+        raise DataFormatError(path, f"sample {sample_of(k)} has unit {units[k]}, outside 0..{n_channels - 1}",
+                              field=fmt.UNITS, remedy=f"the file must have {n_channels} channels; pass "
+                                                      "n_channels= if it declares another count")
 
 
 # --------------------------------------------------------------------------- split

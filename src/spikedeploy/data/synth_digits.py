@@ -46,9 +46,12 @@ from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 
-from ..errors import ConfigError, DataFormatError, SpikedeployError
-from .cochlea import CochleaConfig
-from .shd_format import SHD_KEYS
+from ..atomic import atomic_path
+from ..errors import ConfigError, DataFormatError, MissingDependencyError, SpikedeployError
+from ..paths import default_data_dir
+from .cochlea import CochleaConfig, get_cochlea
+from .espeak import espeak_info, speak
+from .shd_format import SHD_KEYS, write_shd
 
 GENERATOR = "spikedeploy.data.synth_digits"
 GENERATOR_VERSION = 2          # bump when the generator's output changes for the same config
@@ -306,8 +309,6 @@ def _init_worker(cfg: SynthConfig, banks: dict[str, list[np.ndarray]], program: 
 
 def _speak_16k(program: str, cfg: SynthConfig, text: str, voice: str, variant: str, speed: int,
                pitch: int) -> np.ndarray:
-    from .espeak import speak
-
     x, rate = speak(text, voice=voice, variant=variant, speed=speed, pitch=pitch, program=program)
     x = _trim(x, rate)
     if x.size == 0:
@@ -318,8 +319,6 @@ def _speak_16k(program: str, cfg: SynthConfig, text: str, voice: str, variant: s
 def _utterance(job: Job) -> dict[str, Any]:
     """Make one sample (runs in a worker): speak, place, add noise, encode."""
     try:
-        from .cochlea import get_cochlea
-
         cfg: SynthConfig = _STATE["cfg"]
         rng = np.random.default_rng([cfg.seed, _SPLIT_CODE[job.split], 1, job.index])
         sp = job.speaker
@@ -430,8 +429,6 @@ def _locked(out_dir: Path) -> Iterator[None]:
 
 
 def _check_voices(cfg: SynthConfig, installed: tuple[str, ...], data_dir: Path | None) -> None:
-    from ..errors import MissingDependencyError
-
     if not installed:
         return  # cannot list them (unusual layout): espeak-ng will be asked directly
     missing = [v for v in cfg.variants if v not in installed]
@@ -449,9 +446,6 @@ def build_dataset(cfg: SynthConfig | None = None, out_dir: str | Path | None = N
     :class:`~spikedeploy.errors.MissingDependencyError` when espeak-ng (or a voice
     variant) is missing, before anything is written.
     """
-    from ..paths import default_data_dir
-    from .espeak import espeak_info
-
     cfg = cfg or SynthConfig.default()
     out_dir = Path(out_dir) if out_dir is not None else default_data_dir()
     info = espeak_info()
@@ -484,7 +478,6 @@ def build_dataset(cfg: SynthConfig | None = None, out_dir: str | Path | None = N
             "build_seconds": round(time.perf_counter() - t0, 2),
             "workers": _n_workers(workers),
         }
-        from ..atomic import atomic_path
 
         with atomic_path(out_dir / MANIFEST) as tmp:
             tmp.write_text(json.dumps(manifest, indent=1) + "\n")
@@ -497,8 +490,6 @@ def _n_workers(workers: int | None) -> int:
 
 def _run(cfg: SynthConfig, program: str, workers: int | None, progress: bool) -> dict[str, list[dict]]:
     from tqdm import tqdm
-
-    from .cochlea import get_cochlea
 
     get_cochlea(cfg.cochlea)       # designed once here (each worker process designs its own, < 1 s)
     jobs = plan(cfg)
@@ -543,8 +534,6 @@ def _checked(r: dict[str, Any]) -> dict[str, Any]:
 
 def _write_split(path: Path, split: str, rows: list[dict], table: list[Speaker], cfg: SynthConfig,
                  config_hash: str, espeak_version: str) -> None:
-    from .shd_format import write_shd
-
     extra = {
         "speed": np.array([r["speed"] for r in rows], dtype=np.uint16),
         "pitch": np.array([r["pitch"] for r in rows], dtype=np.uint8),

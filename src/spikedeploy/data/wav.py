@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..errors import DataFormatError
 
 
@@ -54,8 +55,6 @@ def read_wav(path: str | Path, *, target_rate: int | None = None) -> tuple[np.nd
 
 def write_wav(path: str | Path, samples: np.ndarray, rate: int) -> Path:
     """Write mono float samples in [-1, 1] as 16-bit PCM (atomically)."""
-    from ..atomic import atomic_path
-
     pcm = np.clip(np.round(np.asarray(samples, dtype=np.float64) * 32767.0), -32768, 32767).astype("<i2")
     with atomic_path(path) as tmp:
         with wave.open(str(tmp), "wb") as w:

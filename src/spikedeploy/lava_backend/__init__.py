@@ -1,10 +1,14 @@
 """The Lava backend: the only part of spikedeploy that imports Lava, and only lazily.
 
-* :mod:`.build`: a :class:`~spikedeploy.quant.loihi_network.LoihiNetwork` -> Lava's own
-  processes (RingBuffer source, Dense/Sparse, LIFReset per decay group, recorders),
-  replicated side by side for throughput;
-* :mod:`.run`: run a stream of samples in one Lava run (``fixed_pt`` or
-  ``floating_pt``), read the recordings back, check them against the emulator.
+* :mod:`.convert`: NIR graph -> NetworkSpec and the Lava side of each node (a registry);
+* :mod:`.adapters`: an integer network (``fixed_pt`` / ``floating_pt``) or a float spec
+  (``floating_pt``) -> what Lava's processes are given;
+* :mod:`.build`: that -> Lava's own processes (RingBuffer source, Dense/Sparse, LIFReset
+  per decay group, recorders), replicated side by side for throughput;
+* :mod:`.run`: run a stream of samples in one Lava run, read the recordings back, check
+  them against the emulator;
+* :mod:`.stream`: plan a stream (copies, gap, LIF processes) and read it back;
+* :mod:`.results` (the results file) and :mod:`.mapping` (cores), which need no Lava.
 
 Importing this package does not import Lava; the functions that need it raise
 :class:`~spikedeploy.errors.MissingDependencyError` with an install hint when it

@@ -10,7 +10,7 @@ graph gets:
    one weight matrix per layer, a loop back into a neuron becomes its recurrent
    matrix.
 2. **float -> integers** (the stored :class:`~spikedeploy.quant.loihi_network.LoihiNetwork`
-   of our exports, or :func:`spikedeploy.quant.loihi.quantize` on calibration data).
+   of our exports, or :func:`spikedeploy.quant.ptq.quantize` on calibration data).
 3. **integers -> Lava processes** (:func:`spikedeploy.lava_backend.build.build_graph`):
    per layer one ``LIFReset`` per decay group, ``Dense``/``Sparse`` connections with
    ``weight_exp``, recurrent connections, a ``RingBuffer`` source and recorders.
@@ -72,6 +72,8 @@ from ..netspec import NetworkSpec
 from ..nir_io import load
 from ..nir_io.load import LinearOp, NeuronOp, NirImportWarning, Op, ReadContext
 from ..quant.loihi_network import LoihiNetwork
+from ..quant.ptq import QuantConfig, QuantReport, quantize
+from .adapters import LavaNetwork
 
 #: Roles a node can play in the Lava graph.
 ROLE_SOURCE = "source"      # the input: RingBuffer
@@ -216,9 +218,10 @@ class LavaPlan:
                 return l
         raise ConfigError("layer", f"no layer named {name!r}", valid=[l.name for l in self.layers])
 
-    def describe(self, net: Any = None, decays: str = "groups") -> str:
-        """A table NIR node -> Lava processes; with the network ``net`` Lava runs, the LIF
-        processes each layer got (``decays``: "groups" or "per-neuron") and the exponents."""
+    def describe(self, net: LavaNetwork | None = None, decays: str = "groups") -> str:
+        """A table NIR node -> Lava processes; with the network ``net`` Lava runs
+        (:mod:`.adapters`), the LIF processes each layer got (``decays``: "groups" or
+        "per-neuron") and, for ``fixed_pt``, the exponents."""
 
         def processes(layer: str) -> str:
             if decays == "per-neuron":
@@ -233,7 +236,7 @@ class LavaPlan:
                         f"{n.layer!r}: ") + what
                 if net is not None and n.target.role in (ROLE_NEURONS, ROLE_READOUT):
                     what += processes(n.layer)
-                if isinstance(net, LoihiNetwork) and n.target.role == ROLE_DENSE:
+                if net is not None and net.config == "fixed_pt" and n.target.role == ROLE_DENSE:
                     l = net.layer(n.layer)
                     what += f" (weight_exp {l.rec_exp if n.recurrent else l.weight_exp})"
             lines.append(f"{n.name:<22} {n.node_type:<9} {what}")
@@ -390,9 +393,9 @@ def check_stored_network(net: Any, spec: NetworkSpec) -> None:
 class IntegerNetwork:
     """The integer network for ``fixed_pt``, and where it came from."""
 
-    net: Any                   # LoihiNetwork
-    source: str                # "stored" (the graph's metadata) or "quantized" (on the fly)
-    report: Any = None         # QuantReport when quantised here
+    net: LoihiNetwork
+    source: str                   # "stored" (the graph's metadata) or "quantized" (on the fly)
+    report: QuantReport | None = None   # when quantised here
 
 
 def integer_network(plan: LavaPlan, graph: nir.NIRGraph, calib_inputs: Any = None, *, calib_labels: Any = None,
@@ -400,7 +403,7 @@ def integer_network(plan: LavaPlan, graph: nir.NIRGraph, calib_inputs: Any = Non
                     metadata: Mapping[str, Any] | None = None) -> IntegerNetwork:
     """The graph's stored LoihiNetwork (checked against the plan), else the plan's float
     network quantised on ``calib_inputs`` ([B, T, in] binary spikes) with the project's
-    quantiser (:func:`spikedeploy.quant.loihi.quantize`)."""
+    quantiser (:func:`spikedeploy.quant.ptq.quantize`)."""
     stored = load.read_loihi_network(graph)
     if stored is not None:
         check_stored_network(stored, plan.spec)
@@ -410,8 +413,6 @@ def integer_network(plan: LavaPlan, graph: nir.NIRGraph, calib_inputs: Any = Non
                                               "which needs calibration samples",
                           remedy="pass --calibrate DATA.h5 (SHD format), or export the model with "
                                  "`spikedeploy export-nir --quantized`, or run it in floating point (--float)")
-    from ..quant.loihi import QuantConfig, quantize
-
     x = np.asarray(calib_inputs)
     with warnings.catch_warnings():
         warnings.simplefilter("default")

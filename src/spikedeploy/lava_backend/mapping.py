@@ -48,6 +48,11 @@ import numpy as np
 
 from ..errors import ConfigError, MappingError
 from ..hardware import ChipProfile, load_chip
+from ..netspec import NetworkSpec
+from ..nir_io import read_nir
+from ..nir_io.load import read_loihi_network
+from ..quant.loihi_network import LoihiNetwork
+from .convert import check_stored_network, convert_graph
 
 #: Per-core limits the mapper checks (``[limits]`` keys of the chip profile).
 CORE_LIMITS = ("neurons_per_core", "axons_in_per_core", "axons_out_per_core", "synaptic_memory_bytes_per_core")
@@ -83,9 +88,6 @@ class LayerConnectivity:
 def connectivity(network: Any) -> list[LayerConnectivity]:
     """The layers of a LoihiNetwork (integer weights, their ``num_weight_bits``) or a
     NetworkSpec (non-zero float weights, 8-bit weights assumed)."""
-    from ..netspec import NetworkSpec
-    from ..quant.loihi_network import LoihiNetwork
-
     if isinstance(network, LoihiNetwork):
         return [LayerConnectivity(l.name, l.weight != 0, None if l.rec_weight is None else l.rec_weight != 0,
                                   int(l.num_weight_bits)) for l in network.layers]
@@ -420,10 +422,6 @@ def map_nir(path: Any, chip: str | ChipProfile = "loihi2", *, dt: float | None =
     ``dt / tau`` above 1 are refused in strict mode); without it the graph's own or nir_io's
     default is used."""
     import warnings
-
-    from ..nir_io import read_nir
-    from ..nir_io.load import read_loihi_network
-    from .convert import check_stored_network, convert_graph
 
     graph = read_nir(path)
     with warnings.catch_warnings():

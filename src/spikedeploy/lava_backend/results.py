@@ -25,8 +25,8 @@ a file belongs to a given model and data file (sha256 of their bytes).
 
 from __future__ import annotations
 
-import hashlib
 import json
+import zipfile
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +34,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..errors import ConfigError, DataFormatError, ResultsMismatchError, ShapeMismatchError
+from ..hashing import file_sha256, indices_sha256
 
 #: Value of the ``format`` key.
 FORMAT = "spikedeploy-lava-results"
@@ -49,20 +51,6 @@ META_KEYS = ("model_path", "model_sha256", "data_path", "data_sha256", "sample_i
 #: Prefix of the per-layer spike trains and of the optional readout voltage.
 SPIKES_PREFIX = "spikes__"
 READOUT_V_PREFIX = "readout_v__"
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes (read in 1 MiB blocks)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def indices_sha256(indices: Any) -> str:
-    """Hex sha256 of the sample indices as little-endian int64 bytes (``sample_indices_sha256``)."""
-    return hashlib.sha256(np.ascontiguousarray(np.asarray(indices, dtype="<i8")).tobytes()).hexdigest()
 
 
 def _jsonable(value: Any) -> Any:
@@ -199,8 +187,6 @@ class LavaResults:
 
 def write_results(path: str | Path, results: LavaResults) -> Path:
     """Write ``results`` to ``path`` (``.npz``, compressed) atomically; return the path."""
-    from ..atomic import atomic_path
-
     if not isinstance(results, LavaResults):
         raise ConfigError("results", f"expected LavaResults, got {type(results).__name__}")
     arrays: dict[str, np.ndarray] = {
@@ -221,8 +207,6 @@ def write_results(path: str | Path, results: LavaResults) -> Path:
 
 def read_results(path: str | Path) -> LavaResults:
     """Read and validate a results file; DataFormatError names the file and the problem."""
-    import zipfile
-
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(path, "no such file", remedy="write it with `spikedeploy lava-run ... --out FILE`")

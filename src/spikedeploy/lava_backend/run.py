@@ -14,7 +14,6 @@ differs.
 
 from __future__ import annotations
 
-import math
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -23,27 +22,34 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from tqdm import tqdm
+
 from ..errors import ConfigError, ShapeMismatchError, SpikedeployError
-from ..quant.emulator import StreamLayout, StreamResult, emulate_stream, verify_identical
+from ..netspec import NetworkSpec
+from ..quant.emulator import StreamLayout, StreamResult, emulate_stream, pack_samples, verify_identical
 from ..quant.loihi_network import LoihiNetwork
 from . import require_lava
-from .build import CONFIGS, build_graph
+from .adapters import CONFIGS, LavaNetwork, lava_network
+from .build import build_graph
 
 
 @dataclass(frozen=True)
 class LavaRunResult:
     """Recordings of one Lava run, on Lava's step grid.
 
-    ``stream`` [B, S, in] (uint8) is what was played; ``spikes[layer]`` [B, S, n]
-    (int8); ``voltage[layer]`` [B, S, n] for the recorded layers: int64 for
-    ``fixed_pt``, float64 in integer units (Lava's float v x 64) for ``floating_pt``;
+    ``net`` is the network that was run (a LoihiNetwork, or a NetworkSpec in ``floating_pt``),
+    ``lava`` what Lava's processes were given (:mod:`.adapters`). ``stream`` [B, S, in] (uint8)
+    is what was played; ``spikes[layer]`` [B, S, n] (int8); ``voltage[layer]`` [B, S, n] for the
+    recorded layers in the network's own units: int64 for ``fixed_pt``; float64 for
+    ``floating_pt`` (integer units for a LoihiNetwork, the spec's units for a NetworkSpec);
     ``current[layer]`` likewise for u.
     ``timing``: seconds to build, start (compile + first step), run the remaining steps
     (``run_s``), stop Lava (``stop_s``) and read back (``read_s``); ``sample_steps_per_s``
     = replicas x (steps - 1) / run_s (steady state), ``wall_sample_steps_per_s`` over everything.
     """
 
-    net: LoihiNetwork
+    net: LoihiNetwork | NetworkSpec
+    lava: LavaNetwork
     layout: StreamLayout
     config: str
     n_samples: int
@@ -63,7 +69,7 @@ class LavaRunResult:
         lay = self.layout
         out: dict[str, dict[str, np.ndarray]] = {"spikes": {}, "voltage": {}, "current": {}}
         for kind, traces in (("spikes", self.spikes), ("voltage", self.voltage), ("current", self.current)):
-            for depth, name in enumerate(self.net.layer_names, start=1):
+            for depth, name in enumerate(self.lava.layer_names, start=1):
                 if name not in traces:
                     continue
                 x = traces[name]
@@ -74,32 +80,18 @@ class LavaRunResult:
     @property
     def readout(self) -> np.ndarray:
         """Per-sample readout voltage ``[N, T, n_out]``."""
-        name = self.net.layer_names[-1]
+        name = self.lava.layer_names[-1]
         if name not in self.voltage:
             raise ConfigError("record_voltage", "the readout voltage was not recorded")
         return self.per_sample()["voltage"][name]
 
 
-def pack_samples(samples: np.ndarray, replicas: int, depth: int, gap_steps: int) -> tuple[np.ndarray, StreamLayout]:
-    """``[N, T, in]`` samples -> (``[replicas, S, in]`` stream, layout); replica b gets a contiguous chunk."""
-    samples = np.asarray(samples)
-    if samples.ndim != 3:
-        raise ShapeMismatchError("samples", "[N, T, in]", samples.shape)
-    if replicas < 1:
-        raise ConfigError("replicas", f"must be >= 1, got {replicas}")
-    N, T, n_in = samples.shape
-    per = math.ceil(N / replicas)
-    padded = np.zeros((replicas * per, T, n_in), dtype=np.uint8)
-    padded[:N] = samples
-    layout = StreamLayout(sample_steps=T, n_samples=per, depth=depth, gap_steps=gap_steps)
-    return layout.pack(padded.reshape(replicas, per, T, n_in)), layout
-
-
-def run_stream(net: LoihiNetwork, samples, *, gap_steps: int = 0, replicas: int = 1,
+def run_stream(net: LoihiNetwork | NetworkSpec, samples, *, gap_steps: int = 0, replicas: int = 1,
                config: str = "fixed_pt", connection: str = "auto",
                record_voltage: str | Sequence[str] = "readout", record_current: str | Sequence[str] = "none",
                progress: bool = False, chunks: int = 1, decays: str = "groups") -> LavaRunResult:
-    """Run ``samples`` ([N, T, in], 0/1) through ``net`` in ONE Lava run.
+    """Run ``samples`` ([N, T, in], 0/1) through ``net`` in ONE Lava run: a LoihiNetwork in
+    either configuration, or a float NetworkSpec in ``floating_pt`` (:mod:`.adapters`).
 
     ``replicas`` copies of the network advance side by side (each plays its own
     stream of ceil(N / replicas) samples); ``gap_steps`` zero steps follow each
@@ -110,22 +102,23 @@ def run_stream(net: LoihiNetwork, samples, *, gap_steps: int = 0, replicas: int 
     see :mod:`.build`).
     """
     require_lava()
-    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_conditions import RunSteps  # lazy: Lava is imported only in the Lava backend
     from lava.magma.core.run_configs import Loihi2SimCfg
 
     if config not in CONFIGS:
         raise ConfigError("config", f"unknown Lava configuration {config!r}", valid=CONFIGS)
+    lava = lava_network(net, config)
     samples = np.asarray(samples)
-    if samples.ndim != 3 or samples.shape[-1] != net.input_size:
-        raise ShapeMismatchError("samples", f"[N, T, {net.input_size}]", samples.shape)
+    if samples.ndim != 3 or samples.shape[-1] != lava.input_size:
+        raise ShapeMismatchError("samples", f"[N, T, {lava.input_size}]", samples.shape)
     if samples.size and not np.isin(samples, (0, 1)).all():
         raise ConfigError("samples", "values must be 0 or 1 (binary spikes)")
-    stream, layout = pack_samples(samples, replicas, net.latency, gap_steps)
+    stream, layout = pack_samples(samples, replicas, lava.latency, gap_steps)
     S = layout.total_steps
     with tempfile.TemporaryDirectory(prefix="spikedeploy-lava-") as tmp:
         t0 = time.perf_counter()
-        graph = build_graph(net, stream, layout, tmp, config=config, connection=connection,
-                            record_voltage=record_voltage, record_current=record_current, decays=decays)
+        graph = build_graph(lava, stream, layout, tmp, connection=connection, record_voltage=record_voltage,
+                            record_current=record_current, decays=decays)
         t1 = time.perf_counter()
         # The first call runs one step: it compiles the graph and starts Lava's processes,
         # so the steady-state speed can be timed apart from the start-up.
@@ -134,7 +127,6 @@ def run_stream(net: LoihiNetwork, samples, *, gap_steps: int = 0, replicas: int 
         sizes = [1] + [r for r in rest if r > 0]
         bar = None
         if progress:
-            from tqdm import tqdm
             bar = tqdm(total=S, desc=f"Lava {config} x{replicas}", unit="step")
         cfg = Loihi2SimCfg(select_tag=config)
         t_first = None
@@ -158,7 +150,7 @@ def run_stream(net: LoihiNetwork, samples, *, gap_steps: int = 0, replicas: int 
               "read_s": t3 - t2,
               "steps": float(S), "sample_steps_per_s": replicas * (S - 1) / steady_s if S > 1 else 0.0,
               "wall_sample_steps_per_s": replicas * S / (t3 - t0)}
-    return LavaRunResult(net=net, layout=layout, config=config, n_samples=int(samples.shape[0]),
+    return LavaRunResult(net=net, lava=lava, layout=layout, config=config, n_samples=int(samples.shape[0]),
                          stream=stream, spikes=spikes, voltage=voltage, current=current, timing=timing)
 
 
@@ -175,8 +167,8 @@ def _load(path: Path, wait_s: float = 10.0) -> np.ndarray:
 def _read(graph) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Load the recorders' files and put every neuron back in its place: [B, S, n] per layer."""
     B, S = graph.replicas, graph.layout.total_steps
-    fixed = graph.config == "fixed_pt"
-    scale = 1.0 if fixed else float(1 << graph.net.spec.activation_shift)
+    fixed = graph.fixed
+    scale = graph.net.state_scale
 
     def assemble(files: Mapping[str, list[Path]], dtype, factor: float) -> dict[str, np.ndarray]:
         out = {}
@@ -199,7 +191,7 @@ def verify_bit_exact(result: LavaRunResult, *, device: str | None = None) -> Str
     Compares the spikes of every layer and every recorded voltage, step for step
     on Lava's grid (``fixed_pt`` runs only). Returns the emulator's stream result.
     """
-    if result.config != "fixed_pt":
+    if result.config != "fixed_pt" or not isinstance(result.net, LoihiNetwork):
         raise ConfigError("config", f"bit-exactness is defined for fixed_pt runs, not {result.config!r}",
                           valid=("fixed_pt",))
     emu = emulate_stream(result.net, result.stream, result.layout, record=("s", "v", "u"),

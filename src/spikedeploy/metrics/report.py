@@ -1,6 +1,6 @@
 """The comparison report: Markdown tables, PNG plots and the numbers as JSON.
 
-:func:`write_report` turns a :class:`~spikedeploy.metrics.compare.Comparison` into a
+:func:`write_report` turns a :class:`~spikedeploy.metrics.comparison.Comparison` into a
 folder that reads without the tool::
 
     report.md          summary, accuracy, per-layer table, energy, assumptions, provenance

@@ -34,13 +34,12 @@ averages spikes first).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import torch
 
-from ..errors import CheckpointError, ConfigError, ConversionError
+from ..errors import ConfigError, ConversionError
 from ..netspec import LayerSpec, NetworkSpec
 from .networks import SpikingNetwork
 from .readout import LIReadout, MeanLinearReadout
@@ -164,32 +163,3 @@ def model_to_spec(model: torch.nn.Module, *, dt: float | None = None,
     meta.update(dict(metadata or {}))
     return NetworkSpec(input_size=net.config.input_size, layers=tuple(layers), readout=mode,
                        dt=1e-3 if dt is None else float(dt), metadata=meta)
-
-
-def checkpoint_to_spec(path: str | Path, *, metadata: Mapping[str, Any] | None = None
-                       ) -> tuple[NetworkSpec, SpikingNetwork, dict[str, Any]]:
-    """Load a checkpoint (``weights_only``) and read it: ``(spec, model, meta)``.
-
-    ``dt`` comes from the checkpoint's binning (``duration / n_steps``) when it has one.
-    The spec's metadata records the checkpoint's preset and binning. Errors are the
-    checkpoint loader's (:class:`~spikedeploy.errors.CheckpointError`) and
-    :func:`model_to_spec`'s; NaN/inf weights are a CheckpointError naming the file and tensor.
-    """
-    from ..training.checkpoint import load_checkpoint
-
-    model, meta = load_checkpoint(path)
-    binning = meta.get("binning")
-    dt = None if binning is None else float(binning.dt)
-    extra: dict[str, Any] = {"checkpoint": Path(path).name}
-    if binning is not None:
-        extra["binning"] = binning.to_dict()
-    preset = (meta.get("extra") or {}).get("preset")
-    if preset is not None:
-        extra["preset"] = preset
-    extra.update(dict(metadata or {}))
-    for key, tensor in model.state_dict().items():
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            bad = int((~torch.isfinite(tensor)).sum())
-            raise CheckpointError(path, f"non-finite parameters: {bad} NaN or inf value(s) in {key!r}",
-                                  remedy="retrain or repair the model; NaN/inf weights cannot be deployed")
-    return model_to_spec(model, dt=dt, metadata=extra), model, meta

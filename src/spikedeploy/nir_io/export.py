@@ -40,7 +40,7 @@ from .. import __version__
 from ..atomic import atomic_path
 from ..errors import ConfigError, ConversionError
 from ..netspec import LayerSpec, NetworkSpec
-from . import metadata_codec
+from . import load, metadata_codec
 from .convention import (CONVENTION, DISCRETISATION, INPUT_GAINS, KEY_CONFIG, KEY_CONVENTION,
                          KEY_DISCRETISATION, KEY_DT, KEY_INPUT_GAIN, KEY_LAYERS, KEY_QUANTIZATION,
                          KEY_READOUT, KEY_SPEC_METADATA, KEY_WRITER, NODE_KEY_LAYER, NODE_KEY_ROLE,
@@ -225,8 +225,7 @@ def write_nir(path: str | Path, spec: NetworkSpec, *, loihi: Any = None,
     with atomic_path(path) as tmp:
         nir.write(tmp, graph)
         if verify:
-            from .load import nir_to_spec, read_nir
-            check_same_spec(spec, nir_to_spec(read_nir(tmp)))
+            check_same_spec(spec, load.nir_to_spec(load.read_nir(tmp)))
     return Path(path)
 
 

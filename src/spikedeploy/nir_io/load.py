@@ -53,6 +53,7 @@ import numpy as np
 
 from ..errors import ConfigError, ConversionError, DataFormatError, ShapeMismatchError
 from ..netspec import READOUTS, LayerSpec, NetworkSpec
+from ..quant.loihi_network import LoihiNetwork
 from . import metadata_codec
 from .convention import (CONVENTION, DEFAULT_DT, KEY_CONFIG, KEY_CONVENTION, KEY_DT, KEY_QUANTIZATION,
                          KEY_READOUT, KEY_SPEC_METADATA, NODE_KEY_LAYER, decay_from_tau)
@@ -495,6 +496,113 @@ def _current_bias(op: NeuronOp, bias_in: np.ndarray | None, ctx: ReadContext, wh
     return c
 
 
+def _time_step(meta: Mapping[str, Any], ours: bool, dt: float | None) -> tuple[float, bool]:
+    """``(dt, assumed)``: the given step, else the graph's own, else the default (with a warning)."""
+    graph_dt = meta.get(KEY_DT) if ours else None
+    dt_assumed = False
+    if dt is None:
+        if graph_dt is None:
+            dt, dt_assumed = DEFAULT_DT, True
+            warnings.warn(f"the NIR graph does not state its time step; assuming dt = {DEFAULT_DT:g} s "
+                          "(pass dt=... to nir_to_spec / load_nir to choose)", NirImportWarning, stacklevel=3)
+        else:
+            dt = graph_dt
+    elif graph_dt is not None and float(dt) != float(graph_dt):
+        warnings.warn(f"reading with dt = {dt:g} s a graph made for dt = {graph_dt:g} s: its discrete "
+                      "decays change", NirImportWarning, stacklevel=3)
+    if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+        raise ConfigError("dt", f"must be a positive number of seconds, got {dt!r}")
+    return float(dt), dt_assumed
+
+
+def _input_size(name: str, node: Any) -> int:
+    in_shape = np.atleast_1d(np.asarray(node.input_type["input"]))
+    if sum(int(d) != 1 for d in in_shape) > 1:
+        raise ConversionError(name, "Input", f"has shape {list(in_shape)}; only 1-D inputs are supported",
+                              remedy="flatten the input before exporting")
+    return int(np.prod(in_shape))
+
+
+def _loop_weight(op: NeuronOp, path: list[str], nodes: Mapping[str, Any], ctx: ReadContext,
+                 converters: Mapping[type, Converter] | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(weight, bias)`` of one recurrent loop of linear nodes back into ``op``'s neurons."""
+    if op.vth is None:
+        raise ConversionError(op.node, op.node_type, "a non-spiking neuron has a recurrent loop; "
+                              "the spec's recurrence reads spikes", remedy="remove the loop")
+    loop: tuple[np.ndarray, np.ndarray | None] | None = None
+    loop_ctx = dataclasses.replace(ctx, size=op.size)
+    loop_ctx.notes = ctx.notes
+    for p in path:
+        for lop in convert_node(p, nodes[p], loop_ctx, converters):
+            if not isinstance(lop, LinearOp):
+                raise ConversionError(p, _type(nodes[p]), f"lies on the recurrent loop of "
+                                      f"{op.node!r}; only linear nodes may", remedy="remove it")
+            if lop.weight.shape[1] != loop_ctx.size:
+                raise ConversionError(p, lop.node_type, f"expects {lop.weight.shape[1]} inputs, "
+                                      f"the loop carries {loop_ctx.size}")
+            loop, loop_ctx.size = _compose(loop, lop), lop.weight.shape[0]
+    w_loop, b_loop = loop if loop is not None else (np.eye(op.size), None)
+    if w_loop.shape != (op.size, op.size):
+        raise ConversionError(op.node, op.node_type, f"its recurrent loop maps {w_loop.shape[1]} "
+                              f"to {w_loop.shape[0]} values, expected {op.size}")
+    return w_loop, b_loop
+
+
+class _LayerBuilder:
+    """Layers with unique names, from the ops along the chain."""
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+        self.layers: list[LayerSpec] = []
+
+    def add(self, layer_name: str, node: str, node_type: str, **kw: Any) -> None:
+        name, i = layer_name, 1
+        while name in self.used:
+            name, i = f"{layer_name}_{i}", i + 1
+        self.used.add(name)
+        try:
+            self.layers.append(LayerSpec(name, **kw))
+        except (ConfigError, ShapeMismatchError) as err:
+            raise ConversionError(node, node_type, str(err)) from err
+
+
+def _layers(chain: list[str], loops: Mapping[str, list[list[str]]], nodes: Mapping[str, Any], ctx: ReadContext,
+            converters: Mapping[type, Converter] | None) -> list[LayerSpec]:
+    """Walk the chain: linear nodes compose until a neuron node closes a layer; what is left
+    after the last neuron becomes a non-spiking readout of linear nodes only."""
+    out = _LayerBuilder()
+    pending: tuple[np.ndarray, np.ndarray | None] | None = None
+    pending_name = ""
+    for name in chain:
+        for op in convert_node(name, nodes[name], ctx, converters):
+            if isinstance(op, LinearOp):
+                if op.weight.shape[1] != ctx.size:
+                    raise ConversionError(op.node, op.node_type, f"expects {op.weight.shape[1]} inputs, "
+                                          f"the incoming signal has {ctx.size}")
+                pending, pending_name = _compose(pending, op), op.node
+                ctx.size = op.weight.shape[0]
+                continue
+            if op.size != ctx.size:
+                raise ConversionError(op.node, op.node_type, f"has {op.size} neurons, the incoming signal "
+                                      f"has {ctx.size} values")
+            w_in, b_in = pending if pending is not None else (np.eye(ctx.size), None)
+            bias = op.bias + _current_bias(op, b_in, ctx, "an Affine bias")
+            rec = None
+            for path in loops.get(op.node, []):
+                w_loop, b_loop = _loop_weight(op, path, nodes, ctx, converters)
+                rec = op.gain[:, None] * w_loop + (0 if rec is None else rec)
+                bias = bias + _current_bias(op, b_loop, ctx, "a bias on the recurrent loop")
+            out.add(op.layer, op.node, op.node_type, weight=op.gain[:, None] * w_in, du=op.du, dv=op.dv,
+                    vth=op.vth, bias=bias, rec_weight=rec)
+            pending = None
+    if pending is not None:
+        w, b = pending
+        out.add(pending_name, pending_name, _type(nodes[pending_name]), weight=w, du=1.0, dv=1.0, vth=None, bias=b)
+    if not out.layers:
+        raise ConversionError("graph", "NIRGraph", "has no layers between its Input and Output")
+    return out.layers
+
+
 def nir_to_spec(graph: nir.NIRGraph, dt: float | None = None, strict: bool = True, *,
                 readout: str | None = None, converters: Mapping[type, Converter] | None = None
                 ) -> NetworkSpec:
@@ -518,102 +626,16 @@ def nir_to_spec(graph: nir.NIRGraph, dt: float | None = None, strict: bool = Tru
     if ours and meta[KEY_CONVENTION] != CONVENTION:
         warnings.warn(f"the graph follows convention {meta[KEY_CONVENTION]!r}, this reader {CONVENTION!r}",
                       NirImportWarning, stacklevel=2)
-    graph_dt = meta.get(KEY_DT) if ours else None
-    dt_assumed = False
-    if dt is None:
-        if graph_dt is None:
-            dt, dt_assumed = DEFAULT_DT, True
-            warnings.warn(f"the NIR graph does not state its time step; assuming dt = {DEFAULT_DT:g} s "
-                          "(pass dt=... to nir_to_spec / load_nir to choose)", NirImportWarning, stacklevel=2)
-        else:
-            dt = graph_dt
-    elif graph_dt is not None and float(dt) != float(graph_dt):
-        warnings.warn(f"reading with dt = {dt:g} s a graph made for dt = {graph_dt:g} s: its discrete "
-                      "decays change", NirImportWarning, stacklevel=2)
-    if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
-        raise ConfigError("dt", f"must be a positive number of seconds, got {dt!r}")
-    dt = float(dt)
+    dt, dt_assumed = _time_step(meta, ours, dt)
     if readout is None:
         readout = str(meta.get(KEY_READOUT, "last")) if ours else "last"
     if readout not in READOUTS:
         raise ConfigError("readout", f"unknown readout {readout!r}", valid=READOUTS)
-
     nodes, edges = _inline(graph)
     chain, loops = _structure(nodes, edges)
-    source = nodes[chain[0]]
-    in_shape = np.atleast_1d(np.asarray(source.input_type["input"]))
-    if sum(int(d) != 1 for d in in_shape) > 1:
-        raise ConversionError(chain[0], "Input", f"has shape {list(in_shape)}; only 1-D inputs are supported",
-                              remedy="flatten the input before exporting")
-    input_size = int(np.prod(in_shape))
+    input_size = _input_size(chain[0], nodes[chain[0]])
     ctx = ReadContext(dt=dt, strict=bool(strict), size=input_size)
-
-    layers: list[LayerSpec] = []
-    pending: tuple[np.ndarray, np.ndarray | None] | None = None
-    pending_name = ""
-    used: set[str] = set()
-
-    def unique(name: str) -> str:
-        out, i = name, 1
-        while out in used:
-            out, i = f"{name}_{i}", i + 1
-        used.add(out)
-        return out
-
-    def build(layer_name: str, node: str, node_type: str, **kw: Any) -> LayerSpec:
-        try:
-            return LayerSpec(unique(layer_name), **kw)
-        except (ConfigError, ShapeMismatchError) as err:
-            raise ConversionError(node, node_type, str(err)) from err
-
-    for name in chain:
-        for op in convert_node(name, nodes[name], ctx, converters):
-            if isinstance(op, LinearOp):
-                if op.weight.shape[1] != ctx.size:
-                    raise ConversionError(op.node, op.node_type, f"expects {op.weight.shape[1]} inputs, "
-                                          f"the incoming signal has {ctx.size}")
-                pending, pending_name = _compose(pending, op), op.node
-                ctx.size = op.weight.shape[0]
-                continue
-            if op.size != ctx.size:
-                raise ConversionError(op.node, op.node_type, f"has {op.size} neurons, the incoming signal "
-                                      f"has {ctx.size} values")
-            w_in, b_in = pending if pending is not None else (np.eye(ctx.size), None)
-            weight = op.gain[:, None] * w_in
-            bias = op.bias + _current_bias(op, b_in, ctx, "an Affine bias")
-            rec = None
-            for path in loops.get(op.node, []):
-                if op.vth is None:
-                    raise ConversionError(op.node, op.node_type, "a non-spiking neuron has a recurrent loop; "
-                                          "the spec's recurrence reads spikes", remedy="remove the loop")
-                loop: tuple[np.ndarray, np.ndarray | None] | None = None
-                loop_ctx = dataclasses.replace(ctx, size=op.size)
-                loop_ctx.notes = ctx.notes
-                for p in path:
-                    for lop in convert_node(p, nodes[p], loop_ctx, converters):
-                        if not isinstance(lop, LinearOp):
-                            raise ConversionError(p, _type(nodes[p]), f"lies on the recurrent loop of "
-                                                  f"{op.node!r}; only linear nodes may", remedy="remove it")
-                        if lop.weight.shape[1] != loop_ctx.size:
-                            raise ConversionError(p, lop.node_type, f"expects {lop.weight.shape[1]} inputs, "
-                                                  f"the loop carries {loop_ctx.size}")
-                        loop, loop_ctx.size = _compose(loop, lop), lop.weight.shape[0]
-                w_loop, b_loop = loop if loop is not None else (np.eye(op.size), None)
-                if w_loop.shape != (op.size, op.size):
-                    raise ConversionError(op.node, op.node_type, f"its recurrent loop maps {w_loop.shape[1]} "
-                                          f"to {w_loop.shape[0]} values, expected {op.size}")
-                rec = op.gain[:, None] * w_loop + (0 if rec is None else rec)
-                bias = bias + _current_bias(op, b_loop, ctx, "a bias on the recurrent loop")
-            layers.append(build(op.layer, op.node, op.node_type, weight=weight, du=op.du, dv=op.dv,
-                                vth=op.vth, bias=bias, rec_weight=rec))
-            pending = None
-    if pending is not None:
-        w, b = pending
-        layers.append(build(pending_name, pending_name, _type(nodes[pending_name]), weight=w, du=1.0, dv=1.0,
-                            vth=None, bias=b))
-    if not layers:
-        raise ConversionError("graph", "NIRGraph", "has no layers between its Input and Output")
-
+    layers = _layers(chain, loops, nodes, ctx, converters)
     if ours:
         spec_meta = dict(meta.get(KEY_SPEC_METADATA) or {})
     else:
@@ -668,8 +690,6 @@ def read_loihi_network(graph: nir.NIRGraph) -> Any:
     d = read_quantization(graph)
     if d is None:
         return None
-    from ..quant.loihi_network import LoihiNetwork
-
     return LoihiNetwork.from_dict(d)
 
 

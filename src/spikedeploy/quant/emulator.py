@@ -27,12 +27,14 @@ recorded; spike counts per layer and step are what SynOps counting needs.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..errors import ConfigError, QuantizationError, ShapeMismatchError, VerificationError
 from ..hardware import FixedPointSpec
@@ -112,6 +114,23 @@ class StreamLayout:
         padded[..., :self.sample_steps, :] = samples
         flat = padded.reshape(lead + (self.n_samples * R, n_in))
         return np.concatenate([flat, np.zeros(lead + (self.depth, n_in), dtype=samples.dtype)], axis=-2)
+
+
+def pack_samples(samples: np.ndarray, replicas: int, depth: int, gap_steps: int) -> tuple[np.ndarray, StreamLayout]:
+    """``[N, T, in]`` samples -> (``[replicas, S, in]`` stream, layout); replica b gets a contiguous
+    chunk (samples ``b n .. b n + n - 1``, n = ceil(N / replicas)); missing samples at the end
+    are zero input."""
+    samples = np.asarray(samples)
+    if samples.ndim != 3:
+        raise ShapeMismatchError("samples", "[N, T, in]", samples.shape)
+    if replicas < 1:
+        raise ConfigError("replicas", f"must be >= 1, got {replicas}")
+    N, T, n_in = samples.shape
+    per = math.ceil(N / replicas)
+    padded = np.zeros((replicas * per, T, n_in), dtype=np.uint8)
+    padded[:N] = samples
+    layout = StreamLayout(sample_steps=T, n_samples=per, depth=depth, gap_steps=gap_steps)
+    return layout.pack(padded.reshape(replicas, per, T, n_in)), layout
 
 
 # --- results --------------------------------------------------------------------------
@@ -451,6 +470,22 @@ def emulate_stream(net: LoihiNetwork, stream, layout: StreamLayout, *, record: I
 
 
 @torch.no_grad()
+
+def stream_reference(net: LoihiNetwork, samples: np.ndarray, replicas: int, gap_steps: int, *,
+                     record: tuple[str, ...] = ("s", "v"), device=None) -> EmulatorResult:
+    """The exact reference for a Lava run with these settings, per sample: the samples packed
+    as the Lava runner packs them (:func:`pack_samples`), replayed in :func:`emulate_stream` and
+    cut into aligned windows ``[N, T, n]`` (padding samples dropped). Equal to
+    ``emulate(net, samples)`` when no sample received carried spikes; always equal to the
+    Lava run's ``per_sample()``."""
+    samples = np.asarray(samples)
+    stream, layout = pack_samples(samples, int(replicas), net.latency, int(gap_steps))
+    res = emulate_stream(net, stream, layout, record=record, on_overflow="ignore", device=device).per_sample()
+    n = samples.shape[0]
+    cut = lambda d: {k: v[:n] for k, v in d.items()}  # noqa: E731
+    return EmulatorResult(res.layer_names, cut(res.spikes), cut(res.voltage), cut(res.current), res.overflow)
+
+
 def quiet_gap(net: LoihiNetwork, samples, *, max_gap: int | None = None,
               device: str | torch.device | None = None) -> int | None:
     """The smallest gap G (0 .. ``max_gap``, default T) that makes a Lava stream of these
@@ -520,3 +555,61 @@ def verify_identical(layer: str, expected, got, *, layout: StreamLayout | None =
         sample = row * layout.n_samples + rel // layout.reset_interval if rel >= 0 else row
         step = rel % layout.reset_interval if rel >= 0 else step
     raise VerificationError(layer, neuron, step, a, b, sample=sample)
+
+
+# --- reading the readout ---------------------------------------------------------------
+
+def reduce_readout(mode: str, v: torch.Tensor) -> torch.Tensor:
+    """The readout's values per sample from its voltage trace ``v`` [B, T, n]: the last step
+    (``"last"``), the last step / T (``"mean"``: the integrator's sum over time), or the
+    maximum over time (``"max"``)."""
+    if mode == "last":
+        return v[:, -1]
+    if mode == "mean":
+        return v[:, -1] / v.shape[1]
+    return v.max(dim=1).values
+
+
+def emulator_logits(net: LoihiNetwork, readout_voltage: torch.Tensor) -> torch.Tensor:
+    """Float logits [B, n] from the readout's integer voltage trace [B, T, n] (emulator or Lava),
+    using the readout mode and scale the quantiser stored in ``net.metadata``."""
+    meta = net.metadata
+    if "readout_scale" not in meta or "readout" not in meta:
+        raise ConfigError("net.metadata", "no readout scale: this LoihiNetwork was not made by the quantiser (spikedeploy.quant.ptq)",
+                          remedy="read the readout voltage directly (argmax is scale-free)")
+    v = torch.as_tensor(readout_voltage).to(torch.float64)
+    return reduce_readout(str(meta["readout"]), v) / float(meta["readout_scale"])
+
+
+@torch.no_grad()
+def emulator_accuracy(net: LoihiNetwork, x: Any, y: Any, *, batch_size: int = 256,
+                      on_overflow: str = "ignore", binarize: bool = False,
+                      progress: bool = False) -> dict[str, Any]:
+    """Accuracy of the integer network (bit-exact emulator) on binary inputs ``x`` [N, T, in], labels ``y``.
+
+    Spike counts > 1 are refused (ConfigError) unless ``binarize`` (then clipped to 1).
+    Returns ``{"acc", "n", "rates" (per layer), "overflow" (summed per layer)}``.
+    """
+    x = torch.as_tensor(x)
+    y = torch.as_tensor(np.asarray(y)).to(torch.int64)
+    if not binarize and bool((x > 1).any()):
+        raise ConfigError("inputs", "hold spike counts > 1; Loihi's input spikes are binary",
+                          remedy="bin the data with binary = true, or pass binarize=True to clip counts to 1")
+    correct, spikes, steps = 0, {n: 0.0 for n in net.layer_names}, 0
+    overflow = {n: {"a_in": 0, "readout_spikes": 0} for n in net.layer_names}
+    for b0 in tqdm(range(0, x.shape[0], batch_size), desc="emulator", unit="batch", disable=not progress,
+                   leave=False):
+        xs = (x[b0:b0 + batch_size] > 0).to(torch.uint8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore" if on_overflow == "ignore" else "default")
+            res = emulate(net, xs, record=("s", "v"), on_overflow=on_overflow)
+        logits = emulator_logits(net, res.readout)
+        correct += int((logits.argmax(1) == y[b0:b0 + batch_size]).sum())
+        for n in net.layer_names:
+            spikes[n] += float(res.spikes[n].float().mean()) * xs.shape[0]
+            for k in overflow[n]:
+                overflow[n][k] += int(res.overflow[n][k])
+        steps += xs.shape[0]
+    n = int(x.shape[0])
+    return {"acc": correct / max(n, 1), "n": n, "rates": {k: v / max(n, 1) for k, v in spikes.items()},
+            "overflow": overflow}

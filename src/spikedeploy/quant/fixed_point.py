@@ -257,6 +257,23 @@ def weight_grid(mode: str, num_weight_bits: int = 8,
     return -top, 0, step
 
 
+def float_weight_grid(weight: np.ndarray, num_weight_bits: int = 8,
+                      spec: FixedPointSpec | None = None) -> tuple[str, int, int, int, int]:
+    """``(sign mode, lowest, highest, step, top)`` of the Dense grid a FLOAT matrix goes onto:
+    the sign mode its signs call for (all >= 0: excitatory, all <= 0: inhibitory, else
+    mixed), that mode's :func:`weight_grid`, and ``top``, the grid's largest magnitude."""
+    spec = spec or default_spec()
+    if weight.size == 0 or float(weight.min()) >= 0:
+        mode = "excitatory"
+    elif float(weight.max()) <= 0:
+        mode = "inhibitory"
+    else:
+        mode = "mixed"
+    lo, hi, step = weight_grid(mode, num_weight_bits, spec)
+    top = -lo if mode == "inhibitory" else hi
+    return mode, lo, hi, step, top
+
+
 def dense_effective_weights(weight, num_weight_bits: int = 8, mode: str | None = None,
                             spec: FixedPointSpec | None = None):
     """The weights Lava's bit-accurate Dense computes with: clipped to 8 bits, low bits dropped.

@@ -57,6 +57,7 @@ import numpy as np
 
 from ..errors import ConfigError, QuantizationError, ShapeMismatchError
 from ..hardware import FixedPointSpec, load_chip
+from ..netspec import LayerStack
 from . import fixed_point as fx
 
 #: Tag and version written by :meth:`LoihiNetwork.to_dict`.
@@ -119,16 +120,32 @@ def _check_weight_grid(layer: str, name: str, w: np.ndarray, num_weight_bits: in
 
 @dataclass(frozen=True)
 class DecayGroup:
-    """Neurons of one layer sharing (du, dv, vth): one Lava LIF process."""
+    """Neurons of one layer sharing (du, dv, vth): one Lava LIF process. The values are
+    Python scalars in the units of the network they came from (integers for a LoihiLayer)."""
 
-    du: int
-    dv: int
-    vth: int
+    du: Any
+    dv: Any
+    vth: Any
     neurons: np.ndarray   # sorted neuron indices into the layer, int64
 
     @property
     def size(self) -> int:
         return int(self.neurons.size)
+
+
+def decay_groups(du: np.ndarray, dv: np.ndarray, vth: np.ndarray) -> tuple[DecayGroup, ...]:
+    """Neurons sharing (du, dv, vth), in order of their first neuron: one Lava LIF process each.
+    The one grouping rule of the project (integer layers, Lava's float parameters, mapping)."""
+    keys = np.stack([du, dv, vth], axis=1)
+    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    groups = []
+    for g in np.argsort(first):
+        idx = np.flatnonzero(inverse == g).astype(np.int64)
+        idx.setflags(write=False)
+        i0 = int(idx[0])
+        groups.append(DecayGroup(du[i0].item(), dv[i0].item(), vth[i0].item(), idx))
+    return tuple(groups)
 
 
 @dataclass(frozen=True, eq=False)
@@ -241,16 +258,7 @@ class LoihiLayer:
 
     def decay_groups(self) -> tuple[DecayGroup, ...]:
         """Neurons sharing (du, dv, vth), in order of their first neuron; one Lava LIF each."""
-        keys = np.stack([self.du, self.dv, self.vth], axis=1)
-        _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-        inverse = inverse.reshape(-1)
-        groups = []
-        for g in np.argsort(first):
-            idx = np.flatnonzero(inverse == g).astype(np.int64)
-            idx.setflags(write=False)
-            i0 = int(idx[0])
-            groups.append(DecayGroup(int(self.du[i0]), int(self.dv[i0]), int(self.vth[i0]), idx))
-        return tuple(groups)
+        return decay_groups(self.du, self.dv, self.vth)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -290,7 +298,7 @@ def _check_plain(value: Any, where: str) -> None:
 
 
 @dataclass(frozen=True, eq=False)
-class LoihiNetwork:
+class LoihiNetwork(LayerStack):
     """An ordered stack of integer layers fed by ``input_size`` binary input channels.
 
     ``chip`` names the profile whose fixed point the layers are validated against;
@@ -343,25 +351,6 @@ class LoihiNetwork:
     @property
     def readout(self) -> LoihiLayer:
         return self.layers[-1]
-
-    @property
-    def latency(self) -> int:
-        """Steps by which the last layer lags the input in Lava: one per Dense."""
-        return len(self.layers)
-
-    @property
-    def layer_names(self) -> tuple[str, ...]:
-        return tuple(l.name for l in self.layers)
-
-    def layer(self, name: str) -> LoihiLayer:
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise ConfigError("layer", f"no layer named {name!r}", valid=self.layer_names)
-
-    def depth(self, name: str) -> int:
-        """1 for the first layer: the number of Dense delays between the input and ``name``."""
-        return self.layer_names.index(self.layer(name).name) + 1
 
     def with_metadata(self, **extra: Any) -> "LoihiNetwork":
         """A copy with ``extra`` merged into the metadata."""

@@ -30,11 +30,16 @@ import platform
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy
 import torch
 
+from .. import __version__
 from ..atomic import atomic_path
+from ..data.shd import BinningConfig
 from ..errors import CheckpointError, ConfigError
 from ..models.networks import NetworkConfig, SpikingNetwork, build_network
+from ..models.to_spec import model_to_spec
+from ..netspec import NetworkSpec
 
 FORMAT = "spikedeploy-checkpoint"
 FORMAT_VERSION = 1
@@ -43,10 +48,6 @@ _REMEDY_RETRAIN = "train a model with `spikedeploy train ... --out model.pt`"
 
 
 def _versions() -> dict[str, str]:
-    import numpy
-
-    from .. import __version__
-
     return {"spikedeploy": str(__version__), "torch": str(torch.__version__), "numpy": str(numpy.__version__),
             "python": platform.python_version()}
 
@@ -199,10 +200,35 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
     meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
     meta["model_config"] = config
     if ckpt.get("binning") is not None:
-        from ..data.shd import BinningConfig
-
         try:
             meta["binning"] = BinningConfig.from_dict(ckpt["binning"])
         except ConfigError as err:
             raise CheckpointError(path, f"invalid binning config ({err})", remedy=_REMEDY_RETRAIN) from None
     return model, meta
+
+
+def checkpoint_to_spec(path: str | Path, *, metadata: Mapping[str, Any] | None = None
+                       ) -> tuple[NetworkSpec, SpikingNetwork, dict[str, Any]]:
+    """Load a checkpoint (``weights_only``) and read it: ``(spec, model, meta)``.
+
+    ``dt`` comes from the checkpoint's binning (``duration / n_steps``) when it has one.
+    The spec's metadata records the checkpoint's preset and binning. Errors are the
+    checkpoint loader's (:class:`~spikedeploy.errors.CheckpointError`) and
+    :func:`model_to_spec`'s; NaN/inf weights are a CheckpointError naming the file and tensor.
+    """
+    model, meta = load_checkpoint(path)
+    binning = meta.get("binning")
+    dt = None if binning is None else float(binning.dt)
+    extra: dict[str, Any] = {"checkpoint": Path(path).name}
+    if binning is not None:
+        extra["binning"] = binning.to_dict()
+    preset = (meta.get("extra") or {}).get("preset")
+    if preset is not None:
+        extra["preset"] = preset
+    extra.update(dict(metadata or {}))
+    for key, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise CheckpointError(path, f"non-finite parameters: {bad} NaN or inf value(s) in {key!r}",
+                                  remedy="retrain or repair the model; NaN/inf weights cannot be deployed")
+    return model_to_spec(model, dt=dt, metadata=extra), model, meta

@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..data.shd import ShdDataset, load_spikes, stratified_split
 from ..errors import DataFormatError, ShapeMismatchError, TrainingError
 from ..models.networks import NetworkConfig, SpikingNetwork, build_network
 from .checkpoint import save_checkpoint, unwrap
@@ -246,8 +247,6 @@ def load_split(data_dir: str | Path, binning, network: NetworkConfig, val_fracti
                progress: bool = True):
     """Read ``data_dir/{train,test}.h5``; return (train, val, test) TensorData, the binning
     actually used (channels taken from the file), the class names and split sizes."""
-    from ..data.shd import ShdDataset, load_spikes, stratified_split
-
     data_dir = Path(data_dir)
     paths = {name: data_dir / f"{name}.h5" for name in ("train", "test")}
     for name, p in paths.items():

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..config import load_toml
+from ..data.shd import BinningConfig
 from ..errors import ConfigError
 from ..models.networks import NetworkConfig
 from ..models.presets import get_preset
@@ -53,8 +54,6 @@ class RunConfig:
                 out: str | Path | None = None, hidden_size: int | None = None) -> "RunConfig":
         """Combine preset, file and overrides (each override mapping holds only the fields to set).
         ``hidden_size`` sets every hidden layer to that size (after the other model settings)."""
-        from ..data.shd import BinningConfig
-
         doc: dict[str, Any] = {}
         if config_file is not None:
             doc = load_toml(config_file)

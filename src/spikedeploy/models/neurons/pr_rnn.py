@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...errors import ConfigError
+from ...errors import ConfigError, ShapeMismatchError
 from .base import NeuronPopulation
 
 
@@ -182,8 +182,6 @@ class PRv2(NeuronPopulation):
 
     def forward(self, x: torch.Tensor, state: PRv2State | None = None) -> tuple[torch.Tensor, PRv2State]:
         if x.ndim != 3 or x.shape[-1] != self.in_features:
-            from ...errors import ShapeMismatchError
-
             raise ShapeMismatchError("pr-v2 input [batch, time, 2 * size]", f"[*, *, {self.in_features}]",
                                      tuple(x.shape))
         x = self._normalise(x)

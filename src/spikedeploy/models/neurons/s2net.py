@@ -20,7 +20,7 @@ self-reset by a reset to zero, keeping the lateral terms::
 
 which is exactly a Loihi LIF neuron with a recurrent weight (``spikedeploy fold`` turns
 such a layer into a LIF layer with identical spikes; the paper's subtractive reset folds
-only approximately, see :mod:`spikedeploy.quant.fold_s2net`). Without lateral connections
+only approximately, see :mod:`spikedeploy.fold.s2net`). Without lateral connections
 it is a plain LIF neuron with reset to zero. ``beta``: one
 learnable scalar per layer (init 0.7, kept in [0, 1]); ``b``: learnable per neuron
 (init 1, kept >= 0); ``eps = 1e-8``. The authors keep the ranges by clamping the
@@ -41,7 +41,7 @@ from typing import ClassVar, NamedTuple
 import torch
 from torch import nn
 
-from ...errors import ConfigError
+from ...errors import ConfigError, ShapeMismatchError
 from ..surrogate import Surrogate
 from .base import NeuronPopulation
 
@@ -104,8 +104,6 @@ class S2NetLIF(NeuronPopulation):
     def bind_synapse(self, synapse: nn.Linear) -> None:
         """Use ``synapse.weight`` [size, n_in] as W (for D and the norms)."""
         if synapse.weight.shape[0] != self.size:
-            from ...errors import ShapeMismatchError
-
             raise ShapeMismatchError("s2net synapse rows", self.size, synapse.weight.shape[0])
         self.__dict__["_synapse"] = synapse
 

@@ -7,8 +7,8 @@ import torch
 from spikedeploy.errors import ConfigError
 from spikedeploy.models import NetworkConfig, build_network
 from spikedeploy.models.neurons.s2net import EPS
-from spikedeploy.quant.fold import fold_network
-from spikedeploy.quant.fold_s2net import VTH_MIN, fold_s2net, fold_s2net_layer, spike_voltages
+from spikedeploy.fold import fold_network
+from spikedeploy.fold.s2net import VTH_MIN, fold_s2net, fold_s2net_layer, spike_voltages
 
 
 def _net(reset, lateral=True, recurrent=False, seed=0):

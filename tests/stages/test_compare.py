@@ -9,13 +9,13 @@ import torch
 from spikedeploy.errors import (CheckpointError, ConfigError, DataFormatError, ResultsMismatchError,
                                 VerificationError)
 from spikedeploy.lava_backend.results import read_results
-from spikedeploy.metrics.compare import NOT_MEASURED, CompareConfig, compare_run, relative_difference
+from spikedeploy.metrics.comparison import NOT_MEASURED, CompareConfig, relative_difference
 from spikedeploy.nir_io import read_loihi_network, read_nir
-from spikedeploy.quant.loihi import emulator_accuracy
+from spikedeploy.quant.emulator import emulator_accuracy
 from spikedeploy.training.checkpoint import load_checkpoint
 
-from .compare_setup import BINNING, HIDDEN, binned, emulator_results, make_case, make_model
-from .test_nvml import FakeNvml
+from ..metrics.test_nvml import FakeNvml
+from .compare_setup import BINNING, HIDDEN, binned, compared, emulator_results, make_case, make_model
 
 T = BINNING.n_steps
 needs_lava = pytest.mark.skipif(importlib.util.find_spec("lava") is None,
@@ -39,7 +39,7 @@ def case(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cmp(case):
-    return compare_run(case["ckpt"], case["results"], progress=False)
+    return compared(case["ckpt"], case["results"])
 
 
 def _colnnz(w):
@@ -130,8 +130,8 @@ def test_gpu_energy_measured_with_nvml(case):
             self.counter += 500
             return self.counter
 
-    cmp = compare_run(case["ckpt"], case["results"], progress=False, nvml=Counter(),
-                      config=CompareConfig(gpu_min_seconds=0.0))
+    cmp = compared(case["ckpt"], case["results"], nvml=Counter(),
+                   config=CompareConfig(gpu_min_seconds=0.0))
     m = cmp.gpu_measured
     assert cmp.gpu_status == "measured" and m.device_name == "Fake H100"
     assert (m.n_inferences, m.end_mj - m.start_mj) == (cmp.n_samples, 500)
@@ -139,7 +139,9 @@ def test_gpu_energy_measured_with_nvml(case):
 
 
 def test_gpn_before_folding_counts_its_dense_gates(tmp_path):
-    from spikedeploy.quant.fold import FoldConfig, run_fold
+    from spikedeploy.fold import FoldConfig
+    from spikedeploy.stages.export import ExportOptions, QuantOptions, export
+    from spikedeploy.stages.fold import FoldOptions, fold
     from spikedeploy.training.checkpoint import save_checkpoint
     from spikedeploy.training.config import TrainConfig
 
@@ -148,15 +150,13 @@ def test_gpn_before_folding_counts_its_dense_gates(tmp_path):
     data = write_toy_dataset(tmp_path / "data", n_train=60, n_test=16)
     gpn = save_checkpoint(tmp_path / "gpn.pt", make_model("gpn-small"), binning=BINNING,
                           training=TrainConfig(epochs=1), extra={"preset": "gpn-small"})
-    folded = run_fold(gpn, data, tmp_path / "folded.pt", FoldConfig(calib_samples=40, clusters=2),
-                      progress=False).checkpoint
-    from spikedeploy.quant.export import export_checkpoint
-
-    export_checkpoint(folded, tmp_path / "folded.nir", quantized=True, data_dir=data, calib_samples=40,
-                      allow_approx=True)
+    folded = fold(FoldOptions(gpn, tmp_path / "folded.pt", data, FoldConfig(calib_samples=40, clusters=2),
+                              progress=False)).checkpoint
+    export(ExportOptions(folded, tmp_path / "folded.nir", quantized=True, data_dir=data,
+                         quant=QuantOptions(calib_samples=40, allow_approx=True)))
     case = {"test": data / "test.h5", "nir": tmp_path / "folded.nir"}
     results = emulator_results(case, tmp_path / "results.npz")
-    cmp = compare_run(folded, results, progress=False)          # gpn="auto": from the fold record
+    cmp = compared(folded, results)          # gpn="auto": from the fold record
     g = cmp.runs["gpn"].counts.synops.per_layer
     C = HIDDEN
     assert g["hidden0.gates"].dense_ops == T * (4 * C) * (2 * C)
@@ -181,11 +181,12 @@ def test_gpn_before_folding_counts_its_dense_gates(tmp_path):
 def test_real_lava_run_equals_the_emulator_through_compare(case, tmp_path):
     """lava-run's library call (real Lava, fixed_pt, 4 replicas, recurrent layer) on the toy test set,
     then compare: firing rates, SynOps and predictions of Lava equal the emulator's exactly."""
-    from spikedeploy.lava_backend.nir_run import run_nir
     from spikedeploy.quant.emulator import emulate
+    from spikedeploy.stages.lava_run import LavaRunOptions, lava_run
 
-    summary = run_nir(case["nir"], case["test"], replicas=4, out=tmp_path / "lava.npz", save_voltage=True)
-    cmp = compare_run(case["ckpt"], summary.results_path, progress=False)
+    summary = lava_run(LavaRunOptions(case["nir"], case["test"], replicas=4, out=tmp_path / "lava.npz",
+                                      save_voltage=True))
+    cmp = compared(case["ckpt"], summary.results_path)
     res = read_results(summary.results_path)
     assert res.meta["lava_version"] != "emulator-made" and res.meta["replicas"] == 4
     layers = {l.name: l for l in cmp.layers}
@@ -205,7 +206,7 @@ def test_real_lava_run_equals_the_emulator_through_compare(case, tmp_path):
 def test_a_flipped_lava_spike_fails_loudly(case, tmp_path):
     bad = emulator_results(case, tmp_path / "flipped.npz", flip=("hidden0", 3, 5, 7))
     with pytest.raises(VerificationError) as err:
-        compare_run(case["ckpt"], bad, progress=False)
+        compared(case["ckpt"], bad)
     e = err.value
     assert (e.layer, e.sample, e.step, e.neuron) == ("hidden0", 3, 5, 7)
 
@@ -214,22 +215,22 @@ def test_results_of_another_model_are_refused(case, tmp_path):
     other = make_case(tmp_path / "other", seed=1, data_dir=case["data_dir"])
     results = emulator_results(other, tmp_path / "other.npz")
     with pytest.raises(ResultsMismatchError) as err:       # the NIR given is not the one Lava ran
-        compare_run(case["ckpt"], results, nir=case["nir"], progress=False)
+        compared(case["ckpt"], results, nir=case["nir"])
     assert err.value.field == "model_sha256"
     with pytest.raises(CheckpointError, match="differs from the NIR file"):   # right NIR, wrong checkpoint
-        compare_run(case["ckpt"], results, progress=False)
+        compared(case["ckpt"], results)
 
 
 def test_results_of_another_data_set_are_refused(case):
     with pytest.raises(ResultsMismatchError) as err:
-        compare_run(case["ckpt"], case["results"], data=case["data_dir"] / "train.h5", progress=False)
+        compared(case["ckpt"], case["results"], data=case["data_dir"] / "train.h5")
     assert err.value.field == "data_sha256"
 
 
 def test_a_missing_layer_is_named(case, tmp_path):
     bad = emulator_results(case, tmp_path / "nolayer.npz", drop_layer="hidden0")
     with pytest.raises(DataFormatError, match="no spike trace for layer 'hidden0'") as err:
-        compare_run(case["ckpt"], bad, progress=False)
+        compared(case["ckpt"], bad)
     assert err.value.field == "spikes__hidden0"
 
 
@@ -238,7 +239,7 @@ def test_a_missing_layer_is_named(case, tmp_path):
                                                   (("loihi1",), "loihi2", "neuromorphic profile")])
 def test_unknown_chip_lists_the_known_ones(case, chips, gpu, message):
     with pytest.raises(ConfigError, match=message) as err:
-        compare_run(case["ckpt"], case["results"], config=CompareConfig(chips=chips, gpu=gpu), progress=False)
+        compared(case["ckpt"], case["results"], config=CompareConfig(chips=chips, gpu=gpu))
     assert err.value.valid is not None
     if chips == ("loihi3",):
         assert {"loihi1", "loihi2", "gpu"} <= set(err.value.valid)
@@ -247,7 +248,7 @@ def test_unknown_chip_lists_the_known_ones(case, chips, gpu, message):
 def test_floating_point_lava_runs_are_refused(case, tmp_path):
     fp = emulator_results(case, tmp_path / "float.npz", config="floating_pt")
     with pytest.raises(ConfigError, match="fixed_pt"):
-        compare_run(case["ckpt"], fp, progress=False)
+        compared(case["ckpt"], fp)
 
 
 def test_missing_nir_file_says_how_to_pass_it(case, tmp_path):
@@ -258,9 +259,9 @@ def test_missing_nir_file_says_how_to_pass_it(case, tmp_path):
     results = emulator_results(case, tmp_path / "r.npz", nir_path=nir_copy)
     nir_copy.unlink()
     with pytest.raises(DataFormatError, match="NIR file") as err:
-        compare_run(case["ckpt"], results, progress=False)
+        compared(case["ckpt"], results)
     assert "--nir" in str(err.value)
-    cmp = compare_run(case["ckpt"], results, nir=case["nir"], progress=False)   # same bytes: accepted
+    cmp = compared(case["ckpt"], results, nir=case["nir"])   # same bytes: accepted
     assert cmp.inputs["nir"] == str(case["nir"])
 
 
@@ -268,10 +269,9 @@ def test_spikes_carried_across_a_reset_are_compared_with_lavas_stream(tmp_path):
     """A recurrent layer with a neuron whose bias alone crosses the threshold fires on the step
     before its first reset in Lava's stream, and its recurrent spike lands in the sample: the
     results file says so (carried_samples) and compare replays Lava's stream, not independent runs."""
-    from spikedeploy.lava_backend.nir_run import stream_reference
     from spikedeploy.lava_backend.results import LavaResults, write_results
-    from spikedeploy.quant.emulator import emulate
-    from spikedeploy.quant.export import export_checkpoint
+    from spikedeploy.quant.emulator import emulate, stream_reference
+    from spikedeploy.stages.export import ExportOptions, QuantOptions, export
     from spikedeploy.training.checkpoint import save_checkpoint
 
     from ..training.toy_shd import write_toy_dataset
@@ -284,7 +284,8 @@ def test_spikes_carried_across_a_reset_are_compared_with_lavas_stream(tmp_path):
         model.layers[0].neuron.bias[:3] = 2.5 * vth[:3]       # three tonic neurons
         model.layers[0].recurrent.weight[:, :3] = 0.6            # whose spikes reach the others
     ckpt = save_checkpoint(tmp_path / "m.pt", model, binning=BINNING)
-    nir_path = export_checkpoint(ckpt, tmp_path / "m.nir", quantized=True, data_dir=data, calib_samples=40).path
+    nir_path = export(ExportOptions(ckpt, tmp_path / "m.nir", quantized=True, data_dir=data,
+                                    quant=QuantOptions(calib_samples=40))).path
     net = read_loihi_network(read_nir(nir_path))
     idx = np.arange(12, dtype=np.int64)
     xb, y = binned(data / "test.h5", idx)
@@ -297,7 +298,7 @@ def test_spikes_carried_across_a_reset_are_compared_with_lavas_stream(tmp_path):
     res = write_results(tmp_path / "r.npz", LavaResults(
         meta=meta, sample_indices=idx, labels=y, predictions=readout.argmax(1), readout=readout,
         spikes={"hidden0": ref.spikes["hidden0"].numpy().astype(bool)}, readout_voltage={}))
-    cmp = compare_run(ckpt, res, progress=False)
+    cmp = compared(ckpt, res)
     assert cmp.checks["lava_equals_emulator"] is True
     assert cmp.checks["reference"].startswith("emulate_stream") and "12 sample(s)" in cmp.checks["reference"]
     assert cmp.runs["emulator"].counts.spikes == cmp.runs["lava"].counts.spikes
@@ -307,4 +308,4 @@ def test_spikes_carried_across_a_reset_are_compared_with_lavas_stream(tmp_path):
         meta=meta, sample_indices=idx, labels=y, predictions=readout.argmax(1), readout=readout,
         spikes={"hidden0": ref.spikes["hidden0"].numpy().astype(bool)}, readout_voltage={}))
     with pytest.raises(VerificationError, match="hidden0"):
-        compare_run(ckpt, tmp_path / "r2.npz", progress=False)
+        compared(ckpt, tmp_path / "r2.npz")

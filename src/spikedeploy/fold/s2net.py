@@ -53,7 +53,8 @@ import torch
 
 from ..errors import ConfigError
 from ..models.networks import SpikingNetwork, build_network
-from ..models.neurons.s2net import EPS, RESETS
+from ..models.neurons.s2net import EPS, RESETS, s2net_step
+from .common import calibration_batches
 
 #: The smallest folded threshold (s2net's b may be 0; Loihi's vth must be positive).
 VTH_MIN = 1e-3
@@ -128,8 +129,6 @@ def spike_voltages(net: SpikingNetwork, batches) -> list[dict[str, np.ndarray]]:
     """Run ``net`` (an s2net network, evaluation semantics) on the frame batches and return,
     per layer, each neuron's mean and std of the scaled voltage ``v / (||w||^2 + eps)`` at
     the steps it fires (NaN where it never fired) and its spike count."""
-    from ..models.neurons.s2net import s2net_step
-
     sums = [None] * len(net.layers)
     for x in batches:
         h = x
@@ -173,8 +172,6 @@ def fold_s2net(net: SpikingNetwork, calib_x: torch.Tensor | None = None, config:
     exact = reset == "zero"
     stats = None
     if not exact and calib_x is not None:
-        from .fold import calibration_batches
-
         batches = calibration_batches(net, calib_x, getattr(config, "batch_size", 64), progress=progress,
                                       desc="s2net voltage at spike")
         was = net.training

@@ -1,4 +1,4 @@
-"""Post-training quantisation to Loihi integers and QAT (spikedeploy.quant.loihi)."""
+"""Post-training quantisation to Loihi integers (spikedeploy.quant.ptq)."""
 
 import warnings
 
@@ -12,10 +12,8 @@ from spikedeploy.models import build_network, get_preset
 from spikedeploy.models.spec_network import SpecNetwork
 from spikedeploy.models.to_spec import model_to_spec
 from spikedeploy.netspec import LayerSpec, NetworkSpec
-from spikedeploy.quant.emulator import emulate
-from spikedeploy.quant.loihi import (LayerScale, QuantConfig, QuantizationWarning, emulator_accuracy,
-                                     emulator_logits, fake_quantized, plan_scales, qat_finetune, quantize,
-                                     quantize_decays)
+from spikedeploy.quant.emulator import emulate, emulator_accuracy, emulator_logits
+from spikedeploy.quant.ptq import LayerScale, QuantConfig, QuantizationWarning, plan_scales, quantize, quantize_decays
 
 FP = load_chip("loihi2").require_fixed_point()
 
@@ -213,7 +211,7 @@ def test_mse_weight_range_clips_the_tail_by_choice_and_lowers_the_error():
     a, b = rep_max.layer("h"), rep_mse.layer("h")
     assert a.weights_clipped == 0 and b.weights_clipped > 0
     assert b.weight_rms_error < a.weight_rms_error
-    from spikedeploy.quant.loihi import weight_range
+    from spikedeploy.quant.ptq import weight_range
     top = weight_range(w, "mse", -256, 254, 2, 254)
     assert top < np.abs(w).max() and b.weights_clipped == int((np.abs(w) > top * (1 + 1 / 254)).sum())
     with pytest.raises(ConfigError):
@@ -329,51 +327,6 @@ def test_ptq_of_a_cuba_network_is_close_and_reported():
     assert h.v_frac <= 0.5 or h.v_clip_vth >= 32 * (1 - 1e-9)          # ... or the negative floor
     assert net.layer("hidden0").rec_weight is not None and h.rec_weight_exp is not None
     assert rep.logit_agreement > 0.8
-
-
-# ----------------------------------------------------------------------------- QAT
-
-def test_fake_quantised_forward_sees_the_quantisers_integers():
-    m = _small_model("cuba-shd")
-    x = (torch.rand(16, 20, 30, generator=torch.Generator().manual_seed(2)) < 0.2).float()
-    spec = model_to_spec(m)
-    net, rep = quantize(spec, x, verify=False)
-    plan = {k: LayerScale.from_dict(v) for k, v in net.metadata["scales"].items()}
-    before = {k: v.clone() for k, v in m.state_dict().items()}
-    fq = fake_quantized(m, plan)
-    assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())   # original untouched
-    fq_spec = model_to_spec(fq)
-    for l, ll in zip(fq_spec.layers, net.layers):
-        lam, e = plan[l.name].scale, plan[l.name].weight_exp
-        assert np.array_equal(l.weight.astype(np.float64), (ll.weight * 2.0 ** (e + 6) / lam).astype(np.float32))
-        if l.rec_weight is not None:
-            er = plan[l.name].rec_weight_exp
-            assert np.array_equal(l.rec_weight, (ll.rec_weight * 2.0 ** (er + 6) / lam).astype(np.float32))
-        assert np.allclose(l.dv, (ll.dv / 4096.0), atol=2e-7)
-        assert np.allclose(l.du, (ll.du + 1) / 4096.0, atol=2e-7)
-        if l.spiking:
-            assert np.allclose(l.vth, ll.vth * 64 / lam, rtol=1e-6)
-        assert np.allclose(l.bias, ll.bias_mant * 2.0 ** ll.bias_exp / lam, rtol=1e-6, atol=1e-9)
-
-
-def test_qat_finetune_returns_latent_weights_that_quantise_to_what_training_saw():
-    from spikedeploy.training.loop import TensorData
-
-    m = _small_model("lif-shd")
-    g = torch.Generator().manual_seed(5)
-    x = (torch.rand(40, 15, 30, generator=g) < 0.2).float()
-    y = torch.arange(40) % 4
-    train, val = TensorData(x[:32], y[:32]), TensorData(x[32:], y[32:])
-    torch.manual_seed(0)
-    res = qat_finetune(m, train, val, x, epochs=1, batch_size=16, lr=1e-3, progress=False)
-    assert res.best_epoch == 1 and len(res.history) == 1
-    assert not any(n.endswith("original") for n in res.model.state_dict())   # parametrisations removed
-    fq_spec = model_to_spec(fake_quantized(res.model, res.plan))
-    net, rep = quantize(model_to_spec(res.model), x, config=QuantConfig(plan=res.plan), verify=False)
-    for l, ll in zip(fq_spec.layers, net.layers):
-        p = res.plan[l.name]
-        assert np.array_equal(l.weight, (ll.weight * 2.0 ** (p.weight_exp + 6) / p.scale).astype(np.float32))
-    assert all(r.weights_clipped == 0 for r in rep.layers)
 
 
 def test_emulator_accuracy_counts_correct_samples():

@@ -10,9 +10,13 @@ import numpy as np
 import pytest
 import torch
 
+from spikedeploy.data.synth_digits import SynthConfig
 from spikedeploy.errors import ConfigError
+from spikedeploy.fold import FoldConfig
 from spikedeploy.lava_backend.results import read_results
-from spikedeploy.pipeline import MANIFEST, ModelPlan, PipelineConfig, run_pipeline
+from spikedeploy.metrics.comparison import CompareConfig
+from spikedeploy.stages.export import QuantOptions
+from spikedeploy.stages.pipeline import MANIFEST, LavaSettings, ModelPlan, PipelineConfig, run_pipeline
 
 needs_lava = pytest.mark.skipif(importlib.util.find_spec("lava") is None,
                                 reason="lava-nc is not installed (scripts/sd setup installs it)")
@@ -44,14 +48,16 @@ replicas = 4
 chips = ["loihi1"]
 """)
     cfg = PipelineConfig.from_toml(path)
-    assert (cfg.seed, cfg.threads, cfg.synth) == (3, 1, {"n_train": 40, "n_test": 20})
+    assert (cfg.seed, cfg.threads, cfg.synth) == (3, 1, SynthConfig(n_train=40, n_test=20))
     assert cfg.binning == {"n_steps": 10, "binary": True}          # the default's binary kept
     assert cfg.models == (ModelPlan("small-lif", "lif-ff-shd", hidden=(8,), epochs=2, training={"lr": 0.005}),)
     run = cfg.models[0].run_config(cfg.binning, cfg.seed)
     assert (run.network.hidden, run.training.epochs, run.training.lr, run.training.seed) == ((8,), 2, 0.005, 3)
     assert run.binning.n_steps == 10 and run.binning.binary is True
-    assert cfg.compare_config().chips == ("loihi1",) and cfg.lava == {"replicas": 4}
+    assert cfg.compare == CompareConfig(chips=("loihi1",)) and cfg.lava == LavaSettings(replicas=4)
     assert cfg.fold_config().clusters == 4                          # the default's fold settings kept
+    assert cfg.fold.seed == cfg.quant.seed == 3                     # they follow the pipeline's seed
+    assert cfg.quant == QuantOptions(calib_samples=256, seed=3)
     again = PipelineConfig.from_dict(cfg.to_dict())
     assert again == cfg
 
@@ -86,7 +92,9 @@ def test_presets_are_what_the_main_job_promises():
     assert [m.folds(d.binning) for m in d.models] == [True, False, True, True]
     assert d.fold_config(d.models[3]).finetune_lr == 5e-4 and d.fold_config(d.models[0]).finetune_lr == 2e-3
     q = PipelineConfig.quick()
-    assert all(m.epochs == 1 for m in q.models) and q.synth["n_train"] <= 200
+    assert all(m.epochs == 1 for m in q.models) and q.synth.n_train <= 200
+    assert d.fold == FoldConfig(clusters=4, calib_samples=512, finetune_epochs=6, label_weight=1.0,
+                                finetune_decays=True, seed=0)
 
 
 def test_unknown_stage_to_stop_at(tmp_path):
@@ -149,7 +157,7 @@ def test_quick_pipeline_end_to_end_then_reused(tmp_path):
         assert all(v == "reused" for k, v in status.items() if k not in ("data", "compare:gpn", "compare:lif"))
         assert "loihi2" not in third.comparisons["lif"]["energy"]
         manifest = json.loads((out / MANIFEST).read_text())
-        assert manifest["config"]["compare"] == {"chips": ["loihi1"]}
+        assert manifest["config"]["compare"] == CompareConfig(chips=("loihi1",)).to_dict()
         assert np.isclose(third.comparisons["lif"]["accuracy"]["lava"], first.comparisons["lif"]["accuracy"]["lava"])
     finally:
         torch.set_num_threads(n_threads)

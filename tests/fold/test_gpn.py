@@ -12,9 +12,9 @@ from spikedeploy.models.networks import NetworkConfig, build_network
 from spikedeploy.models.neurons.gpn import GPNState
 from spikedeploy.models.neurons.lif import CubaLIFParameters, CubaLIFState, lif_step
 from spikedeploy.models.surrogate import make_surrogate
-from spikedeploy.quant.fold import (FoldConfig, GateConstants, cluster_decays, fold_gpn, fold_layer,
-                                    folded_network_config, gate_statistics, load_foldable_checkpoint,
-                                    _gpn_layer_run)
+from spikedeploy.fold import (FoldConfig, GateConstants, cluster_decays, fold_gpn, fold_layer, folded_network_config,
+                              gate_statistics, load_foldable_checkpoint)
+from spikedeploy.fold.gpn import _gpn_layer_run
 from spikedeploy.training.checkpoint import load_checkpoint, save_checkpoint
 
 SG = make_surrogate("atan")
@@ -328,7 +328,7 @@ def _toy_data(net, n=48, t=12, seed=0):
 
 @pytest.mark.parametrize("learn", [False, True])
 def test_distillation_keeps_k_decays_and_never_lowers_validation_accuracy(learn):
-    from spikedeploy.quant.fold import distill
+    from spikedeploy.fold import distill
     from spikedeploy.training.loop import evaluate
 
     gpn = _gpn(hidden=(10,), n_in=8, n_classes=3, dtype=torch.float32, seed=6)

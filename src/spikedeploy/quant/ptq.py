@@ -1,4 +1,4 @@
-"""Post-training quantisation of a float NetworkSpec to Loihi's integer neuron, and QAT.
+"""Post-training quantisation of a float NetworkSpec to Loihi's integer neuron.
 
 :func:`quantize` turns a :class:`~spikedeploy.netspec.NetworkSpec` (LIF / CUBA-LIF
 layers and a non-spiking readout) into a validated
@@ -68,31 +68,31 @@ the float network on the same (binary) samples -- the spike agreement, the firin
 rates, the voltage error in threshold units, and saturation counts; for the whole
 network the agreement of the logits (and the accuracies when labels are given).
 
-**QAT.** :func:`qat_finetune` fine-tunes a trained model with its weights, decays,
-thresholds and biases fake-quantised to the integer grid of a fixed
-:class:`LayerScale` plan in the forward pass (straight-through rounding), then
-:func:`quantize` with the same plan gives the integers the fine-tuning saw.
+Quantisation-aware fine-tuning on the same integer grid is :mod:`.qat`.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 import torch
 
 from ..errors import ConfigError, QuantizationError, ShapeMismatchError
 from ..hardware import FixedPointSpec, load_chip
+from ..models.neurons.lif import CubaLIFState, cuba_lif_step
+from ..models.spec_network import SpecNetwork
 from ..netspec import LayerSpec, NetworkSpec
 from . import fixed_point as fx
+from .emulator import emulate, reduce_readout
 from .loihi_network import LoihiLayer, LoihiNetwork
 
-#: Tag stored in the LoihiNetwork's metadata under "quantizer".
+#: Tag stored in the LoihiNetwork's metadata under "quantizer" (a format tag: the files written
+#: before the quantiser moved from ``quant/loihi.py`` to ``quant/ptq.py`` carry the same one).
 QUANTIZER = "spikedeploy.quant.loihi/1"
 #: How the quantiser chooses the float range a weight matrix maps onto its grid (QuantConfig.weight_range).
 WEIGHT_RANGES = ("max", "mse")
@@ -321,9 +321,6 @@ class _FloatTrace:
 @torch.no_grad()
 def _float_run(spec: NetworkSpec, x: torch.Tensor, batch_size: int = 128) -> _FloatTrace:
     """Run the float spec (SpecNetwork's step function) and record what calibration needs."""
-    from ..models.neurons.lif import CubaLIFState, cuba_lif_step
-    from ..models.spec_network import SpecNetwork
-
     net = SpecNetwork(spec)
     L = len(spec.layers)
     max_x, max_u, max_v = [0.0] * L, [0.0] * L, [0.0] * L
@@ -362,27 +359,10 @@ def _float_run(spec: NetworkSpec, x: torch.Tensor, batch_size: int = 128) -> _Fl
                        torch.cat(logits), max_x, max_u, max_v)
 
 
-def _reduce(spec_readout: str, v: torch.Tensor) -> torch.Tensor:
-    if spec_readout == "last":
-        return v[:, -1]
-    if spec_readout == "mean":
-        return v[:, -1] / v.shape[1]
-    return v.max(dim=1).values
 
 
 # ----------------------------------------------------------------------------- the integer grid
 
-def _grid(weight: np.ndarray, num_weight_bits: int, fp: FixedPointSpec) -> tuple[str, int, int, int, int]:
-    """(sign mode of the float matrix, lo, hi, step, top) of the Dense grid it goes onto."""
-    if weight.size == 0 or float(weight.min()) >= 0:
-        mode = "excitatory"
-    elif float(weight.max()) <= 0:
-        mode = "inhibitory"
-    else:
-        mode = "mixed"
-    lo, hi, step = fx.weight_grid(mode, num_weight_bits, fp)
-    top = -lo if mode == "inhibitory" else hi
-    return mode, lo, hi, step, top
 
 
 def _exp_for(scale: float, max_w: float, top: int, fp: FixedPointSpec, *, up: bool) -> int:
@@ -495,7 +475,7 @@ def _scale_limits(layer: LayerSpec, max_x: float, max_u: float, max_v: float, he
 def _plan_layer(layer: LayerSpec, max_x: float, max_u: float, max_v: float, cfg: QuantConfig,
                 fp: FixedPointSpec) -> tuple[LayerScale, str]:
     lam_max, limit = _scale_limits(layer, max_x, max_u, max_v, cfg.headroom, cfg.v_floor, fp)
-    _, lo, hi, step, top = _grid(layer.weight, cfg.num_weight_bits, fp)
+    _, lo, hi, step, top = fx.float_weight_grid(layer.weight, cfg.num_weight_bits, fp)
     max_w = weight_range(layer.weight, cfg.weight_range, lo, hi, step, top)
     if max_w > 0:
         e = _exp_for(lam_max, max_w, top, fp, up=False)
@@ -506,7 +486,7 @@ def _plan_layer(layer: LayerSpec, max_x: float, max_u: float, max_v: float, cfg:
         e, lam = 0, lam_max
     rec_e = None
     if layer.rec_weight is not None:
-        _, rlo, rhi, rstep, rtop = _grid(layer.rec_weight, cfg.num_weight_bits, fp)
+        _, rlo, rhi, rstep, rtop = fx.float_weight_grid(layer.rec_weight, cfg.num_weight_bits, fp)
         rmax = weight_range(layer.rec_weight, cfg.weight_range, rlo, rhi, rstep, rtop)
         rec_e = _exp_for(lam, rmax, rtop, fp, up=True)
     return LayerScale(lam, e, _bias_exp_for(layer.bias, lam, fp), rec_e), limit
@@ -552,7 +532,7 @@ def _quantize_layer(layer: LayerSpec, plan: LayerScale, limit: str, cal: tuple[f
                     cfg: QuantConfig, fp: FixedPointSpec, problems: _Problems
                     ) -> tuple[LoihiLayer, LayerQuantReport]:
     name, lam = layer.name, float(plan.scale)
-    mode, lo, hi, step, top = _grid(layer.weight, cfg.num_weight_bits, fp)
+    mode, lo, hi, step, top = fx.float_weight_grid(layer.weight, cfg.num_weight_bits, fp)
     w_int, clipped = _quantize_weight(layer.weight, lam, plan.weight_exp, lo, hi, step, fp)
     unit = 2.0 ** (plan.weight_exp + fp.activation_shift) / lam
     chosen = cfg.weight_range == "mse" and limit != "plan"   # clipping chosen to minimise the error
@@ -565,7 +545,7 @@ def _quantize_layer(layer: LayerSpec, plan: LayerScale, limit: str, cal: tuple[f
     zeroed = int(((layer.weight != 0) & (w_int == 0)).sum())
     rec_int, rec_clipped, rec_rms = None, 0, None
     if layer.rec_weight is not None:
-        rmode, rlo, rhi, rstep, _ = _grid(layer.rec_weight, cfg.num_weight_bits, fp)
+        rmode, rlo, rhi, rstep, _ = fx.float_weight_grid(layer.rec_weight, cfg.num_weight_bits, fp)
         rexp = plan.rec_weight_exp if plan.rec_weight_exp is not None else plan.weight_exp
         rec_int, rec_clipped = _quantize_weight(layer.rec_weight, lam, rexp, rlo, rhi, rstep, fp)
         if rec_clipped > cfg.max_clipped_fraction * layer.rec_weight.size and not chosen:
@@ -738,8 +718,6 @@ def _verify(net: LoihiNetwork, spec: NetworkSpec, xb: torch.Tensor, trace: _Floa
             problems: _Problems, fp: FixedPointSpec, batch_size: int, y: torch.Tensor | None,
             cfg: QuantConfig) -> None:
     """Emulate the integer network on the calibration samples; fill in the report's emulator columns."""
-    from .emulator import emulate
-
     L = len(spec.layers)
     agree = [0] * L
     n_el = [0] * L
@@ -782,7 +760,7 @@ def _verify(net: LoihiNetwork, spec: NetworkSpec, xb: torch.Tensor, trace: _Floa
             v_sat[i] += int((v_e.abs() >= fp.voltage_limit).sum())
             ovf_a[i] += int(res.overflow[name]["a_in"])
             ovf_r[i] += int(res.overflow[name]["readout_spikes"])
-        emu_logits.append(_reduce(spec.readout, res.voltage[spec.layers[-1].name].to(torch.float64))
+        emu_logits.append(reduce_readout(spec.readout, res.voltage[spec.layers[-1].name].to(torch.float64))
                           / report.layers[-1].scale)
     for i, layer in enumerate(spec.layers):
         r = report.layers[i]
@@ -816,238 +794,3 @@ def _verify(net: LoihiNetwork, spec: NetworkSpec, xb: torch.Tensor, trace: _Floa
                                    / f_logits.square().mean().sqrt().clamp_min(1e-30))
     if y is not None:
         report.accuracy_emulator = float((e_logits.argmax(1) == y).float().mean())
-
-
-# ----------------------------------------------------------------------------- reading the chip
-
-def emulator_logits(net: LoihiNetwork, readout_voltage: torch.Tensor) -> torch.Tensor:
-    """Float logits [B, n] from the readout's integer voltage trace [B, T, n] (emulator or Lava),
-    using the readout mode and scale the quantiser stored in ``net.metadata``."""
-    meta = net.metadata
-    if "readout_scale" not in meta or "readout" not in meta:
-        raise ConfigError("net.metadata", "no readout scale: this LoihiNetwork was not made by spikedeploy.quant.loihi",
-                          remedy="read the readout voltage directly (argmax is scale-free)")
-    v = torch.as_tensor(readout_voltage).to(torch.float64)
-    return _reduce(str(meta["readout"]), v) / float(meta["readout_scale"])
-
-
-@torch.no_grad()
-def emulator_accuracy(net: LoihiNetwork, x: Any, y: Any, *, batch_size: int = 256,
-                      on_overflow: str = "ignore", binarize: bool = False,
-                      progress: bool = False) -> dict[str, Any]:
-    """Accuracy of the integer network (bit-exact emulator) on binary inputs ``x`` [N, T, in], labels ``y``.
-
-    Spike counts > 1 are refused (ConfigError) unless ``binarize`` (then clipped to 1).
-    Returns ``{"acc", "n", "rates" (per layer), "overflow" (summed per layer)}``.
-    """
-    from tqdm.auto import tqdm
-
-    from .emulator import emulate
-
-    x = torch.as_tensor(x)
-    y = torch.as_tensor(np.asarray(y)).to(torch.int64)
-    if not binarize and bool((x > 1).any()):
-        raise ConfigError("inputs", "hold spike counts > 1; Loihi's input spikes are binary",
-                          remedy="bin the data with binary = true, or pass binarize=True to clip counts to 1")
-    correct, spikes, steps = 0, {n: 0.0 for n in net.layer_names}, 0
-    overflow = {n: {"a_in": 0, "readout_spikes": 0} for n in net.layer_names}
-    for b0 in tqdm(range(0, x.shape[0], batch_size), desc="emulator", unit="batch", disable=not progress,
-                   leave=False):
-        xs = (x[b0:b0 + batch_size] > 0).to(torch.uint8)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore" if on_overflow == "ignore" else "default")
-            res = emulate(net, xs, record=("s", "v"), on_overflow=on_overflow)
-        logits = emulator_logits(net, res.readout)
-        correct += int((logits.argmax(1) == y[b0:b0 + batch_size]).sum())
-        for n in net.layer_names:
-            spikes[n] += float(res.spikes[n].float().mean()) * xs.shape[0]
-            for k in overflow[n]:
-                overflow[n][k] += int(res.overflow[n][k])
-        steps += xs.shape[0]
-    n = int(x.shape[0])
-    return {"acc": correct / max(n, 1), "n": n, "rates": {k: v / max(n, 1) for k, v in spikes.items()},
-            "overflow": overflow}
-
-
-# ----------------------------------------------------------------------------- QAT
-
-def _ste(x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-    """Forward ``q``, backward identity (straight-through)."""
-    return x + (q - x).detach()
-
-
-class _FakeGrid(torch.nn.Module):
-    """Fake-quantise onto ``k * div / mul``, k integer multiples of ``step`` clamped to [lo, hi].
-
-    The arithmetic is the exact quantiser's, in float64 and in the same order
-    (``round(x * mul / div / step) * step``), so both give the same integers.
-    """
-
-    def __init__(self, mul: float, div: float, lo: float, hi: float, step: float = 1.0):
-        super().__init__()
-        self.mul, self.div = float(mul), float(div)
-        self.lo, self.hi, self.step = float(lo), float(hi), float(step)
-
-    @property
-    def range(self) -> tuple[float, float]:
-        """The float values of the lowest and highest grid points."""
-        return self.lo * self.div / self.mul, self.hi * self.div / self.mul
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            k = torch.round(x.to(torch.float64) * self.mul / self.div / self.step) * self.step
-            q = (k.clamp(self.lo, self.hi) * self.div / self.mul).to(x.dtype)
-        return _ste(x, q)
-
-
-class _FakeRaw(torch.nn.Module):
-    """Fake-quantise a raw parameter through its parametrisation ``g`` (sigmoid, softplus)."""
-
-    def __init__(self, g: Callable, g_inv: Callable, grid: _FakeGrid):
-        super().__init__()
-        self.g, self.g_inv, self.grid = g, g_inv, grid
-
-    def raw_range(self) -> tuple[float, float]:
-        lo, hi = self.grid.range
-        return float(self.g_inv(torch.tensor(lo))), float(self.g_inv(torch.tensor(hi)))
-
-    def forward(self, raw: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            target = self.g_inv(self.grid(self.g(raw)).to(torch.float64))
-        return _ste(raw, target.to(raw.dtype))
-
-
-def _logit(p: torch.Tensor) -> torch.Tensor:
-    p = p.to(torch.float64).clamp(1e-7, 1 - 1e-7)
-    return torch.log(p / (1 - p))
-
-
-def _inv_softplus(y: torch.Tensor) -> torch.Tensor:
-    y = y.to(torch.float64).clamp_min(1e-12)
-    return torch.where(y > 20, y, torch.log(torch.expm1(y)))
-
-
-def _weight_grid_module(w: torch.Tensor, scale: float, exp: int, num_weight_bits: int,
-                        fp: FixedPointSpec) -> _FakeGrid:
-    _, lo, hi, step, _ = _grid(w.detach().cpu().numpy(), num_weight_bits, fp)
-    return _FakeGrid(scale, 2.0 ** (exp + fp.activation_shift), lo, hi, step)
-
-
-def _qat_modules(model: torch.nn.Module, plan: Mapping[str, LayerScale], num_weight_bits: int,
-                 fp: FixedPointSpec) -> list[tuple[torch.nn.Module, str, torch.nn.Module]]:
-    """(module, parameter name, parametrisation) for every value that gets fake-quantised."""
-    from ..models.readout import LIReadout
-    from ..models.to_spec import READOUT_NAME, hidden_name
-
-    unity = float(fp.decay_unity)
-    du_grid = _FakeGrid(unity, 1.0, fp.current_decay_offset, fp.decay_max + fp.current_decay_offset)
-    dv_grid = _FakeGrid(unity, 1.0, fp.voltage_decay_offset, fp.decay_max + fp.voltage_decay_offset)
-    sig = torch.sigmoid
-    out = []
-
-    def bias_grid(scale: float, be: int) -> _FakeGrid:
-        return _FakeGrid(scale, 2.0 ** be, fp.bias_mant_min, fp.bias_mant_max)
-
-    for k, layer in enumerate(model.layers):
-        p = plan[hidden_name(k)]
-        n = layer.neuron
-        out.append((layer.synapse, "weight", _weight_grid_module(layer.synapse.weight, p.scale, p.weight_exp,
-                                                                 num_weight_bits, fp)))
-        if n.recurrent is not None:
-            rexp = p.rec_weight_exp if p.rec_weight_exp is not None else p.weight_exp
-            out.append((n.recurrent, "weight", _weight_grid_module(n.recurrent.weight, p.scale, rexp,
-                                                                   num_weight_bits, fp)))
-        if getattr(n, "du_raw", None) is not None:
-            out.append((n, "du_raw", _FakeRaw(sig, _logit, du_grid)))
-        out.append((n, "dv_raw", _FakeRaw(sig, _logit, dv_grid)))
-        out.append((n, "vth_raw", _FakeRaw(torch.nn.functional.softplus, _inv_softplus,
-                                           _FakeGrid(p.scale, float(1 << fp.threshold_shift), 1,
-                                                     fp.threshold_max))))
-        if n.bias is not None:
-            out.append((n, "bias", bias_grid(p.scale, p.bias_exp)))
-    p = plan[READOUT_NAME]
-    r = model.readout
-    out.append((r.synapse, "weight", _weight_grid_module(r.synapse.weight, p.scale, p.weight_exp,
-                                                         num_weight_bits, fp)))
-    if isinstance(r, LIReadout):
-        out.append((r.neuron, "dv_raw", _FakeRaw(sig, _logit, dv_grid)))
-        out.append((r.neuron, "bias", bias_grid(p.scale, p.bias_exp)))
-    else:
-        out.append((r, "bias", bias_grid(p.scale, p.bias_exp)))
-    return out
-
-
-@dataclass
-class QATResult:
-    """What :func:`qat_finetune` returns: the fine-tuned float model (latent weights, clamped
-    to the representable range), the plan to quantise it with, and the training history."""
-
-    model: torch.nn.Module
-    plan: dict[str, LayerScale]
-    history: list[dict[str, Any]]
-    best_val_acc: float
-    best_epoch: int
-
-
-def fake_quantized(model: torch.nn.Module, plan: Mapping[str, LayerScale], *, num_weight_bits: int = 8,
-                   chip: str = "loihi2") -> torch.nn.Module:
-    """A deep copy of ``model`` whose forward pass sees every weight, decay, threshold and bias
-    on the integer grid of ``plan`` (straight-through rounding; ``torch.nn.utils.parametrize``).
-    The original model is not changed."""
-    from torch.nn.utils import parametrize
-
-    fp = load_chip(chip).require_fixed_point()
-    fq = copy.deepcopy(getattr(model, "module", model))
-    for module, name, param in _qat_modules(fq, plan, num_weight_bits, fp):
-        parametrize.register_parametrization(module, name, param)
-    return fq
-
-
-def qat_finetune(model: torch.nn.Module, train: Any, val: Any, calib_inputs: Any, *,
-                 epochs: int = 3, lr: float = 2e-4, batch_size: int = 64, seed: int = 0,
-                 config: QuantConfig | None = None, plan: Mapping[str, LayerScale] | None = None,
-                 progress: bool = True, log: Callable[[str], None] | None = None) -> QATResult:
-    """Quantisation-aware fine-tuning of a trained LIF / CUBA-LIF model.
-
-    The plan (scales and exponents) is calibrated once on ``calib_inputs`` (or given);
-    the model is fine-tuned for ``epochs`` with every value fake-quantised to that
-    plan's integer grid in the forward pass (straight-through gradients), keeping the
-    epoch of best validation accuracy (``spikedeploy.training.loop.fit``: Adam, early
-    stopping). ``train`` / ``val`` are :class:`~spikedeploy.training.loop.TensorData`.
-    The returned model holds the latent float values, clamped into the grid's range,
-    so ``quantize(model_to_spec(result.model), ..., config=QuantConfig(plan=result.plan))``
-    reproduces exactly the integers the fine-tuning saw. The input model is not changed.
-    """
-    from torch.nn.utils import parametrize
-
-    from ..models.to_spec import model_to_spec
-    from ..training.config import TrainConfig
-    from ..training.loop import fit
-
-    cfg = config or QuantConfig()
-    fp = load_chip(cfg.chip).require_fixed_point()
-    base = getattr(model, "module", model)
-    spec = model_to_spec(base)
-    if plan is None:
-        plan = plan_scales(spec, calib_inputs, cfg)
-    plan = {k: (v if isinstance(v, LayerScale) else LayerScale.from_dict(v)) for k, v in dict(plan).items()}
-    fq = fake_quantized(base, plan, num_weight_bits=cfg.num_weight_bits, chip=cfg.chip)
-    tcfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, early_stop_patience=0,
-                       lr_patience=max(epochs, 1))
-    result = fit(fq, train, val, tcfg, progress=progress, log=log)
-    fq.load_state_dict(result.best_state)
-    # Clamp the latent values into the grid's range (the forward pass clipped them there),
-    # then drop the parametrisations, keeping the latent float values.
-    with torch.no_grad():
-        for module in list(fq.modules()):
-            if not parametrize.is_parametrized(module):
-                continue
-            for name in list(module.parametrizations.keys()):
-                plist = module.parametrizations[name]
-                latent = plist.original
-                for p in plist:
-                    lo, hi = p.range if isinstance(p, _FakeGrid) else p.raw_range()
-                    latent.copy_(latent.clamp(lo, hi))
-                parametrize.remove_parametrizations(module, name, leave_parametrized=False)
-    fq.eval()
-    return QATResult(fq, plan, result.history, result.best_val_acc, result.best_epoch)

@@ -1,6 +1,6 @@
 """A small deployed model with everything `compare` reads: toy data, checkpoint, NIR file with
 the Loihi integers, and a results file made from the bit-exact emulator (the real Lava run goes
-through ``lava_backend.nir_run.run_nir``, in the tests marked ``lava``)."""
+through the lava-run stage, ``stages.lava_run.lava_run``, in the tests marked ``lava``)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ import torch
 from spikedeploy import __version__
 from spikedeploy.data.shd import BinningConfig, ShdDataset
 from spikedeploy.lava_backend.results import LavaResults, file_sha256, indices_sha256, write_results
+from spikedeploy.metrics.comparison import Comparison
 from spikedeploy.models import build_network, get_preset
 from spikedeploy.nir_io import read_loihi_network, read_nir
 from spikedeploy.quant.emulator import emulate
-from spikedeploy.quant.export import export_checkpoint
+from spikedeploy.stages.compare import CompareOptions, compare
+from spikedeploy.stages.export import ExportOptions, QuantOptions, export
 from spikedeploy.training.checkpoint import save_checkpoint
 
 from ..training.toy_shd import write_toy_dataset
@@ -44,8 +46,13 @@ def make_case(folder: Path, *, preset: str = "cuba-shd", seed: int = 0, data_dir
     ckpt = save_checkpoint(folder / "model.pt", make_model(preset, seed), binning=BINNING,
                            extra={"preset": preset})
     nir_path = folder / "model.nir"
-    export_checkpoint(ckpt, nir_path, quantized=True, data_dir=data_dir, calib_samples=60)
+    export(ExportOptions(ckpt, nir_path, quantized=True, data_dir=data_dir, quant=QuantOptions(calib_samples=60)))
     return {"data_dir": data_dir, "test": data_dir / "test.h5", "ckpt": ckpt, "nir": nir_path, "folder": folder}
+
+
+def compared(checkpoint: Path, results: Path, *, nvml=None, **options) -> Comparison:
+    """The compare stage on these files (no report, no progress bars): its comparison."""
+    return compare(CompareOptions(Path(checkpoint), Path(results), progress=False, **options), nvml=nvml).comparison
 
 
 def int_readout(net, v: np.ndarray) -> np.ndarray:

@@ -47,6 +47,8 @@ import torch
 
 from ..errors import ConfigError
 from ..models.networks import SpikingNetwork, build_network
+from ..models.neurons.pr_rnn import pr_v2_step
+from .common import FoldConfig, calibration_batches, cluster_decays
 
 #: The folded voltage decay (the pr-v2 membrane does not leak; 1/4096 rounds to Loihi's dv = 0).
 DV_PR = 1.0 / 8192
@@ -74,8 +76,6 @@ def pr_statistics(net: SpikingNetwork, batches) -> list[dict[str, np.ndarray]]:
     with positive / negative outputs, of positive outputs above the smallest level, and of
     negative candidate pre-activations; and the least-squares line of the candidate's ReLU
     on its pre-activation, ``relu_slope`` and ``relu_offset``, with its ``relu_r2``."""
-    from ..models.neurons.pr_rnn import PRv2State, pr_v2_step
-
     acc: list[dict[str, torch.Tensor] | None] = [None] * len(net.layers)
     steps = [0] * len(net.layers)
     for x in batches:
@@ -145,8 +145,6 @@ def fold_pr_v2(net: SpikingNetwork, calib_x: torch.Tensor, config: Any = None, *
     (module docstring). ``config``: a FoldConfig (``clusters``, ``batch_size``,
     ``finetune_decays``). Returns the CUBA-LIF network (evaluation mode, same device and
     dtype) and the report."""
-    from .fold import FoldConfig, calibration_batches, cluster_decays
-
     _check_pr(net)
     cfg = config if config is not None else FoldConfig()
     batches = calibration_batches(net, calib_x, cfg.batch_size, progress=progress, desc="pr-v2 gate statistics")

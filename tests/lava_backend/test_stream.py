@@ -1,51 +1,18 @@
-"""lava-run's pieces: binning resolution, data checks, readout, carried samples, per-neuron decays in Lava."""
+"""Planning a Lava stream and reading it back: readout values, the float quiet gap, the decay mode,
+carried samples and per-neuron decays in Lava."""
 
 import importlib.util
 
 import numpy as np
 import pytest
 
-from spikedeploy.errors import ConfigError, ShapeMismatchError
-from spikedeploy.lava_backend.nir_run import (check_data_against_graph, choose_samples, float_quiet_gap,
-                                              readout_values, resolve_binning)
+from spikedeploy.errors import ConfigError
+from spikedeploy.lava_backend.adapters import from_integers
+from spikedeploy.lava_backend.stream import AUTO_MAX_DECAY_GROUPS, choose_decays, float_quiet_gap, readout_values
 from spikedeploy.netspec import LayerSpec, NetworkSpec
+from spikedeploy.quant.loihi_network import LoihiLayer, LoihiNetwork
 
-from ..quant.small_nets import negative_exp_net, random_spikes, recurrent_net
-
-
-def test_binning_fields_come_from_options_then_the_graph_then_the_defaults():
-    b, src = resolve_binning({"n_steps": 50, "duration": 0.5, "binary": False, "pool": 2, "n_channels": 40}, 700,
-                             n_steps=20)
-    assert (b.n_steps, b.duration, b.binary, b.pool, b.n_channels) == (20, 0.5, False, 2, 700)
-    assert src == {"n_steps": "option", "duration": "graph metadata", "pool": "graph metadata",
-                   "binary": "graph metadata"}
-    b, src = resolve_binning(None, 700)
-    assert (b.n_steps, b.duration, b.binary, b.pool) == (100, 1.0, True, 1)
-    assert set(src.values()) == {"assumed (default)"}
-
-
-def test_data_that_does_not_fit_the_graph_is_refused_with_a_remedy():
-    b, _ = resolve_binning(None, 700)
-    with pytest.raises(ShapeMismatchError, match="more than the graph's 100 inputs") as info:
-        check_data_against_graph("d.h5", 700, b, 100, 20, 20)
-    assert "--pool 7" in info.value.remedy
-    b, _ = resolve_binning(None, 40)
-    with pytest.raises(ShapeMismatchError, match="fewer than"):
-        check_data_against_graph("d.h5", 40, b, 100, 20, 20)
-    b, _ = resolve_binning(None, 100)
-    with pytest.raises(ShapeMismatchError, match="classes"):
-        check_data_against_graph("d.h5", 100, b, 100, 35, 20)
-    check_data_against_graph("d.h5", 100, b, 100, 20, 20)
-
-
-def test_samples_are_spread_over_the_classes():
-    labels = np.repeat(np.arange(4), 10)            # sorted by class, as many files are
-    idx = choose_samples(labels, 8)
-    assert idx.tolist() == sorted(idx.tolist()) and np.bincount(labels[idx]).tolist() == [2, 2, 2, 2]
-    assert choose_samples(labels, None).tolist() == list(range(40))
-    assert choose_samples(labels, 99).size == 40
-    with pytest.raises(ConfigError):
-        choose_samples(labels, 0)
+from ..quant.small_nets import random_spikes, recurrent_net
 
 
 def test_readout_values_follow_the_readout_mode():
@@ -81,9 +48,9 @@ def test_per_neuron_decays_are_bit_exact_and_carried_samples_are_read_from_lava(
     """One Lava process per layer with per-neuron du/dv/vth (simulation only): equal to the emulator's
     stream spike for spike; carried samples counted from Lava's recordings match the emulator's carry,
     and stream_reference reproduces the per-sample windows (which differ from independent runs)."""
-    from spikedeploy.lava_backend.nir_run import carried_samples, stream_reference
     from spikedeploy.lava_backend.run import run_stream, verify_bit_exact
-    from spikedeploy.quant.emulator import emulate
+    from spikedeploy.lava_backend.stream import carried_samples
+    from spikedeploy.quant.emulator import emulate, stream_reference
 
     net, rng = recurrent_net(quiet=False)          # bias-driven neurons: spikes cross every reset
     x = random_spikes(rng, 5, 8, 20, 0.25)
@@ -100,10 +67,17 @@ def test_per_neuron_decays_are_bit_exact_and_carried_samples_are_read_from_lava(
     assert not np.array_equal(per["spikes"]["hidden"], emulate(net, x).spikes["hidden"].numpy())
 
 
-def test_per_neuron_decays_refuse_negative_exponents_over_several_groups():
-    from spikedeploy.lava_backend.build import _check_per_neuron
+def test_auto_decays_take_groups_up_to_the_limit_then_per_neuron_unless_it_cannot_be_exact():
+    def net(n_groups, exp=0):
+        h = LoihiLayer("h", np.ones((12, 2), int) * 2, exp, du=np.arange(12) % n_groups, dv=0, vth=100)
+        o = LoihiLayer("o", np.ones((1, 12), int) * 2, exp, 0, 0, spiking=False)
+        return from_integers(LoihiNetwork(2, (h, o)))
 
-    net, _ = negative_exp_net()
-    with pytest.raises(ConfigError, match="negative weight exponent"):
-        _check_per_neuron(net)
-    _check_per_neuron(recurrent_net()[0])          # exponents >= 0: allowed
+    assert choose_decays(net(AUTO_MAX_DECAY_GROUPS), "auto") == ("groups", [])
+    mode, notes = choose_decays(net(AUTO_MAX_DECAY_GROUPS + 1), "auto")
+    assert mode == "per-neuron" and "h: 9" in notes[0] and "simulation" in notes[0]
+    mode, notes = choose_decays(net(AUTO_MAX_DECAY_GROUPS + 1, exp=-1), "auto")
+    assert mode == "groups" and "negative weight exponent" in notes[0]
+    assert choose_decays(net(AUTO_MAX_DECAY_GROUPS + 1), "groups") == ("groups", [])
+    with pytest.raises(ConfigError, match="unknown mode"):
+        choose_decays(net(1), "some")

@@ -8,8 +8,8 @@ from spikedeploy.errors import ConfigError
 from spikedeploy.models import NetworkConfig, build_network
 from spikedeploy.models.neurons.lif import cuba_lif_step
 from spikedeploy.models.neurons.pr_rnn import pr_v2_integrate, pr_v2_step
-from spikedeploy.quant.fold import FoldConfig, fold_network
-from spikedeploy.quant.fold_pr import DV_PR, fold_pr_v2, pr_statistics
+from spikedeploy.fold import FoldConfig, fold_network
+from spikedeploy.fold.pr_v2 import DV_PR, fold_pr_v2, pr_statistics
 
 
 def _net(constant_gate=False, seed=0):

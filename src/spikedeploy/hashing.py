@@ -1,0 +1,30 @@
+"""SHA-256 digests that tie results to the exact files and samples they came from."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes (read in 1 MiB blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def indices_sha256(indices: Any) -> str:
+    """Hex sha256 of sample indices as little-endian int64 bytes (a results file's ``sample_indices_sha256``)."""
+    return hashlib.sha256(np.ascontiguousarray(np.asarray(indices, dtype="<i8")).tobytes()).hexdigest()
+
+
+def settings_hash(obj: Any) -> str:
+    """A short (16 hex digits) sha256 of plain data, independent of key order (JSON, sorted keys;
+    paths as strings)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -1,0 +1,23 @@
+"""The stages: the orchestration floor, just below the command line.
+
+One module per stage, each a frozen options dataclass, one function and a typed result:
+
+=================  ==========================  =====================================
+module             function (options)          result
+=================  ==========================  =====================================
+:mod:`.train`      ``train(TrainOptions)``      ``TrainResult`` (training.loop)
+:mod:`.fold`       ``fold(FoldOptions)``        :class:`~.fold.FoldResult`
+:mod:`.export`     ``export(ExportOptions)``    :class:`~.export.ExportResult`
+:mod:`.lava_run`   ``lava_run(LavaRunOptions)`` :class:`~.lava_run.LavaRunSummary`
+:mod:`.compare`    ``compare(CompareOptions)``  :class:`~.compare.CompareResult`
+:mod:`.pipeline`   ``run_pipeline(PipelineConfig, out)``  :class:`~.pipeline.PipelineResult`
+=================  ==========================  =====================================
+
+The command line (:mod:`spikedeploy.cli`) and the pipeline call the stages; the stages
+call the libraries below them (data, models, training, quant, fold, nir_io, metrics,
+lava_backend), which never reach back up. Nothing is imported here, so that the command
+line can name a stage without loading torch.
+"""
+
+#: The pipeline's stage kinds, in order (``spikedeploy pipeline --until`` takes one of them).
+STAGES = ("data", "train", "fold", "export", "lava", "compare")

@@ -1,0 +1,137 @@
+"""The export stage: checkpoint -> NIR graph, optionally with Loihi integers (``export-nir``, ``quantize``).
+
+:func:`export` loads a checkpoint with ``weights_only`` (refusing anything else, see
+:mod:`spikedeploy.training.checkpoint`), reads it into a NetworkSpec
+(:func:`~spikedeploy.training.checkpoint.checkpoint_to_spec`; an unfolded GPN is refused
+with the hint to run ``spikedeploy fold`` first), optionally quantises it
+(:func:`spikedeploy.quant.ptq.quantize`, calibrated on samples of ``DIR/train.h5`` binned
+as the checkpoint was trained) and writes the graph with
+:func:`spikedeploy.nir_io.export.write_nir`: atomically, verified by re-import, with
+the LoihiNetwork under ``spikedeploy.quantization`` and the model/data configuration
+(model, binning, training, preset, calibration data, quantiser settings and report)
+under ``spikedeploy.config``. With ``out = None`` nothing is written (``quantize``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..atomic import atomic_path, check_output_path
+from ..data.sampling import calibration_set
+from ..errors import ConfigError
+from ..netspec import NetworkSpec
+from ..nir_io.convention import INPUT_GAINS
+from ..nir_io.export import write_nir
+from ..paths import default_data_dir
+from ..quant.loihi_network import LoihiNetwork
+from ..quant.ptq import WEIGHT_RANGES, QuantConfig, QuantReport, quantize
+from ..training.checkpoint import checkpoint_to_spec
+
+
+@dataclass(frozen=True)
+class QuantOptions:
+    """How to quantise: calibration samples drawn from ``DIR/train.h5`` (stratified, ``seed``),
+    the headroom of the calibrated ranges, the weight range mapped onto the 8-bit grid
+    (``max`` or ``mse``), and whether approximations are accepted (with a warning)."""
+
+    calib_samples: int = 256
+    headroom: float = 2.0
+    allow_approx: bool = False
+    weight_range: str = "max"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.calib_samples, bool) or not isinstance(self.calib_samples, int) or self.calib_samples < 1:
+            raise ConfigError("quant.calib_samples", f"must be a positive integer, got {self.calib_samples!r}")
+        if isinstance(self.headroom, bool) or not isinstance(self.headroom, (int, float)) or not self.headroom >= 1:
+            raise ConfigError("quant.headroom", f"must be a number >= 1, got {self.headroom!r}")
+        if not isinstance(self.allow_approx, bool):
+            raise ConfigError("quant.allow_approx", f"must be true or false, got {self.allow_approx!r}")
+        if self.weight_range not in WEIGHT_RANGES:
+            raise ConfigError("quant.weight_range", f"unknown mode {self.weight_range!r}", valid=WEIGHT_RANGES)
+        object.__setattr__(self, "headroom", float(self.headroom))
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What to export and where.
+
+    checkpoint  the (folded) float checkpoint
+    out         the NIR file to write (None: nothing is written)
+    quantized   quantise to Loihi integers and store them in the graph
+    data_dir    calibration data folder (None: the built-in data set)
+    quant       the quantiser's settings
+    input_gain  where the 1/(du dv) input scaling goes: ``neuron`` or ``synapse`` (norse)
+    report      also write the quantisation report here (JSON)
+    """
+
+    checkpoint: Path
+    out: Path | None = None
+    quantized: bool = False
+    data_dir: Path | None = None
+    quant: QuantOptions = QuantOptions()
+    input_gain: str = "neuron"
+    report: Path | None = None
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if self.input_gain not in INPUT_GAINS:
+            raise ConfigError("input_gain", f"unknown input gain {self.input_gain!r}", valid=INPUT_GAINS)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path | None             # the NIR file written (None when nothing was written)
+    spec: NetworkSpec
+    loihi: LoihiNetwork | None
+    report: QuantReport | None
+    config: Mapping[str, Any]     # what went into the graph's spikedeploy.config
+    report_path: Path | None = None
+
+
+def export(options: ExportOptions) -> ExportResult:
+    """Load the checkpoint, build its NetworkSpec, optionally quantise, write the graph
+    (module docstring). Errors are project exceptions (CheckpointError, ConversionError,
+    QuantizationError, DataFormatError ...); nothing is written unless everything succeeds."""
+    for path in (options.out, options.report):
+        if path is not None:
+            check_output_path(path)
+    checkpoint = options.checkpoint
+    spec, model, meta = checkpoint_to_spec(checkpoint)
+    binning = meta.get("binning")
+    config: dict[str, Any] = {
+        "checkpoint": str(checkpoint),
+        "model": meta["model_config"].to_dict(),
+        "binning": None if binning is None else binning.to_dict(),
+        "training": meta.get("training"),
+        "preset": (meta.get("extra") or {}).get("preset"),
+        "metrics": {k: v for k, v in (meta.get("metrics") or {}).items() if k != "history"},
+        "seed": meta.get("seed"),
+    }
+    loihi = report = None
+    if options.quantized:
+        q = options.quant
+        ddir = Path(options.data_dir) if options.data_dir is not None else default_data_dir()
+        x, y, _, info = calibration_set(ddir, binning, spec.input_size, q.calib_samples, q.seed)
+        qcfg = QuantConfig(headroom=q.headroom, allow_approx=q.allow_approx, weight_range=q.weight_range)
+        loihi, report = quantize(spec, x, labels=y, config=qcfg,
+                                 metadata={"checkpoint": str(checkpoint), "calibration": info})
+        config["calibration"] = info
+        config["quantization"] = {"config": qcfg.to_dict(), "report": report.to_dict()}
+    path = None
+    if options.out is not None:
+        path = write_nir(options.out, spec, loihi=loihi, config=config, input_gain=options.input_gain)
+    report_path = None
+    if report is not None and options.report is not None:
+        report_path = write_report_json(options.report, report)
+    return ExportResult(path, spec, loihi, report, config, report_path)
+
+
+def write_report_json(path: Path, report: QuantReport) -> Path:
+    """The quantisation report as JSON (atomically)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(report.to_dict(), indent=2, allow_nan=True) + "\n")
+    return Path(path)

@@ -1,0 +1,174 @@
+"""The fold stage: a GPN, s2net or pr-v2 checkpoint -> a LIF / CUBA-LIF checkpoint.
+
+:func:`fold` loads the checkpoint (weights only), bins the data folder as the checkpoint
+says and splits it with the source's own training seed and validation fraction (so the
+calibration and fine-tuning samples are its training samples, never its validation or
+test samples), folds the network with the fold of its neuron kind
+(:data:`spikedeploy.fold.FOLDERS`), optionally distils it towards the source, and saves it
+atomically as a LIF / CUBA-LIF checkpoint whose ``extra["fold"]`` holds the report:
+the accuracy of the source network (under its kind, e.g. ``"gpn"``), the folded and
+the fine-tuned network on the validation split and the test file.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import torch
+
+from ..atomic import check_output_path
+from ..data.shd import BinningConfig
+from ..errors import ConfigError, DataFormatError
+from ..fold import (FoldConfig, cluster_decays, distill, fold_network, format_report, load_foldable_checkpoint, logits_of,
+                    plot_decays)
+from ..models.networks import SpikingNetwork
+from ..paths import default_data_dir
+from ..training.checkpoint import save_checkpoint
+from ..training.config import TrainConfig
+from ..training.distributed import pick_device
+from ..training.loop import TensorData, evaluate, load_split
+
+_REMEDY_DATA = ("DIR must hold train.h5 and test.h5 in the SHD format; build the default data set with "
+                "`spikedeploy data synth-digits` (see `spikedeploy data where`)")
+
+
+@dataclass(frozen=True)
+class FoldOptions:
+    """What to fold and how.
+
+    checkpoint  a GPN, s2net or pr-v2 checkpoint (``spikedeploy train``)
+    out         the folded checkpoint to write
+    data_dir    folder with train.h5 and test.h5 (None: the built-in data set)
+    config      the fold's settings (:class:`~spikedeploy.fold.FoldConfig`)
+    device      where the networks run (``cpu``, ``auto``, ``cuda[:N]``)
+    threads     torch CPU threads (None: torch's own choice)
+    plot        also draw each layer's decays and their K profiles into this PNG
+    """
+
+    checkpoint: Path
+    out: Path = Path("folded.pt")
+    data_dir: Path | None = None
+    config: FoldConfig = FoldConfig()
+    device: str = "cpu"
+    threads: int | None = None
+    plot: Path | None = None
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    """The folded checkpoint, the full report (also stored in the checkpoint) and the plot."""
+
+    checkpoint: Path
+    report: Mapping[str, Any] = field(default_factory=dict)
+    plot: Path | None = None
+
+    @property
+    def accuracy(self) -> dict[str, dict[str, Any]]:
+        return self.report["accuracy"]
+
+
+def fold(options: FoldOptions, log: Callable[[str], None] | None = None) -> FoldResult:
+    """Fold ``options.checkpoint`` into ``options.out`` (module docstring)."""
+    say = log or (lambda msg: None)
+    t_start = time.perf_counter()
+    checkpoint, out = Path(options.checkpoint), Path(options.out)
+    data_dir = Path(options.data_dir) if options.data_dir is not None else default_data_dir()
+    config = options.config
+    check_output_path(out)
+    if options.plot is not None:
+        check_output_path(options.plot)   # before the work, not after
+    if out.exists() and checkpoint.exists() and out.resolve() == checkpoint.resolve():
+        raise ConfigError("output", f"{out} is the input checkpoint", remedy="write the folded model to another file")
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    source, meta = load_foldable_checkpoint(checkpoint)
+    kind = source.config.neuron
+    _check_data_dir(data_dir)
+    binning = meta.get("binning") or BinningConfig()
+    tc = TrainConfig.from_dict(meta["training"]) if meta.get("training") else TrainConfig()
+    train, val, test, binning, info = load_split(data_dir, binning, source.config, tc.val_fraction, tc.seed,
+                                                 progress=options.progress)
+    dev = pick_device(options.device)
+    source.to(dev).eval()
+    calib = _calibration_indices(len(train), config)
+    say(f"folding {kind} {list(source.config.hidden)} with statistics of {calib.numel()} training samples, "
+        f"K = {config.clusters} decay profiles")
+    net, report = fold_network(source, train.x[calib], config, progress=options.progress)
+    acc, agree, finetune = _evaluate_and_distill(source, net, report, train, val, test, config, dev,
+                                                 options.progress, say)
+    report.update(accuracy=acc, test_argmax_agreement_with_source=agree, finetune=finetune,
+                  source_checkpoint=str(checkpoint), data=info,
+                  split={"val_fraction": tc.val_fraction, "seed": tc.seed}, seconds=time.perf_counter() - t_start)
+    saved = _save(out, net, report, kind, meta, binning, checkpoint, info)
+    plot = plot_decays(report, options.plot) if options.plot is not None else None
+    return FoldResult(saved, report, plot)
+
+
+def _check_data_dir(data_dir: Path) -> None:
+    if not data_dir.exists():
+        raise DataFormatError(data_dir, "data folder not found", remedy=_REMEDY_DATA)
+    if not data_dir.is_dir():
+        raise DataFormatError(data_dir, "not a folder", remedy=_REMEDY_DATA)
+
+
+def _calibration_indices(n_train: int, config: FoldConfig) -> torch.Tensor:
+    """``config.calib_samples`` training indices (0: all), drawn with the fold's seed, sorted."""
+    gen = torch.Generator().manual_seed(config.seed)
+    n_cal = n_train if config.calib_samples == 0 else min(config.calib_samples, n_train)
+    return torch.randperm(n_train, generator=gen)[:n_cal].sort().values
+
+
+def _accuracy(net: SpikingNetwork, data: TensorData, batch_size: int, device: torch.device) -> dict[str, Any]:
+    m = evaluate(net, data, batch_size=max(batch_size, 128), device=device)
+    return {"acc": m["acc"], "loss": m["loss"], "rates": m["rates"]}
+
+
+def _evaluate_and_distill(source: SpikingNetwork, net: SpikingNetwork, report: dict[str, Any], train: TensorData,
+                          val: TensorData, test: TensorData, config: FoldConfig, dev: torch.device, progress: bool,
+                          say: Callable[[str], None]) -> tuple[dict[str, Any], dict[str, float], Any]:
+    """Accuracy of the source and the folded network (and, after distillation, the fine-tuned
+    one) on the validation split and the test file; their test argmax agreement with the source."""
+    kind, bs = source.config.neuron, config.batch_size
+
+    def both(model: SpikingNetwork) -> dict[str, Any]:
+        return {"val": _accuracy(model, val, bs, dev), "test": _accuracy(model, test, bs, dev)}
+
+    acc = {kind: both(source), "folded": both(net)}
+    source_test = logits_of(source, test.x, bs).argmax(1)
+    agreement = lambda: float((logits_of(net, test.x, bs).argmax(1) == source_test).float().mean())  # noqa: E731
+    agree = {"folded": agreement()}
+    finetune = None
+    if config.finetune_epochs > 0:
+        finetune = distill(net, source, TensorData(train.x, train.y), val, config, progress=progress, log=say)
+        acc["finetuned"] = both(net)
+        agree["finetuned"] = agreement()
+        if config.finetune_decays:
+            for rep, layer in zip(report["layers"], net.layers):
+                param = rep["decay"].get("param", "dv")
+                cl = cluster_decays(layer.neuron.neuron_params()[param].double().numpy(), config.clusters)
+                rep["decay_after_finetune"] = {"param": param, "profiles": [float(c) for c in cl.centres],
+                                               "sizes": cl.sizes}
+    return acc, agree, finetune
+
+
+def _save(out: Path, net: SpikingNetwork, report: Mapping[str, Any], kind: str, meta: Mapping[str, Any],
+          binning: BinningConfig, checkpoint: Path, info: Mapping[str, Any]) -> Path:
+    """The folded network as a LIF / CUBA-LIF checkpoint (CPU, float32) with the fold report."""
+    acc = report["accuracy"]
+    final = acc.get("finetuned", acc["folded"])
+    metrics = {"test_acc": final["test"]["acc"], "test_loss": final["test"]["loss"],
+               "test_firing_rates": final["test"]["rates"], "best_val_acc": final["val"]["acc"],
+               "source_test_acc": acc[kind]["test"]["acc"], "source_kind": kind}
+    extra = {"fold": report, "source": {"checkpoint": str(checkpoint), "extra": meta.get("extra", {}),
+                                        "metrics": {k: v for k, v in (meta.get("metrics") or {}).items()
+                                                    if k != "history"}},
+             "data": info}
+    return save_checkpoint(out, net.to("cpu", torch.float32), binning=binning, training=None, metrics=metrics,
+                           seed=meta.get("seed"), extra=extra)
+
+
+__all__ = ["FoldConfig", "FoldOptions", "FoldResult", "fold", "format_report"]

@@ -1,0 +1,55 @@
+"""The train stage: a resolved run configuration -> a trained checkpoint (``spikedeploy train``).
+
+:func:`train` trains the network of a :class:`~spikedeploy.training.run_config.RunConfig`
+on ``DIR/train.h5`` (a stratified validation split held out) and tests it on
+``DIR/test.h5`` with :func:`spikedeploy.training.loop.run_training` (under torchrun:
+DistributedDataParallel), writing a weights-only checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import torch
+
+from ..paths import default_data_dir
+from ..training.loop import TrainResult, run_training
+from ..training.run_config import RunConfig
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What to train and where.
+
+    run       network, binning and training settings (preset < TOML file < overrides)
+    data_dir  folder with train.h5 and test.h5 (None: ``run.data_dir``, else the built-in data set)
+    out       the checkpoint to write (None: ``run.out``, else ``model.pt``)
+    device    ``auto`` (CUDA when available), ``cpu``, ``cuda[:N]``
+    threads   torch CPU threads (None: torch's own choice)
+    extra     plain data recorded in the checkpoint (``extra``), beside the preset and the run
+    """
+
+    run: RunConfig
+    data_dir: Path | None = None
+    out: Path | None = None
+    device: str = "auto"
+    threads: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    progress: bool = True
+
+
+def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> TrainResult:
+    """Train and test the network; write the checkpoint (module docstring)."""
+    run = options.run
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    data_dir = options.data_dir or run.data_dir or default_data_dir()
+    out = options.out or run.out or Path("model.pt")
+    extra = {"preset": run.preset, "run": run.to_dict(), **dict(options.extra)}
+    return run_training(run.network, run.binning, run.training, data_dir, out, device=options.device,
+                        progress=options.progress, extra=extra, log=log)
+
+
+__all__ = ["RunConfig", "TrainOptions", "TrainResult", "train"]
