@@ -31,7 +31,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 # The floors, lowest first. A module's floor is the first prefix that matches it
 # (the longest prefix wins); a module may import from its own floor or any floor below.
 FLOORS: list[tuple[str, list[str]]] = [
-    ("base", ["errors", "atomic", "paths", "config", "hardware", "netspec"]),
+    ("base", ["errors", "atomic", "paths", "config", "hardware", "hashing", "netspec"]),
     ("data", ["data"]),
     ("models", ["models"]),
     ("training", ["training"]),
@@ -113,10 +113,17 @@ def resolve(mod: str, is_pkg: bool, node: ast.ImportFrom | ast.Import, known: se
 
 
 def comment_near(lines: list[str], lineno: int) -> str:
+    """The comment on an import's line, or on the comment line above the block of imports it
+    belongs to (one comment may explain a group of lazy imports)."""
     here = lines[lineno - 1]
     if "#" in here:
         return here.split("#", 1)[1].strip()
-    above = lines[lineno - 2].strip() if lineno >= 2 else ""
+    i = lineno - 2
+    while i >= 0 and lines[i].strip().startswith(("from ", "import ")):
+        if "#" in lines[i]:
+            return lines[i].split("#", 1)[1].strip()
+        i -= 1
+    above = lines[i].strip() if i >= 0 else ""
     return above[1:].strip() if above.startswith("#") else ""
 
 
