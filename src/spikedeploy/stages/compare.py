@@ -304,9 +304,9 @@ def _samples(inp: _Inputs, say: Callable[[str], None]) -> tuple[torch.Tensor, np
     return x, y
 
 
-def _lava_run(inp: _Inputs, xb: torch.Tensor, y: np.ndarray, dt: float, emu_run: BackendRun,
-              emu_spikes: Mapping[str, torch.Tensor], checks: Mapping[str, Any],
-              carried: int) -> tuple[BackendRun, dict[str, Any]]:
+def _counted_lava_run(inp: _Inputs, xb: torch.Tensor, y: np.ndarray, dt: float,
+                      emu_spikes: Mapping[str, torch.Tensor], checks: Mapping[str, Any],
+                      carried: int) -> tuple[BackendRun, dict[str, Any]]:
     """The Lava run's counts (checked equal to the emulator's) and the checks made."""
     res = inp.results
     lava_counts = count_run(inp.net, xb, {k: torch.from_numpy(v.astype(np.int8)) for k, v in res.spikes.items()},
@@ -368,7 +368,7 @@ def compare(options: CompareOptions, *, nvml: Any = None, log: Callable[[str], N
     say("checking the Lava run against the emulator")
     checks = _verify_lava(res, inp.results_path, inp.net, emu_spikes, emu_readout_v, emu_run.predictions)
     t0 = time.perf_counter()
-    lava_run, checks = _lava_run(inp, xb, y, dt, emu_run, emu_spikes, checks, carried)
+    lava_run, checks = _counted_lava_run(inp, xb, y, dt, emu_spikes, checks, carried)
     runs: dict[str, BackendRun] = {"float": float_run, "emulator": emu_run, "lava": lava_run}
     count_s = time.perf_counter() - t0
     energy = _energy(runs, config)

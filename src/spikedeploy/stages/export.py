@@ -126,11 +126,11 @@ def export(options: ExportOptions) -> ExportResult:
         path = write_nir(options.out, spec, loihi=loihi, config=config, input_gain=options.input_gain)
     report_path = None
     if report is not None and options.report is not None:
-        report_path = write_report_json(options.report, report)
+        report_path = _write_report(options.report, report)
     return ExportResult(path, spec, loihi, report, config, report_path)
 
 
-def write_report_json(path: Path, report: QuantReport) -> Path:
+def _write_report(path: Path, report: QuantReport) -> Path:
     """The quantisation report as JSON (atomically)."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(report.to_dict(), indent=2, allow_nan=True) + "\n")

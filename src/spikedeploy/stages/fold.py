@@ -22,8 +22,8 @@ import torch
 from ..atomic import check_output_path
 from ..data.shd import BinningConfig
 from ..errors import ConfigError, DataFormatError
-from ..fold import (FoldConfig, cluster_decays, distill, fold_network, format_report, load_foldable_checkpoint, logits_of,
-                    plot_decays)
+from ..fold import (FoldConfig, cluster_decays, distill, fold_network, format_report, load_foldable_checkpoint,
+                    logits_of, plot_decays)
 from ..models.networks import SpikingNetwork
 from ..paths import default_data_dir
 from ..training.checkpoint import save_checkpoint

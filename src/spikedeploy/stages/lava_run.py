@@ -47,7 +47,7 @@ from ..lava_backend import require_lava
 from ..lava_backend.adapters import CONFIGS, LavaNetwork, lava_network
 from ..lava_backend.convert import LavaPlan, convert_graph, integer_network
 from ..lava_backend.results import LavaResults, write_results
-from ..lava_backend.run import run_stream, verify_bit_exact
+from ..lava_backend.run import LavaRunResult, run_stream, verify_bit_exact
 from ..lava_backend.stream import (DECAY_CHOICES, carried_samples, choose_decays, default_replicas, float_quiet_gap,
                                    float_reference, readout_values)
 from ..netspec import NetworkSpec
@@ -354,7 +354,7 @@ class _Inputs:
     indices: np.ndarray
     x: np.ndarray
     labels: np.ndarray
-    notes: list[str]
+    notes: tuple[str, ...]          # what reading the graph and the data assumed
 
 
 def _time_step(options: LavaRunOptions, graph_dt: float | None, frame: float) -> tuple[float, str]:
@@ -398,7 +398,7 @@ def _read_inputs(options: LavaRunOptions) -> _Inputs:
         notes.append(f"{clipped} input entries were spike counts > 1 (binary = False); Loihi's input spikes are "
                      "binary, so they were clipped to 1")
     return _Inputs(graph, plan, stored_net, data_path, spikes, binning, bsrc, dt, dt_source, graph_dt, indices, x,
-                   labels, notes)
+                   labels, tuple(notes))
 
 
 def _calibration(options: LavaRunOptions, inp: _Inputs) -> tuple[np.ndarray, np.ndarray, str]:
@@ -418,26 +418,27 @@ def _calibration(options: LavaRunOptions, inp: _Inputs) -> tuple[np.ndarray, np.
                   f"({inp.data_path}; pass --calibrate DATA.h5 to use other data)")
 
 
-def _network(options: LavaRunOptions, inp: _Inputs) -> tuple[LoihiNetwork | NetworkSpec, str, str | None]:
-    """``(network, source, quantisation report)``: the float spec (``floating_pt``), the graph's
-    stored integers, or the float network quantised here."""
+def _network(options: LavaRunOptions, inp: _Inputs) -> tuple[LoihiNetwork | NetworkSpec, str, str | None, list[str]]:
+    """``(network, source, quantisation report, notes)``: the float spec (``floating_pt``), the
+    graph's stored integers, or the float network quantised here."""
     if options.config == "floating_pt":
-        if inp.stored_net is not None:
-            inp.notes.append("floating_pt runs the graph's float network; the Loihi integers it stores are not used")
-        return inp.plan.spec, "float", None
+        notes = [] if inp.stored_net is None else [
+            "floating_pt runs the graph's float network; the Loihi integers it stores are not used"]
+        return inp.plan.spec, "float", None, notes
+    notes = []
     calib_x = calib_y = None
     if inp.stored_net is None:
         calib_x, calib_y, note = _calibration(options, inp)
-        inp.notes.append(note)
+        notes.append(note)
     integer = integer_network(inp.plan, inp.graph, calib_x, calib_labels=calib_y, allow_approx=options.allow_approx,
                               metadata={"nir_model": str(options.model)})
     if options.calibrate is not None and inp.stored_net is not None:
-        inp.notes.append("the graph stores its Loihi integers: --calibrate is not used")
+        notes.append("the graph stores its Loihi integers: --calibrate is not used")
     dt, graph_dt = options.dt, inp.graph_dt
     if inp.stored_net is not None and dt is not None and graph_dt is not None and float(dt) != float(graph_dt):
-        inp.notes.append(f"the stored Loihi integers were made for dt = {graph_dt:g} s: --dt changes the float "
-                         "network only, not them")
-    return integer.net, integer.source, None if integer.report is None else integer.report.format()
+        notes.append(f"the stored Loihi integers were made for dt = {graph_dt:g} s: --dt changes the float "
+                     "network only, not them")
+    return integer.net, integer.source, None if integer.report is None else integer.report.format(), notes
 
 
 def _stream_plan(options: LavaRunOptions, net: LoihiNetwork | NetworkSpec, x: np.ndarray) -> tuple[int, int, str]:
@@ -467,10 +468,10 @@ def lava_run(options: LavaRunOptions) -> LavaRunSummary:
         check_output_path(options.out)
     inp = _read_inputs(options)
     require_lava()
-    net, source, report_text = _network(options, inp)
+    net, source, report_text, net_notes = _network(options, inp)
     lava = lava_network(net, options.config)
-    decays, notes = choose_decays(lava, options.decays)
-    inp.notes.extend(notes)
+    decays, decay_notes = choose_decays(lava, options.decays)
+    notes = [*inp.notes, *net_notes, *decay_notes]
     replicas, gap, gap_source = _stream_plan(options, net, inp.x)
     result = run_stream(net, inp.x, gap_steps=gap, replicas=replicas, config=options.config,
                         record_voltage="readout", progress=options.progress, decays=decays)
@@ -479,7 +480,7 @@ def lava_run(options: LavaRunOptions) -> LavaRunSummary:
         verify_bit_exact(result)       # VerificationError at the first difference
         verified = True
     summary = _summarize(options, inp, net, lava, result, source=source, decays=decays, replicas=replicas, gap=gap,
-                         gap_source=gap_source, verified=verified, report_text=report_text)
+                         gap_source=gap_source, verified=verified, report_text=report_text, notes=notes)
     summary.wall_time_s = time.perf_counter() - t_start
     if options.out is not None:
         summary.results_path = write_results(options.out, summary.to_results())
@@ -487,8 +488,8 @@ def lava_run(options: LavaRunOptions) -> LavaRunSummary:
 
 
 def _summarize(options: LavaRunOptions, inp: _Inputs, net: LoihiNetwork | NetworkSpec, lava: LavaNetwork,
-               result: Any, *, source: str, decays: str, replicas: int, gap: int, gap_source: str,
-               verified: bool | None, report_text: str | None) -> LavaRunSummary:
+               result: LavaRunResult, *, source: str, decays: str, replicas: int, gap: int, gap_source: str,
+               verified: bool | None, report_text: str | None, notes: list[str]) -> LavaRunSummary:
     """Read the run back: aligned spikes, the readout, predictions, and everything it assumed."""
     fixed = options.config == "fixed_pt"
     per = result.per_sample()
@@ -510,7 +511,7 @@ def _summarize(options: LavaRunOptions, inp: _Inputs, net: LoihiNetwork | Networ
         replicas=replicas, gap_steps=gap, gap_source=gap_source, carried=carried_samples(result),
         lava_steps=int(result.layout.total_steps), timing=dict(result.timing), wall_time_s=0.0, verified=verified,
         plan_text=inp.plan.describe(lava, decays),
-        network_text=net.summary() if fixed else _float_summary(lava), notes=inp.notes,
+        network_text=net.summary() if fixed else _float_summary(lava), notes=notes,
         quant_report_text=report_text, float_reference=fref, lava_result=result, net=net, plan=inp.plan,
         lava_version=_lava_version(), created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         model_sha256=file_sha256(options.model), data_sha256=file_sha256(inp.data_path))
@@ -528,5 +529,6 @@ def _float_summary(net: LavaNetwork) -> str:
     for l in net.layers:
         rec = ", recurrent" if l.recurrent else ""
         kind = "LIF" if l.spiking else "readout (non-spiking)"
-        lines.append(f"  {l.name}: {l.weight.shape[1]} -> {l.n_out} {kind}{rec}, {len(l.decay_groups())} decay group(s)")
+        lines.append(f"  {l.name}: {l.weight.shape[1]} -> {l.n_out} {kind}{rec}, "
+                     f"{len(l.decay_groups())} decay group(s)")
     return "\n".join(lines)

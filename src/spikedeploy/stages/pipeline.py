@@ -43,7 +43,7 @@ from ..errors import ConfigError, DataFormatError, SpikedeployError
 from ..hashing import file_sha256, settings_hash
 from ..metrics.report import write_index
 from .compare import CompareOptions, compare
-from .export import ExportOptions, export, write_report_json
+from .export import ExportOptions, export
 from .fold import FoldOptions, fold
 from .lava_run import LavaRunOptions, lava_run
 from .pipeline_config import DEFAULT_MODELS, STAGES, LavaSettings, ModelPlan, PipelineConfig
@@ -414,8 +414,7 @@ def _export_step(run: ModelRun, data: _Data, runner: _Runner) -> Exported:
     def work() -> Exported:
         nir_path.parent.mkdir(parents=True, exist_ok=True)
         res = export(ExportOptions(checkpoint=run.deployed, out=nir_path, quantized=True, data_dir=data.dir, quant=q,
-                                   progress=runner.progress))
-        write_report_json(report_path, res.report)
+                                   report=report_path, progress=runner.progress))
         rep = res.report
         return Exported(nir_path, report_path, rep.accuracy_float, rep.accuracy_emulator, rep.logit_agreement,
                         list(rep.approximations))
