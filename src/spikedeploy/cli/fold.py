@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _fold(args: argparse.Namespace) -> int:
-    from ..stages.fold import FoldConfig, FoldOptions, fold, format_report  # lazy: keeps --help free of torch
+    from ..stages.fold import FoldConfig, FoldOptions, fold, format_report  # lazy: no torch for --help
 
     config = FoldConfig(method=args.method, clusters=args.clusters, calib_samples=args.calib_samples,
                         batch_size=args.batch_size, finetune_epochs=args.finetune_epochs, finetune_lr=args.lr,

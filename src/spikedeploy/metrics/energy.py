@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
 from ..errors import ConfigError
+from ..hardware import load_chip
 from .records import RunCounts
 from .synops import GATES_SUFFIX
 
@@ -78,8 +79,6 @@ def operation_energy(profile: Any) -> OperationEnergy:
     figure's status and source become a ``sources`` line.
     """
     if isinstance(profile, str):
-        from ..hardware import load_chip  # noqa: PLC0415  (profiles are data, loaded on demand)
-
         profile = load_chip(profile)
     neuromorphic = profile.kind == "neuromorphic"
     keys = NEUROMORPHIC_KEYS if neuromorphic else CONVENTIONAL_KEYS

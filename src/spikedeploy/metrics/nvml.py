@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..errors import ConfigError
+
 NOT_AVAILABLE = "not available: no NVIDIA GPU"
 
 
@@ -141,8 +143,6 @@ def measure_gpu_energy(run: Callable[[], Any], n_inferences: int, *, device_inde
     queued GPU work is inside the measurement.
     """
     if int(n_inferences) <= 0:
-        from ..errors import ConfigError  # noqa: PLC0415
-
         raise ConfigError("n_inferences", f"must be positive, got {n_inferences}")
     mod, handle, _reason = _open(nvml, device_index)
     if mod is None:
