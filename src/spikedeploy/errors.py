@@ -8,6 +8,7 @@ exits with status 2 instead of a traceback.
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 
@@ -163,3 +164,28 @@ class ResultsMismatchError(SpikedeployError):
                          "(the results come from a different model or data set)",
                          remedy="rerun `spikedeploy lava-run` on this model and data")
 
+
+
+class Interrupted(BaseException):
+    """Ctrl-C (SIGINT) or SIGTERM ended the work. A BaseException like KeyboardInterrupt, so
+    that no ``except Exception`` on the way swallows it. ``stopped`` / ``released``: the
+    processes ended and the shared-memory segments unlinked on the way out. The command
+    line exits with ``128 + signum`` (130, 143)."""
+
+    def __init__(self, signum: int, *, stopped: int = 0, released: int = 0):
+        self.signum = int(signum)
+        self.stopped = stopped
+        self.released = released
+        super().__init__(signum)
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum
+
+    def __str__(self) -> str:
+        name = signal.Signals(self.signum).name
+        cleanup = ""
+        if self.stopped or self.released:
+            cleanup = (f"; stopped {self.stopped} process(es) it had started and released {self.released} "
+                       "shared-memory segment(s)")
+        return f"interrupted by {name}{cleanup}"

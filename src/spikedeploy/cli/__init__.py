@@ -14,7 +14,7 @@ import os
 import sys
 
 from .. import __version__
-from ..errors import SpikedeployError
+from ..errors import Interrupted, SpikedeployError
 
 #: Modules under spikedeploy.cli that register subcommands, in --help order.
 COMMAND_MODULES = ("main_job", "data", "train", "fold", "export", "lava", "compare")
@@ -44,6 +44,9 @@ def run(argv: list[str] | None, parser: argparse.ArgumentParser) -> int:
     except SpikedeployError as err:
         print(f"spikedeploy: error: {err}", file=sys.stderr)
         return 2
+    except Interrupted as err:
+        print(f"spikedeploy: {err}", file=sys.stderr)
+        return err.exit_status
     except KeyboardInterrupt:
         print("spikedeploy: interrupted", file=sys.stderr)
         return 130

@@ -24,13 +24,20 @@ import numpy as np
 
 from tqdm import tqdm
 
-from ..errors import ConfigError, ShapeMismatchError, SpikedeployError
+from ..errors import ConfigError, Interrupted, ShapeMismatchError, SpikedeployError
 from ..netspec import NetworkSpec
 from ..quant.emulator import StreamLayout, StreamResult, emulate_stream, pack_samples, verify_identical
+from ..processes import Guard, interruptible
 from ..quant.loihi_network import LoihiNetwork
 from . import require_lava
 from .adapters import CONFIGS, LavaNetwork, lava_network
-from .build import build_graph
+from .build import LavaGraph, build_graph
+
+
+#: A Ctrl-C or SIGTERM during a Lava run is raised again this often until the clean-up begins
+#: (a signal can land where Python drops the exception, e.g. in a fork handler while Lava
+#: starts its processes; :class:`~spikedeploy.processes.Guard`).
+REDELIVER_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -102,9 +109,6 @@ def run_stream(net: LoihiNetwork | NetworkSpec, samples, *, gap_steps: int = 0, 
     see :mod:`.build`).
     """
     require_lava()
-    from lava.magma.core.run_conditions import RunSteps  # lazy: Lava is imported only in the Lava backend
-    from lava.magma.core.run_configs import Loihi2SimCfg
-
     if config not in CONFIGS:
         raise ConfigError("config", f"unknown Lava configuration {config!r}", valid=CONFIGS)
     lava = lava_network(net, config)
@@ -115,36 +119,16 @@ def run_stream(net: LoihiNetwork | NetworkSpec, samples, *, gap_steps: int = 0, 
         raise ConfigError("samples", "values must be 0 or 1 (binary spikes)")
     stream, layout = pack_samples(samples, replicas, lava.latency, gap_steps)
     S = layout.total_steps
-    with tempfile.TemporaryDirectory(prefix="spikedeploy-lava-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="spikedeploy-lava-") as tmp, interruptible(REDELIVER_S) as guard:
         t0 = time.perf_counter()
         graph = build_graph(lava, stream, layout, tmp, connection=connection, record_voltage=record_voltage,
                             record_current=record_current, decays=decays)
         t1 = time.perf_counter()
-        # The first call runs one step: it compiles the graph and starts Lava's processes,
-        # so the steady-state speed can be timed apart from the start-up.
-        n_calls = max(1, chunks, 20 if progress else 1)
-        rest = [len(c) for c in np.array_split(np.arange(S - 1), min(n_calls, max(S - 1, 1)))]
-        sizes = [1] + [r for r in rest if r > 0]
-        bar = None
-        if progress:
-            bar = tqdm(total=S, desc=f"Lava {config} x{replicas}", unit="step")
-        cfg = Loihi2SimCfg(select_tag=config)
-        t_first = None
-        try:
-            for size in sizes:
-                graph.anchor.run(condition=RunSteps(num_steps=int(size)), run_cfg=cfg)
-                if t_first is None:
-                    t_first = time.perf_counter()
-                if bar is not None:
-                    bar.update(size)
-            t_end = time.perf_counter()
-        finally:
-            if bar is not None:
-                bar.close()
-            graph.anchor.stop()
+        t_first, t_end = _run_graph(graph, chunks, progress, guard)
         t2 = time.perf_counter()
         spikes, voltage, current = _read(graph)
         t3 = time.perf_counter()
+        guard.check()          # a signal Lava's code swallowed: nothing of this run is used
     steady_s = max(t_end - t_first, 1e-9)
     timing = {"build_s": t1 - t0, "startup_s": t_first - t1, "run_s": steady_s, "stop_s": t2 - t_end,
               "read_s": t3 - t2,
@@ -152,6 +136,55 @@ def run_stream(net: LoihiNetwork | NetworkSpec, samples, *, gap_steps: int = 0, 
               "wall_sample_steps_per_s": replicas * S / (t3 - t0)}
     return LavaRunResult(net=net, lava=lava, layout=layout, config=config, n_samples=int(samples.shape[0]),
                          stream=stream, spikes=spikes, voltage=voltage, current=current, timing=timing)
+
+
+def _run_graph(graph: LavaGraph, chunks: int, progress: bool, guard: Guard) -> tuple[float, float]:
+    """Run the graph for the whole stream and stop Lava; return the times the first step and
+    the last one ended. The first call runs one step: it compiles the graph and starts Lava's
+    processes, so the steady-state speed can be timed apart from the start-up.
+
+    On any exception, Ctrl-C and SIGTERM included (:func:`~spikedeploy.processes.interruptible`),
+    Lava's own ``stop`` is not called (it waits forever for processes that have ended): the
+    processes Lava started are ended, their shared memory is unlinked, and the runtime is
+    marked stopped so that Lava does not try again at exit."""
+    from lava.magma.core.run_conditions import RunSteps  # lazy: Lava is imported only in the Lava backend
+    from lava.magma.core.run_configs import Loihi2SimCfg
+
+    S = graph.layout.total_steps
+    n_calls = max(1, chunks, 20 if progress else 1)
+    rest = [len(c) for c in np.array_split(np.arange(S - 1), min(n_calls, max(S - 1, 1)))]
+    sizes = [1] + [r for r in rest if r > 0]
+    bar = tqdm(total=S, desc=f"Lava {graph.config} x{graph.replicas}", unit="step") if progress else None
+    cfg = Loihi2SimCfg(select_tag=graph.config)
+    t_first = None
+    try:
+        for size in sizes:
+            graph.anchor.run(condition=RunSteps(num_steps=int(size)), run_cfg=cfg)
+            if t_first is None:
+                t_first = time.perf_counter()
+            if bar is not None:
+                bar.update(size)
+        t_end = time.perf_counter()
+        graph.anchor.stop()
+    except BaseException as err:
+        stopped = guard.stop()
+        _abandon(graph)
+        if isinstance(err, Interrupted):
+            err.stopped, err.released = stopped.processes, stopped.segments
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    return t_first, t_end
+
+
+def _abandon(graph: LavaGraph) -> None:
+    """Mark the graph's Lava runtime as stopped (its processes were ended by us), so that
+    ``Runtime.__del__`` does not call ``stop`` on them again. Lava 0.10 offers no public way."""
+    runtime = getattr(graph.anchor, "runtime", None)
+    if runtime is not None:
+        runtime._is_started = False
+        runtime._is_running = False
 
 
 def _load(path: Path, wait_s: float = 10.0) -> np.ndarray:

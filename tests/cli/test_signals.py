@@ -1,0 +1,109 @@
+"""Ctrl-C and SIGTERM during a real Lava run: the run ends within seconds with one line and
+exit status 130 / 143, every process it started is gone, no shared-memory segment it made
+is left in /dev/shm, and no output file is written.
+
+Each run is ``spikedeploy lava-run`` in its own process group (as a terminal runs it),
+long enough to be signalled while Lava's processes run (a 400-step gap after each sample,
+one copy)."""
+
+import contextlib
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from spikedeploy.models import build_network, get_preset
+from spikedeploy.processes import descendants
+from spikedeploy.stages.export import ExportOptions, QuantOptions, export
+from spikedeploy.training.checkpoint import save_checkpoint
+
+from ..training.toy_shd import write_toy_dataset
+from .test_lava_cli import BINARY
+
+pytestmark = [pytest.mark.lava,
+              pytest.mark.skipif(importlib.util.find_spec("lava") is None, reason="lava-nc is not installed")]
+SHM = Path("/dev/shm")
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("signals")
+    data = write_toy_dataset(folder / "data", n_train=40, n_test=24)
+    torch.manual_seed(0)
+    cfg = get_preset("cuba-shd").network.replace(input_size=40, n_classes=4, hidden=[16], weight_gain=3.0)
+    ckpt = save_checkpoint(folder / "m.pt", build_network(cfg).eval(), binning=BINARY)
+    nir_path = export(ExportOptions(ckpt, folder / "m.nir", quantized=True, data_dir=data,
+                                    quant=QuantOptions(calib_samples=24, allow_approx=True))).path
+    return nir_path, data / "test.h5"
+
+
+def _group(pgid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid:
+                out.append(int(entry))
+    return out
+
+
+def _run_and_signal(model, tmp_path, sig, *, to_group: bool, when_children: int):
+    nir_path, data = model
+    out = tmp_path / "results.npz"
+    err_path = tmp_path / "stderr.txt"
+    shm_before = set(os.listdir(SHM))
+    with open(err_path, "w") as err:
+        p = subprocess.Popen([sys.executable, "-m", "spikedeploy", "lava-run", str(nir_path), "--data", str(data),
+                              "--replicas", "1", "--gap", "400", "--out", str(out), "--no-progress"],
+                             stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(descendants(p.pid)) < when_children:          # Lava's processes are starting / running
+            assert p.poll() is None and time.monotonic() < deadline, "the run ended before it was signalled"
+            time.sleep(0.02)
+        if to_group:
+            os.killpg(p.pid, sig)
+        else:
+            os.kill(p.pid, sig)
+        t0 = time.monotonic()
+        code = p.wait(timeout=30)
+        seconds = time.monotonic() - t0
+        deadline = time.monotonic() + 30
+        while _group(p.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = _group(p.pid)
+    finally:
+        for pid in _group(p.pid):                      # never leave a failed test's processes behind
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+    new_shm = set(os.listdir(SHM)) - shm_before
+    return code, seconds, left, new_shm, out.exists(), err_path.read_text().strip().splitlines()
+
+
+@pytest.mark.parametrize("sig, to_group", [(signal.SIGINT, True), (signal.SIGTERM, False),
+                                           (signal.SIGTERM, True), (signal.SIGINT, False)],
+                         ids=["ctrl-c-to-the-group", "sigterm-to-the-parent", "sigterm-to-the-group",
+                              "sigint-to-the-parent"])
+def test_a_signal_ends_the_lava_run_and_everything_it_started(model, tmp_path, sig, to_group):
+    code, seconds, left, new_shm, written, err = _run_and_signal(model, tmp_path, sig, to_group=to_group,
+                                                                 when_children=8)
+    assert code == 128 + sig and seconds < 15
+    assert left == [] and new_shm == set() and not written
+    assert len(err) == 1 and err[0].startswith(f"spikedeploy: interrupted by {signal.Signals(sig).name}; stopped ")
+
+
+def test_ctrl_c_while_lava_starts_its_processes_is_not_swallowed(model, tmp_path):
+    code, seconds, left, new_shm, written, err = _run_and_signal(model, tmp_path, signal.SIGINT, to_group=True,
+                                                                 when_children=1)
+    assert code == 130 and seconds < 15
+    assert left == [] and new_shm == set() and not written
+    assert len(err) == 1 and err[0].startswith("spikedeploy: interrupted by SIGINT")
