@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..atomic import atomic_path, check_output_path
+from ..atomic import atomic_path, check_outputs
 from ..errors import VerificationError
 from .argtypes import non_negative_int as _non_negative_int
 from .argtypes import positive_float as _positive_float
@@ -126,8 +126,7 @@ def _lava_run(args: argparse.Namespace) -> int:
 def _map(args: argparse.Namespace) -> int:
     from ..lava_backend.mapping import map_nir  # lazy: keeps `spikedeploy --help` free of torch
 
-    if args.json is not None:
-        check_output_path(args.json)
+    check_outputs({"report (--json)": args.json}, {"model": args.model})
     result = map_nir(args.model, args.chip, dt=args.dt, allow_approx=args.allow_approx)
     print(f"model: {args.model} ({result.source})")
     for note in result.notes:

@@ -66,8 +66,8 @@ def _train(args: argparse.Namespace) -> int:
     binning = {} if args.time_steps is None else {"n_steps": args.time_steps}
     run = RunConfig.resolve(preset=args.preset, config_file=args.config, binning=binning, training=training,
                             data_dir=args.data, out=args.out, **hidden)
-    result = train(TrainOptions(run=run, device=args.device, threads=args.threads, progress=not args.no_progress),
-                   log=print)
+    result = train(TrainOptions(run=run, device=args.device, threads=args.threads, config_file=args.config,
+                                progress=not args.no_progress), log=print)
     if result.checkpoint is not None:
         if args.no_progress:   # with progress the training loop has said it, with the firing rates
             print(f"test accuracy: {result.test_acc:.4f}")

@@ -68,7 +68,7 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import check_output_path
+from ..atomic import check_outputs
 from ..errors import ConfigError, DataFormatError
 from .shd_format import write_shd
 from .wav import read_wav
@@ -541,7 +541,8 @@ def encode_wav_file(wav: str | Path, out_h5: str | Path, label: int = 0, seed: i
     before anything is written; the output appears complete or not at all.
     """
     cfg = config or CochleaConfig()
-    out_h5 = check_output_path(out_h5)
+    check_outputs({"output (-o)": out_h5}, {"wav": wav})
+    out_h5 = Path(out_h5)
     samples, rate = read_wav(wav)
     x = _as_signal(samples, rate, cfg, wav)
     times, units = get_cochlea(cfg).encode(x, cfg.sample_rate, seed)

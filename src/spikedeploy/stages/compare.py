@@ -56,14 +56,16 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..atomic import check_outputs
 from ..data.shd import BinningConfig, ShdDataset
 from ..errors import (CheckpointError, ConfigError, DataFormatError, ResultsMismatchError, ShapeMismatchError,
-                      VerificationError)
+                      SpikedeployError, VerificationError)
 from ..hashing import file_sha256, indices_sha256
 from ..lava_backend.results import LavaResults, read_results
 from ..metrics.backend_runs import check_counts_equal, layer_table, measure_gpu, run_emulator, run_float
 from ..metrics.comparison import NOT_MEASURED, BackendRun, CompareConfig, Comparison, check_chips
 from ..metrics.energy import EnergyEstimate, estimate_energy
+from ..metrics.report import FILES as REPORT_FILES
 from ..metrics.report import fmt_energy, write_report
 from ..metrics.run_counts import count_run
 from ..models.networks import SpikingNetwork
@@ -344,6 +346,7 @@ def compare(options: CompareOptions, *, nvml: Any = None, log: Callable[[str], N
     t_start = time.perf_counter()
     config = options.config
     check_chips(config)
+    _check_report_folder(options)
     if options.threads:
         torch.set_num_threads(options.threads)
     inp = _load_inputs(options)
@@ -394,6 +397,20 @@ def compare(options: CompareOptions, *, nvml: Any = None, log: Callable[[str], N
     if options.out is not None:
         report = write_report(cmp, options.out, title=options.title, command=options.command, extra=options.extra)
     return CompareResult(cmp, report)
+
+
+def _check_report_folder(options: CompareOptions) -> None:
+    """The report folder: a folder (or none yet), none of whose files is an input."""
+    if options.out is None:
+        return
+    out = Path(options.out)
+    if out.exists() and not out.is_dir():
+        raise SpikedeployError(f"{out}: exists and is a file; -o names the folder the report is written into",
+                               remedy="choose a folder (it is created when missing)")
+    if out.is_dir():
+        check_outputs({f"report file {name}": out / name for name in REPORT_FILES},
+                      {"checkpoint": options.checkpoint, "results": options.results, "data": options.data,
+                       "NIR file": options.nir, "GPN checkpoint": None if options.gpn == "auto" else options.gpn})
 
 
 def _energy(runs: Mapping[str, BackendRun], config: CompareConfig) -> dict[str, EnergyEstimate]:

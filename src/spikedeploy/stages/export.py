@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..atomic import atomic_path, check_output_path
+from ..atomic import atomic_path, check_outputs
 from ..data.sampling import calibration_set
 from ..errors import ConfigError
 from ..netspec import NetworkSpec
@@ -96,9 +96,10 @@ def export(options: ExportOptions) -> ExportResult:
     """Load the checkpoint, build its NetworkSpec, optionally quantise, write the graph
     (module docstring). Errors are project exceptions (CheckpointError, ConversionError,
     QuantizationError, DataFormatError ...); nothing is written unless everything succeeds."""
-    for path in (options.out, options.report):
-        if path is not None:
-            check_output_path(path)
+    ddir = Path(options.data_dir) if options.data_dir is not None else default_data_dir()
+    check_outputs({"NIR file (-o)": options.out, "report (--report)": options.report},
+                  {"checkpoint": options.checkpoint,
+                   **({"calibration data": ddir / "train.h5"} if options.quantized else {})})
     checkpoint = options.checkpoint
     spec, model, meta = checkpoint_to_spec(checkpoint)
     binning = meta.get("binning")
@@ -114,7 +115,6 @@ def export(options: ExportOptions) -> ExportResult:
     loihi = report = None
     if options.quantized:
         q = options.quant
-        ddir = Path(options.data_dir) if options.data_dir is not None else default_data_dir()
         x, y, _, info = calibration_set(ddir, binning, spec.input_size, q.calib_samples, q.seed)
         qcfg = QuantConfig(headroom=q.headroom, allow_approx=q.allow_approx, weight_range=q.weight_range)
         loihi, report = quantize(spec, x, labels=y, config=qcfg,

@@ -19,9 +19,9 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from ..atomic import check_output_path
+from ..atomic import check_outputs
 from ..data.shd import BinningConfig
-from ..errors import ConfigError, DataFormatError
+from ..errors import DataFormatError
 from ..fold import (FoldConfig, cluster_decays, distill, fold_network, format_report, load_foldable_checkpoint,
                     logits_of, plot_decays)
 from ..models.networks import SpikingNetwork
@@ -78,11 +78,8 @@ def fold(options: FoldOptions, log: Callable[[str], None] | None = None) -> Fold
     checkpoint, out = Path(options.checkpoint), Path(options.out)
     data_dir = Path(options.data_dir) if options.data_dir is not None else default_data_dir()
     config = options.config
-    check_output_path(out)
-    if options.plot is not None:
-        check_output_path(options.plot)   # before the work, not after
-    if out.exists() and checkpoint.exists() and out.resolve() == checkpoint.resolve():
-        raise ConfigError("output", f"{out} is the input checkpoint", remedy="write the folded model to another file")
+    check_outputs({"folded checkpoint (-o)": out, "decay plot (--plot)": options.plot},   # before the work
+                  {"checkpoint": checkpoint, "training data": data_dir / "train.h5", "test data": data_dir / "test.h5"})
     if options.threads:
         torch.set_num_threads(options.threads)
     source, meta = load_foldable_checkpoint(checkpoint)

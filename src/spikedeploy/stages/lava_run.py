@@ -38,7 +38,7 @@ import nir
 import numpy as np
 
 from .. import __version__
-from ..atomic import check_output_path
+from ..atomic import check_outputs
 from ..data.sampling import binary_frames, choose_samples, data_file
 from ..data.shd import BinningConfig, SpikeSet, load_spikes
 from ..errors import ConfigError, ShapeMismatchError
@@ -464,8 +464,10 @@ def lava_run(options: LavaRunOptions) -> LavaRunSummary:
         QuantizationError, MissingDependencyError (Lava missing), VerificationError.
     """
     t_start = time.perf_counter()
-    if options.out is not None:
-        check_output_path(options.out)
+    check_outputs({"results file (--out)": options.out},
+                  {"model": options.model, "data (--data)": data_file(options.data),
+                   "calibration data (--calibrate)": None if options.calibrate is None else
+                   data_file(options.calibrate, "train.h5")})
     inp = _read_inputs(options)
     require_lava()
     net, source, report_text, net_notes = _network(options, inp)

@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
+from ..atomic import check_outputs
 from ..paths import default_data_dir
 from ..training.loop import TrainResult, run_training
 from ..training.run_config import RunConfig
@@ -29,6 +30,7 @@ class TrainOptions:
     device    ``auto`` (CUDA when available), ``cpu``, ``cuda[:N]``
     threads   torch CPU threads (None: torch's own choice)
     extra     plain data recorded in the checkpoint (``extra``), beside the preset and the run
+    config_file  the TOML file ``run`` was read from, if any (never written over)
     """
 
     run: RunConfig
@@ -37,6 +39,7 @@ class TrainOptions:
     device: str = "auto"
     threads: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    config_file: Path | None = None
     progress: bool = True
 
 
@@ -45,8 +48,11 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> Tr
     run = options.run
     if options.threads:
         torch.set_num_threads(options.threads)
-    data_dir = options.data_dir or run.data_dir or default_data_dir()
+    data_dir = Path(options.data_dir or run.data_dir or default_data_dir())
     out = options.out or run.out or Path("model.pt")
+    check_outputs({"checkpoint (--out)": out}, {"training data": data_dir / "train.h5",
+                                                "test data": data_dir / "test.h5",
+                                                "configuration (--config)": options.config_file})
     extra = {"preset": run.preset, "run": run.to_dict(), **dict(options.extra)}
     return run_training(run.network, run.binning, run.training, data_dir, out, device=options.device,
                         progress=options.progress, extra=extra, log=log)
