@@ -24,6 +24,13 @@ def indices_sha256(indices: Any) -> str:
     return hashlib.sha256(np.ascontiguousarray(np.asarray(indices, dtype="<i8")).tobytes()).hexdigest()
 
 
+def array_digest(values: Any) -> str:
+    """Hex sha256 of an array's shape and its values as little-endian float32 (the precision a
+    NetworkSpec keeps): equal for the same float32 array, whatever its memory layout."""
+    a = np.ascontiguousarray(np.asarray(values, dtype="<f4"))
+    return hashlib.sha256(repr(a.shape).encode() + a.tobytes()).hexdigest()
+
+
 def settings_hash(obj: Any) -> str:
     """A short (16 hex digits) sha256 of plain data, independent of key order (JSON, sorted keys;
     paths as strings)."""

@@ -287,3 +287,52 @@ def test_corrupt_and_foreign_files_raise_data_format_errors(tmp_path):
     with pytest.raises(DataFormatError) as err:
         read_nir(truncated)
     assert err.value.path == truncated
+
+
+# ----------------------------------------------------------------------------- stale integers
+
+def _quantized_graph(tmp_path):
+    from spikedeploy.nir_io.export import write_nir
+    from spikedeploy.quant.ptq import QuantConfig, quantize
+
+    spec = mixed_spec()
+    net, _ = quantize(spec, spikes(0, 16, 10, spec.input_size), config=QuantConfig(allow_approx=True))
+    return write_nir(tmp_path / "q.nir", spec, loihi=net), spec
+
+
+def _edited(path, out, node, field, delta):
+    graph = nir.read(path)
+    getattr(graph.nodes[node], field)[0] = getattr(graph.nodes[node], field)[0] + delta
+    nir.write(out, graph)
+    return read_nir(out)
+
+
+def test_stored_integers_made_from_other_float_parameters_are_refused(tmp_path):
+    from spikedeploy.nir_io import read_loihi_network
+    from spikedeploy.nir_io.load import check_quantized_from
+
+    path, spec = _quantized_graph(tmp_path)
+    assert check_quantized_from(read_nir(path)) is True
+    assert read_loihi_network(read_nir(path)).layer_names == tuple(l.name for l in spec.layers)
+    first = spec.layers[0].name
+    for node, field, what in ((f"{first}.synapse", "weight", "weight"), (f"{first}.neuron", "v_threshold", "vth")):
+        graph = _edited(path, tmp_path / f"edited-{what}.nir", node, field, 0.25)
+        with pytest.raises(ConversionError, match=f"its {what} is not the one the stored Loihi integers") as err:
+            read_loihi_network(graph)
+        assert err.value.node == node and "export-nir" in err.value.remedy
+
+
+def test_a_graph_without_digests_is_read_as_before(tmp_path):
+    from spikedeploy.nir_io import read_loihi_network
+    from spikedeploy.nir_io.convention import KEY_QUANTIZED_FROM
+    from spikedeploy.nir_io.load import check_quantized_from
+    from spikedeploy.nir_io.metadata_codec import decode, encode
+
+    path, _ = _quantized_graph(tmp_path)
+    graph = nir.read(path)
+    meta = decode(dict(graph.metadata))
+    meta.pop(KEY_QUANTIZED_FROM)
+    graph.metadata = encode(meta)
+    nir.write(tmp_path / "old.nir", graph)
+    old = read_nir(tmp_path / "old.nir")
+    assert check_quantized_from(old) is False and read_loihi_network(old) is not None

@@ -69,6 +69,12 @@ KEY_SPEC_METADATA = "spikedeploy.spec_metadata"
 KEY_CONFIG = "spikedeploy.config"
 #: dict, the quantised network's plain-dict form (``LoihiNetwork.to_dict()``; may be absent).
 KEY_QUANTIZATION = "spikedeploy.quantization"
+#: dict {layer: {field: digest}}: SHA-256 digests (:func:`spikedeploy.hashing.array_digest`) of the
+#: float parameters the stored Loihi integers were made from (with :data:`KEY_QUANTIZATION`);
+#: a reader refuses the integers when the graph's float parameters no longer match.
+KEY_QUANTIZED_FROM = "spikedeploy.quantized_from"
+#: The NetworkSpec fields the digests cover.
+DIGEST_FIELDS = ("weight", "du", "dv", "vth", "bias", "rec_weight")
 #: str, the spikedeploy version that wrote the file.
 KEY_WRITER = "spikedeploy.writer"
 

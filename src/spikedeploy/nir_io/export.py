@@ -39,10 +39,11 @@ import numpy as np
 from .. import __version__
 from ..atomic import atomic_path
 from ..errors import ConfigError, ConversionError
+from ..hashing import array_digest
 from ..netspec import LayerSpec, NetworkSpec
 from . import load, metadata_codec
-from .convention import (CONVENTION, DISCRETISATION, INPUT_GAINS, KEY_CONFIG, KEY_CONVENTION,
-                         KEY_DISCRETISATION, KEY_DT, KEY_INPUT_GAIN, KEY_LAYERS, KEY_QUANTIZATION,
+from .convention import (CONVENTION, DIGEST_FIELDS, DISCRETISATION, INPUT_GAINS, KEY_CONFIG, KEY_CONVENTION,
+                         KEY_DISCRETISATION, KEY_DT, KEY_INPUT_GAIN, KEY_LAYERS, KEY_QUANTIZATION, KEY_QUANTIZED_FROM,
                          KEY_READOUT, KEY_SPEC_METADATA, KEY_WRITER, NODE_KEY_LAYER, NODE_KEY_ROLE,
                          ROLE_NEURON, ROLE_RECURRENT, ROLE_SYNAPSE, tau_from_decay)
 
@@ -145,6 +146,12 @@ def _layer_nodes(layer: LayerSpec, dt: float, input_gain: str) -> dict[str, nir.
     return nodes
 
 
+def float_digests(spec: NetworkSpec) -> dict[str, dict[str, str]]:
+    """{layer: {field: digest}} of the float parameters (:data:`~.convention.DIGEST_FIELDS`)."""
+    return {layer.name: {f: array_digest(getattr(layer, f)) for f in DIGEST_FIELDS if getattr(layer, f) is not None}
+            for layer in spec.layers}
+
+
 def _plain_quantization(loihi: Any) -> dict[str, Any]:
     if hasattr(loihi, "to_dict"):
         d = loihi.to_dict()
@@ -205,6 +212,7 @@ def spec_to_nir(spec: NetworkSpec, *, loihi: Any = None, config: Mapping[str, An
         meta[KEY_CONFIG] = dict(config)
     if loihi is not None:
         meta[KEY_QUANTIZATION] = _plain_quantization(loihi)
+        meta[KEY_QUANTIZED_FROM] = float_digests(spec)
     for node in nodes.values():
         node.metadata = metadata_codec.encode(node.metadata, "node metadata")
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata_codec.encode(meta), type_check=True)

@@ -52,11 +52,13 @@ import nir
 import numpy as np
 
 from ..errors import ConfigError, ConversionError, DataFormatError, ShapeMismatchError
+from ..hashing import array_digest
 from ..netspec import READOUTS, LayerSpec, NetworkSpec
 from ..quant.loihi_network import LoihiNetwork
 from . import metadata_codec
 from .convention import (CONVENTION, DEFAULT_DT, KEY_CONFIG, KEY_CONVENTION, KEY_DT, KEY_QUANTIZATION,
-                         KEY_READOUT, KEY_SPEC_METADATA, NODE_KEY_LAYER, decay_from_tau)
+                         KEY_QUANTIZED_FROM, KEY_READOUT, KEY_SPEC_METADATA, NODE_KEY_LAYER, ROLE_NEURON,
+                         ROLE_RECURRENT, ROLE_SYNAPSE, decay_from_tau)
 
 
 class NirImportWarning(UserWarning):
@@ -685,12 +687,47 @@ def read_quantization(graph: nir.NIRGraph) -> dict[str, Any] | None:
     return graph_metadata(graph).get(KEY_QUANTIZATION)
 
 
-def read_loihi_network(graph: nir.NIRGraph) -> Any:
-    """The stored quantised network as a ``spikedeploy.quant.loihi_network.LoihiNetwork``, or None."""
+def read_loihi_network(graph: nir.NIRGraph) -> LoihiNetwork | None:
+    """The stored quantised network as a ``spikedeploy.quant.loihi_network.LoihiNetwork``, or None.
+    The graph's float parameters must be the ones the integers were made from
+    (:func:`check_quantized_from`): integers that no longer match are refused."""
     d = read_quantization(graph)
     if d is None:
         return None
+    check_quantized_from(graph)
     return LoihiNetwork.from_dict(d)
+
+
+#: Which node of a layer holds each NetworkSpec field (for the message naming it).
+_FIELD_ROLE = {"weight": ROLE_SYNAPSE, "rec_weight": ROLE_RECURRENT}
+
+
+def check_quantized_from(graph: nir.NIRGraph) -> bool:
+    """Compare the graph's float parameters, read at its own dt, with the digests of those the
+    stored Loihi integers were made from (:data:`~.convention.KEY_QUANTIZED_FROM`). Returns
+    False when the graph stores no digests (written before they were), True when all match;
+    a difference raises ConversionError naming the layer's node and the field."""
+    digests = graph_metadata(graph).get(KEY_QUANTIZED_FROM)
+    if digests is None:
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")         # the graph's own dt, its own convention
+        spec = nir_to_spec(graph)
+    layers = {layer.name: layer for layer in spec.layers}
+    remedy = ("re-export the graph from its checkpoint (`spikedeploy export-nir MODEL.pt --quantized`) so that "
+              "the Loihi integers are made from these parameters")
+    for name, stored in dict(digests).items():
+        if name not in layers:
+            raise ConversionError(name, "layer", "the stored Loihi integers have a layer the graph no longer has",
+                                  remedy=remedy)
+        for what, want in dict(stored).items():
+            value = getattr(layers[name], what, None)
+            if value is None or array_digest(value) != want:
+                node = f"{name}.{_FIELD_ROLE.get(what, ROLE_NEURON)}"
+                kind = _type(graph.nodes[node]) if node in graph.nodes else "layer"
+                raise ConversionError(node, kind, f"its {what} is not the one the stored Loihi integers were made "
+                                      "from (the float parameters were changed after export)", remedy=remedy)
+    return True
 
 
 def read_config(graph: nir.NIRGraph) -> dict[str, Any] | None:

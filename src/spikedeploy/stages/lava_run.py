@@ -52,7 +52,7 @@ from ..lava_backend.stream import (DECAY_CHOICES, carried_samples, choose_decays
                                    float_reference, readout_values)
 from ..netspec import NetworkSpec
 from ..nir_io import graph_metadata, read_config, read_nir
-from ..nir_io.convention import KEY_CONVENTION, KEY_DT
+from ..nir_io.convention import KEY_CONVENTION, KEY_DT, KEY_QUANTIZED_FROM
 from ..nir_io.load import read_loihi_network
 from ..quant.emulator import quiet_gap
 from ..quant.loihi_network import LoihiNetwork
@@ -384,6 +384,9 @@ def _read_inputs(options: LavaRunOptions) -> _Inputs:
     dt, dt_source = _time_step(options, graph_dt, frame)
     plan = convert_graph(graph, dt, strict=not options.allow_approx, converters=options.converters)
     notes = list(plan.notes)
+    if stored_net is not None and KEY_QUANTIZED_FROM not in meta:
+        notes.append("the graph does not record which float parameters its Loihi integers were made from "
+                     "(written before spikedeploy stored that): they are used without that check")
     if not math.isclose(dt, frame, rel_tol=1e-9):
         notes.append(f"the model's dt ({dt:g} s) differs from the input frame length ({frame:g} s = "
                      f"{binning.duration:g} s / {binning.n_steps}); each frame is still one step")
