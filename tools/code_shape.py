@@ -31,7 +31,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 # The floors, lowest first. A module's floor is the first prefix that matches it
 # (the longest prefix wins); a module may import from its own floor or any floor below.
 FLOORS: list[tuple[str, list[str]]] = [
-    ("base", ["errors", "atomic", "paths", "config", "hardware", "hashing", "processes", "netspec"]),
+    ("base", ["errors", "atomic", "paths", "config", "hardware", "hashing", "memory", "processes", "netspec"]),
     ("data", ["data"]),
     ("models", ["models"]),
     ("training", ["training"]),
@@ -42,7 +42,8 @@ FLOORS: list[tuple[str, list[str]]] = [
     ("lava_backend", ["lava_backend"]),
     ("stages", ["stages", "pipeline"]),
     ("api", ["api"]),
-    ("cli", ["cli", "__main__"]),
+    ("cli", ["cli"]),
+    ("entry", ["_entry", "__main__"]),
 ]
 
 

@@ -80,10 +80,14 @@ class Guard:
                                 kill_s=kill_s)
 
     def handle(self, signum: int, frame: object) -> None:
-        """The signal handler (module docstring)."""
+        """The signal handler (module docstring). Once a signal was received, a later one (or its
+        redelivery) is raised again only where it was dropped: not while clean-up runs, and not
+        while the Interrupted is being handled (an ``except`` or ``finally`` on its way out)."""
         if os.getpid() != self.owner:
             os._exit(128 + signum)        # a forked worker: its parent cleans up
-        if self.cleaning or self.closed or (self.received is not None and self.redeliver_s is None):
+        if self.cleaning or self.closed:
+            return
+        if self.received is not None and (self.redeliver_s is None or isinstance(sys.exc_info()[1], Interrupted)):
             return
         self.received = self.received or signum
         if self.redeliver_s is not None:

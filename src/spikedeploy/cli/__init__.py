@@ -15,6 +15,7 @@ import sys
 
 from .. import __version__
 from ..errors import Interrupted, SpikedeployError
+from ..processes import interruptible
 
 #: Modules under spikedeploy.cli that register subcommands, in --help order.
 COMMAND_MODULES = ("main_job", "data", "train", "fold", "export", "lava", "compare")
@@ -37,19 +38,32 @@ def _version() -> str:
     return f"spikedeploy {__version__}"
 
 
-def run(argv: list[str] | None, parser: argparse.ArgumentParser) -> int:
-    args = parser.parse_args(argv)
+#: A Ctrl-C or SIGTERM is raised again this often until it ends the command (a signal can land
+#: where an exception is dropped, e.g. while torch is imported, and the command would go on).
+REDELIVER_S = 0.5
+
+
+def run(argv: list[str] | None, parser: argparse.ArgumentParser | None = None) -> int:
+    """Parse ``argv`` and run the command: Ctrl-C and SIGTERM end it with one line and exit
+    status 130 / 143 (:func:`spikedeploy.processes.interruptible`), a project error with one
+    line and exit status 2."""
     try:
-        return int(args.handler(args) or 0)
+        with interruptible(REDELIVER_S):
+            args = (parser or build_parser()).parse_args(argv)
+            return int(args.handler(args) or 0)
     except SpikedeployError as err:
         print(f"spikedeploy: error: {err}", file=sys.stderr)
         return 2
     except Interrupted as err:
         print(f"spikedeploy: {err}", file=sys.stderr)
         return err.exit_status
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:               # outside the main thread, where no handler is installed
         print("spikedeploy: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("spikedeploy: error: out of memory\n  remedy: a smaller network, fewer time steps, a smaller "
+              "batch, or fewer samples at once", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         # The reader went away (e.g. `spikedeploy data info F | head`): stop quietly.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -58,7 +72,7 @@ def run(argv: list[str] | None, parser: argparse.ArgumentParser) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run(argv, build_parser())
+    return run(argv)
 
 
 def export_nir_main(argv: list[str] | None = None) -> int:

@@ -700,3 +700,15 @@ def summarize(path: str | Path, *, n_channels: int | None = None) -> DataSummary
         channels_used=int(used.size), unit_min=int(used[0]) if used.size else None,
         unit_max=int(used[-1]) if used.size else None, n_channels=s.n_channels,
         empty_samples=int((~nonempty).sum()))
+
+
+def count_samples(path: str | Path) -> int:
+    """How many samples ``path`` holds (the length of its labels), without reading the spikes;
+    0 when the file cannot be read (the readers then say why)."""
+    import h5py  # lazy: h5py costs start-up time and only the readers need it
+
+    try:
+        with h5py.File(path, "r") as f:
+            return int(f[fmt.LABELS].shape[0])
+    except (OSError, KeyError, TypeError, IndexError):
+        return 0

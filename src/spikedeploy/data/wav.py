@@ -14,6 +14,11 @@ import numpy as np
 from ..atomic import atomic_path
 from ..errors import DataFormatError
 
+#: The lowest sample rate read as speech (telephone audio); below it the audio cannot hold
+#: the speech band the cochlea's channels cover, and a header saying 1 Hz is a broken file.
+MIN_RATE = 8000
+_REMEDY_PCM = "convert it to 16-bit PCM, e.g. `sox in.wav -b 16 -e signed out.wav`"
+
 
 def read_wav(path: str | Path, *, target_rate: int | None = None) -> tuple[np.ndarray, int]:
     """Read a 16-bit PCM wav file as mono float32 samples in [-1, 1).
@@ -29,14 +34,22 @@ def read_wav(path: str | Path, *, target_rate: int | None = None) -> tuple[np.nd
             width = w.getsampwidth()
             channels = w.getnchannels()
             rate = w.getframerate()
-            frames = w.readframes(w.getnframes())
+            promised = w.getnframes()
+            frames = w.readframes(promised)
             comp = w.getcomptype()
     except (wave.Error, EOFError) as err:
-        raise DataFormatError(path, f"not a PCM wav file ({err})",
-                              remedy="convert it to 16-bit PCM, e.g. `sox in.wav -b 16 -e signed out.wav`") from None
+        raise DataFormatError(path, f"not a PCM wav file ({err})", remedy=_REMEDY_PCM) from None
     if comp != "NONE" or width != 2:
-        raise DataFormatError(path, f"sample format is {8 * width}-bit {comp}, not 16-bit PCM",
-                              remedy="convert it to 16-bit PCM, e.g. `sox in.wav -b 16 -e signed out.wav`")
+        raise DataFormatError(path, f"sample format is {8 * width}-bit {comp}, not 16-bit PCM", remedy=_REMEDY_PCM)
+    if rate < MIN_RATE:
+        raise DataFormatError(path, f"sample rate {rate} Hz is below {MIN_RATE} Hz: not speech-rate audio "
+                                    "(or a broken header)",
+                              remedy=f"record or resample the audio at {MIN_RATE} Hz or more "
+                                     "(e.g. `sox in.wav -r 16000 out.wav`)")
+    held = len(frames) // (width * channels)
+    if held < promised:
+        raise DataFormatError(path, f"the header promises {promised} samples per channel, the file holds {held} "
+                                    "(truncated?)", remedy="copy or record the file again")
     data = np.frombuffer(frames, dtype="<i2")
     if data.size == 0 or data.size < channels:
         raise DataFormatError(path, "the wav file holds no samples", remedy="record or synthesise audio into it")

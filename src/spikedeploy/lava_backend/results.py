@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+import zlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,42 +206,57 @@ def write_results(path: str | Path, results: LavaResults) -> Path:
     return Path(path)
 
 
+#: What numpy and zipfile raise on a damaged, truncated, empty or pickled (object array) .npz.
+_UNREADABLE = (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile, zlib.error)
+_REMEDY_WRITE = "write it with `spikedeploy lava-run ... --out FILE`"
+
+
 def read_results(path: str | Path) -> LavaResults:
     """Read and validate a results file; DataFormatError names the file and the problem."""
     path = Path(path)
     if not path.is_file():
-        raise DataFormatError(path, "no such file", remedy="write it with `spikedeploy lava-run ... --out FILE`")
+        raise DataFormatError(path, "no such file", remedy=_REMEDY_WRITE)
     try:
         npz = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
-        raise DataFormatError(path, f"not a .npz results file ({err})",
-                              remedy="write it with `spikedeploy lava-run ... --out FILE`") from None
+    except _UNREADABLE as err:
+        raise DataFormatError(path, f"not a .npz results file ({type(err).__name__}: {err})",
+                              remedy=_REMEDY_WRITE) from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise DataFormatError(path, "holds one array, not a results file (.npz)",
-                              remedy="write it with `spikedeploy lava-run ... --out FILE`")
+        raise DataFormatError(path, "holds one array, not a results file (.npz)", remedy=_REMEDY_WRITE)
     with npz:
-        keys = set(npz.files)
-        for key in ("format", "version", "meta_json", "sample_indices", "labels", "predictions", "readout"):
-            if key not in keys:
-                raise DataFormatError(path, "key is missing", field=key,
-                                      remedy="the file is damaged or not a spikedeploy Lava results file")
-        fmt = str(npz["format"])
-        if fmt != FORMAT:
-            raise DataFormatError(path, f"format is {fmt!r}, expected {FORMAT!r}", field="format")
-        version = int(npz["version"])
-        if version > VERSION:
-            raise DataFormatError(path, f"results format version {version} is newer than this spikedeploy "
-                                        f"reads ({VERSION})", field="version", remedy="upgrade spikedeploy")
         try:
-            meta = json.loads(str(npz["meta_json"]))
-        except json.JSONDecodeError as err:
-            raise DataFormatError(path, f"meta_json is not JSON ({err})", field="meta_json") from None
-        spikes = {k[len(SPIKES_PREFIX):]: npz[k] for k in npz.files if k.startswith(SPIKES_PREFIX)}
-        volts = {k[len(READOUT_V_PREFIX):]: npz[k] for k in npz.files if k.startswith(READOUT_V_PREFIX)}
-        try:
-            return LavaResults(meta=meta, sample_indices=npz["sample_indices"], labels=npz["labels"],
-                               predictions=npz["predictions"], readout=npz["readout"], spikes=spikes,
-                               readout_voltage=volts)
-        except (ConfigError, ShapeMismatchError) as err:
-            raise DataFormatError(path, f"inconsistent contents: {err}",
-                                  remedy="the file is damaged; rerun `spikedeploy lava-run`") from None
+            return _read_npz(path, npz)
+        except _UNREADABLE as err:
+            raise DataFormatError(path, f"cannot be read as a results file ({type(err).__name__}: {err})",
+                                  remedy="the file is damaged or not a spikedeploy Lava results file; "
+                                         + _REMEDY_WRITE) from None
+
+
+def _read_npz(path: Path, npz: Any) -> LavaResults:
+    keys = set(npz.files)
+    for key in ("format", "version", "meta_json", "sample_indices", "labels", "predictions", "readout"):
+        if key not in keys:
+            raise DataFormatError(path, "key is missing", field=key,
+                                  remedy="the file is damaged or not a spikedeploy Lava results file")
+    fmt = str(npz["format"])
+    if fmt != FORMAT:
+        raise DataFormatError(path, f"format is {fmt!r}, expected {FORMAT!r}", field="format")
+    version = int(npz["version"])
+    if version > VERSION:
+        raise DataFormatError(path, f"results format version {version} is newer than this spikedeploy "
+                                    f"reads ({VERSION})", field="version", remedy="upgrade spikedeploy")
+    try:
+        meta = json.loads(str(npz["meta_json"]))
+    except json.JSONDecodeError as err:
+        raise DataFormatError(path, f"meta_json is not JSON ({err})", field="meta_json") from None
+    if not isinstance(meta, dict):
+        raise DataFormatError(path, f"meta_json holds a {type(meta).__name__}, not a table", field="meta_json")
+    spikes = {k[len(SPIKES_PREFIX):]: npz[k] for k in npz.files if k.startswith(SPIKES_PREFIX)}
+    volts = {k[len(READOUT_V_PREFIX):]: npz[k] for k in npz.files if k.startswith(READOUT_V_PREFIX)}
+    try:
+        return LavaResults(meta=meta, sample_indices=npz["sample_indices"], labels=npz["labels"],
+                           predictions=npz["predictions"], readout=npz["readout"], spikes=spikes,
+                           readout_voltage=volts)
+    except (ConfigError, ShapeMismatchError) as err:
+        raise DataFormatError(path, f"inconsistent contents: {err}",
+                              remedy="the file is damaged; rerun `spikedeploy lava-run`") from None

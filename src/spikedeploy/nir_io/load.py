@@ -169,7 +169,9 @@ def _decay(name: str, node: Any, fieldname: str, ctx: ReadContext) -> np.ndarray
     """Forward-Euler decay ``dt / tau`` of the time-constant field ``fieldname``."""
     tau = _vector(name, node, fieldname, ctx.size, allow_inf=True)
     if np.any(tau <= 0):
-        raise ConversionError(name, _type(node), f"{fieldname} must be positive, got min {tau.min():g}")
+        raise ConversionError(name, _type(node), f"{fieldname} must be positive, got min {tau.min():g}",
+                              remedy=f"a time constant is a positive number of seconds: fix {fieldname} of "
+                                     f"{name!r} in the graph (inf for a neuron without leak)")
     d = decay_from_tau(tau, ctx.dt)
     if np.any(d > 1):
         ctx.lossy(name, _type(node), f"dt / {fieldname} = {d.max():g} > 1 with dt = {ctx.dt:g} s "

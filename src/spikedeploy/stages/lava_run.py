@@ -50,6 +50,7 @@ from ..lava_backend.results import LavaResults, write_results
 from ..lava_backend.run import LavaRunResult, run_stream, verify_bit_exact
 from ..lava_backend.stream import (DECAY_CHOICES, carried_samples, choose_decays, default_replicas, float_quiet_gap,
                                    float_reference, readout_values)
+from ..memory import require
 from ..netspec import NetworkSpec
 from ..nir_io import graph_metadata, read_config, read_nir
 from ..nir_io.convention import KEY_CONVENTION, KEY_DT, KEY_QUANTIZED_FROM
@@ -394,6 +395,9 @@ def _read_inputs(options: LavaRunOptions) -> _Inputs:
     check_data_against_graph(data_path, spikes.n_channels, binning, spec.input_size, int(spikes.labels.max()) + 1,
                              spec.output_size)
     indices = choose_samples(spikes.labels, options.samples)
+    frames = indices.size * binning.n_steps * spec.input_size
+    require({"binned frames": frames, "frame edges": (binning.n_steps + 1) * 8, "Lava's input stream": 4 * frames},
+            "--time-steps / --samples", remedy="run fewer time steps (--time-steps) or fewer samples (--samples)")
     if options.samples is not None and options.samples > indices.size:
         notes.append(f"asked for {options.samples} samples, the file has {indices.size}: running all")
     x, labels, clipped = binary_frames(spikes, binning, indices)

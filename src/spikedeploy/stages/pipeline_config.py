@@ -199,6 +199,16 @@ DEFAULT_MODELS = (
 
 # ----------------------------------------------------------------------------- the pipeline
 
+def _check_top(seed: Any, threads: Any, device: Any) -> None:
+    """The top-level settings, checked before anything else reads them."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError("seed", f"must be an integer >= 0, got {seed!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 0):
+        raise ConfigError("threads", f"must be an integer >= 0 (0: torch's own choice), got {threads!r}")
+    if not isinstance(device, str) or not device:
+        raise ConfigError("device", f"must be a device name (auto, cpu, cuda, cuda:N), got {device!r}")
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """Everything the pipeline does (module docstring); frozen, echoed into every report.
@@ -220,6 +230,7 @@ class PipelineConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
+        _check_top(self.seed, self.threads, self.device)
         if self.data_dir is not None and self.synth is not None:
             raise ConfigError("data", "give either dir (an existing data set) or synth (build one), not both")
         if self.synth is not None and not isinstance(self.synth, SynthConfig):
@@ -242,8 +253,6 @@ class PipelineConfig:
             object.__setattr__(self, name, _typed(cls, value, name))
         object.__setattr__(self, "lava", _typed(LavaSettings, self.lava, "lava"))
         object.__setattr__(self, "compare", _typed(CompareConfig, self.compare, "compare"))
-        if self.threads is not None and (isinstance(self.threads, bool) or int(self.threads) < 0):
-            raise ConfigError("threads", f"must be >= 0 (0: torch's own choice), got {self.threads}")
 
     # --- presets -------------------------------------------------------------------------
     @classmethod

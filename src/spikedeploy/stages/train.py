@@ -15,8 +15,11 @@ from typing import Any, Callable, Mapping
 import torch
 
 from ..atomic import check_outputs
+from ..data.shd import count_samples
+from ..memory import require
 from ..paths import default_data_dir
 from ..training.loop import TrainResult, run_training
+from ..training.memory import describe, training_memory
 from ..training.run_config import RunConfig
 
 
@@ -53,6 +56,9 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> Tr
     check_outputs({"checkpoint (--out)": out}, {"training data": data_dir / "train.h5",
                                                 "test data": data_dir / "test.h5",
                                                 "configuration (--config)": options.config_file})
+    n_samples = count_samples(data_dir / "train.h5") + count_samples(data_dir / "test.h5")
+    require(training_memory(run.network, run.binning.n_steps, run.training.batch_size, n_samples),
+            "--time-steps / --hidden / --batch-size", remedy=describe(run))
     extra = {"preset": run.preset, "run": run.to_dict(), **dict(options.extra)}
     return run_training(run.network, run.binning, run.training, data_dir, out, device=options.device,
                         progress=options.progress, extra=extra, log=log)

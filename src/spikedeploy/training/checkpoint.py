@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as _dt
 import pickle
 import platform
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -119,14 +120,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        msg = str(err)
-        if "weights only" in msg.lower() or "weights_only" in msg:
-            raise CheckpointError(path, "refused: the file holds Python objects that would run code when "
-                                        "loaded (only tensors and plain data are accepted)",
-                                  remedy="only load checkpoints you trust and that spikedeploy wrote; "
-                                         "re-save the weights with spikedeploy.training.save_checkpoint") from None
-        raise CheckpointError(path, f"not a PyTorch checkpoint ({msg.splitlines()[0] if msg else 'unpickling failed'})",
-                              remedy=_REMEDY_RETRAIN) from None
+        raise _unpickling_error(path, str(err)) from None
     except Exception as err:  # noqa: BLE001 - random bytes fail in many ways (EOFError, KeyError, ...)
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise CheckpointError(path, f"not a PyTorch checkpoint ({first})", remedy=_REMEDY_RETRAIN) from None
@@ -142,6 +136,24 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         if not isinstance(obj.get(key), dict):
             raise CheckpointError(path, f"the {key!r} entry is missing or not a dict", remedy=_REMEDY_RETRAIN)
     return obj
+
+
+def _unpickling_error(path: Path, msg: str) -> CheckpointError:
+    """Why ``torch.load(weights_only=True)`` refused the file: it holds objects that would run code
+    (torch names their class: "Unsupported class ..." / "Unsupported global ..."), or it is no
+    torch file at all (random bytes fail on the first pickle opcode: "Unsupported operand ...")."""
+    found = re.search(r"Unsupported (?:class|global):? (?:GLOBAL )?([\w.]+)", msg)
+    if found:
+        name = found.group(1)
+        what = ("a whole pickled torch module" if name.startswith("torch.nn.") else "Python objects")
+        return CheckpointError(path, f"refused: the file holds {what} ({name}) that would run code when loaded "
+                                     "(only tensors and plain data are accepted)",
+                               remedy="only load checkpoints you trust; save the weights alone "
+                                      "(torch.save(model.state_dict(), path)) or with "
+                                      "spikedeploy.training.save_checkpoint")
+    detail = msg.split("WeightsUnpickler error:")[-1].strip().splitlines()[0] if msg else "unpickling failed"
+    return CheckpointError(path, f"not a torch checkpoint: neither a torch zip archive nor a pickle ({detail})",
+                           remedy=_REMEDY_RETRAIN)
 
 
 def config_from_checkpoint(path: str | Path, ckpt: Mapping[str, Any]) -> NetworkConfig:

@@ -51,18 +51,20 @@ class TrainConfig:
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ConfigError(f"training.{name}", f"must be an integer >= 0, got {v!r}")
 
-        def check(name: str, ok) -> None:
+        def check(name: str, ok, wanted: str) -> None:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not ok(v):
-                raise ConfigError(f"training.{name}", f"invalid value {v!r}")
+                raise ConfigError(f"training.{name}", f"invalid value {v!r}: must be a finite number {wanted}",
+                                  remedy=f"set {name} to a finite number {wanted} (e.g. the default "
+                                         f"{getattr(type(self)(), name)!r})")
             object.__setattr__(self, name, float(v))
 
-        check("lr", lambda v: v > 0)
-        check("weight_decay", lambda v: v >= 0)
-        check("lr_factor", lambda v: 0 < v < 1)
-        check("val_fraction", lambda v: 0 < v < 1)
-        check("activity_reg", lambda v: v >= 0)
-        check("grad_clip", lambda v: v >= 0)
+        check("lr", lambda v: v > 0, "> 0")
+        check("weight_decay", lambda v: v >= 0, ">= 0")
+        check("lr_factor", lambda v: 0 < v < 1, "between 0 and 1")
+        check("val_fraction", lambda v: 0 < v < 1, "between 0 and 1")
+        check("activity_reg", lambda v: v >= 0, ">= 0")
+        check("grad_clip", lambda v: v >= 0, ">= 0")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclass_to_dict(self)
