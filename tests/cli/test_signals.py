@@ -1,6 +1,7 @@
 """Ctrl-C and SIGTERM during a real Lava run: the run ends within seconds with one line and
 exit status 130 / 143, every process it started is gone, no shared-memory segment it made
-is left in /dev/shm, and no output file is written.
+is left in /dev/shm, and no output file is written. And Ctrl-C while a command starts
+(while torch is imported, where it used to be swallowed) ends it the same way.
 
 Each run is ``spikedeploy lava-run`` in its own process group (as a terminal runs it),
 long enough to be signalled while Lava's processes run (a 400-step gap after each sample,
@@ -26,8 +27,7 @@ from spikedeploy.training.checkpoint import save_checkpoint
 from ..training.toy_shd import write_toy_dataset
 from .test_lava_cli import BINARY
 
-pytestmark = [pytest.mark.lava,
-              pytest.mark.skipif(importlib.util.find_spec("lava") is None, reason="lava-nc is not installed")]
+needs_lava = pytest.mark.skipif(importlib.util.find_spec("lava") is None, reason="lava-nc is not installed")
 SHM = Path("/dev/shm")
 
 
@@ -89,6 +89,8 @@ def _run_and_signal(model, tmp_path, sig, *, to_group: bool, when_children: int)
     return code, seconds, left, new_shm, out.exists(), err_path.read_text().strip().splitlines()
 
 
+@pytest.mark.lava
+@needs_lava
 @pytest.mark.parametrize("sig, to_group", [(signal.SIGINT, True), (signal.SIGTERM, False),
                                            (signal.SIGTERM, True), (signal.SIGINT, False)],
                          ids=["ctrl-c-to-the-group", "sigterm-to-the-parent", "sigterm-to-the-group",
@@ -101,9 +103,31 @@ def test_a_signal_ends_the_lava_run_and_everything_it_started(model, tmp_path, s
     assert len(err) == 1 and err[0].startswith(f"spikedeploy: interrupted by {signal.Signals(sig).name}; stopped ")
 
 
+@pytest.mark.lava
+@needs_lava
 def test_ctrl_c_while_lava_starts_its_processes_is_not_swallowed(model, tmp_path):
     code, seconds, left, new_shm, written, err = _run_and_signal(model, tmp_path, signal.SIGINT, to_group=True,
                                                                  when_children=1)
     assert code == 130 and seconds < 15
     assert left == [] and new_shm == set() and not written
     assert len(err) == 1 and err[0].startswith("spikedeploy: interrupted by SIGINT")
+
+
+@pytest.mark.parametrize("delay", [0.15, 0.3, 0.6])
+def test_ctrl_c_while_the_command_starts_ends_it(model, tmp_path, delay):
+    """Before this, a Ctrl-C that landed while torch was imported was dropped: training ran to the
+    end, wrote its checkpoint and exited 0."""
+    _, data = model
+    out = tmp_path / "m.pt"
+    config = tmp_path / "train.toml"
+    config.write_text("preset = \"lif-ff-shd\"\n[model]\ninput_size = 40\nn_classes = 4\nhidden = [8]\n"
+                      "[binning]\nn_steps = 20\nduration = 0.5\n[training]\nepochs = 20\n")
+    p = subprocess.Popen([sys.executable, "-m", "spikedeploy", "train", "--config", str(config), "--data",
+                          str(data.parent), "--out", str(out), "--no-progress"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    time.sleep(delay)
+    os.killpg(p.pid, signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    lines = err.decode().strip().splitlines()
+    assert p.returncode == 130 and not out.exists()
+    assert len(lines) == 1 and lines[0].startswith("spikedeploy: interrupted by SIGINT")

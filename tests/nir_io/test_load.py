@@ -258,9 +258,10 @@ def test_bad_parameters_are_named():
     g = _chain(("lif", _lif(v_threshold=np.array([1.0, -1.0]))))
     with pytest.raises(ConversionError, match=r"node 'lif' \(LIF\): thresholds must lie above"):
         nir_to_spec(g, dt=1e-3)
-    g = _chain(("lif", _lif(tau=np.array([1e-2, 0.0]))))
-    with pytest.raises(ConversionError, match="tau must be positive"):
+    g = _chain(("lif", _lif(tau=np.array([1e-2, -5.0]))))
+    with pytest.raises(ConversionError, match="tau must be positive") as err:
         nir_to_spec(g, dt=1e-3)
+    assert "positive number of seconds" in err.value.remedy and "'lif'" in err.value.remedy
     with pytest.raises(ConfigError, match="dt"):
         nir_to_spec(g, dt=-1.0)
     with pytest.raises(ConfigError, match="NIRGraph"):

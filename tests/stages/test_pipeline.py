@@ -74,6 +74,11 @@ chips = ["loihi1"]
     ('[[models]]\nname = "a"\npreset = "nope"\n', "preset", "unknown preset 'nope'"),
     ('[compare]\nchips = []\n', "compare.chips", "at least one"),
     ('[data]\ndir = "x"\n[data.synth]\nn_train = 4\n', "data", "not both"),
+    ('seed = "zero"\n', "seed", "must be an integer >= 0, got 'zero'"),
+    ('threads = "two"\n', "threads", "must be an integer >= 0"),
+    ("device = 3\n", "device", "must be a device name"),
+    ("[quant]\ncalib_samples = 0\n", "quant.calib_samples", "must be a positive integer"),
+    ("[lava]\nreplicas = 0\n", "lava.replicas", "must be an integer >= 1"),
 ])
 def test_bad_settings_name_the_field(tmp_path, text, field, message):
     path = tmp_path / "bad.toml"

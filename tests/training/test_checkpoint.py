@@ -2,6 +2,7 @@
 
 import os
 
+import numpy as np
 import pytest
 import torch
 
@@ -72,12 +73,19 @@ def test_pickle_that_runs_code_is_refused(tmp_path):
                 "payload": _Evil(marker)}, path)
     with pytest.raises(CheckpointError) as err:
         load_checkpoint(path)
-    assert "code" in str(err.value)
+    assert "code" in str(err.value) and "os.system" in str(err.value) or "posix.system" in str(err.value)
     assert not marker.exists()
 
 
+def test_a_pickled_module_is_refused_with_the_state_dict_remedy(tmp_path):
+    torch.save(_net(), tmp_path / "module.pt")
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(tmp_path / "module.pt")
+    assert "a whole pickled torch module" in str(err.value) and "state_dict()" in err.value.remedy
+
+
 def test_files_that_are_not_checkpoints(tmp_path):
-    (tmp_path / "random.pt").write_bytes(os.urandom(2000))
+    (tmp_path / "random.pt").write_bytes(np.random.default_rng(7).integers(0, 256, 2000, dtype=np.uint8).tobytes())
     (tmp_path / "text.pt").write_text("hello")
     (tmp_path / "empty.pt").write_bytes(b"")
     torch.save(_net().state_dict(), tmp_path / "bare.pt")
@@ -85,6 +93,9 @@ def test_files_that_are_not_checkpoints(tmp_path):
         with pytest.raises(CheckpointError) as err:
             load_checkpoint(tmp_path / name)
         assert "checkpoint" in str(err.value)
+        assert "run code" not in str(err.value)          # random bytes are not objects that run code
+    with pytest.raises(CheckpointError, match="not a torch checkpoint"):
+        load_checkpoint(tmp_path / "random.pt")
     with pytest.raises(CheckpointError, match="not found"):
         load_checkpoint(tmp_path / "nothing.pt")
 

@@ -133,3 +133,15 @@ def test_nan_loss_at_the_first_step():
     with pytest.raises(TrainingError, match="loss is not finite") as err:
         fit(net, _tensor_data(), _tensor_data(8, 1), TrainConfig(epochs=1, batch_size=16), progress=False)
     assert err.value.epoch == 1 and err.value.step == 1 and err.value.last_good_checkpoint is None
+
+
+@pytest.mark.parametrize("field, value, wanted", [("lr", math.nan, "> 0"), ("lr", -1e-3, "> 0"),
+                                                  ("val_fraction", 1.5, "between 0 and 1")])
+def test_bad_training_values_say_what_is_wanted(field, value, wanted):
+    from spikedeploy.errors import ConfigError
+    from spikedeploy.training.config import TrainConfig
+
+    with pytest.raises(ConfigError) as err:
+        TrainConfig(**{field: value})
+    assert err.value.field == f"training.{field}" and wanted in err.value.problem
+    assert err.value.remedy is not None and wanted in err.value.remedy

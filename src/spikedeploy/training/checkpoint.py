@@ -145,7 +145,8 @@ def _unpickling_error(path: Path, msg: str) -> CheckpointError:
     found = re.search(r"Unsupported (?:class|global):? (?:GLOBAL )?([\w.]+)", msg)
     if found:
         name = found.group(1)
-        what = ("a whole pickled torch module" if name.startswith("torch.nn.") else "Python objects")
+        module = name.startswith(("torch.nn.", "spikedeploy.models."))      # nn.Module classes we know
+        what = "a whole pickled torch module" if module else "Python objects"
         return CheckpointError(path, f"refused: the file holds {what} ({name}) that would run code when loaded "
                                      "(only tensors and plain data are accepted)",
                                remedy="only load checkpoints you trust; save the weights alone "
