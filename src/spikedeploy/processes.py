@@ -197,6 +197,21 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _present(pid: int) -> bool:
+    """True while ``/proc`` lists ``pid`` (a zombie included)."""
+    return Path(f"/proc/{pid}").exists()
+
+
+def _wait(pids: list[int], still: Any, wait_s: float) -> None:
+    """Reap ended children until none of ``pids`` is ``still(pid)``, at most ``wait_s`` seconds."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        _reap(pids)
+        if not any(still(p) for p in pids) or time.monotonic() >= deadline:
+            return
+        time.sleep(0.02)
+
+
 def _reap(pids: list[int]) -> None:
     """Collect the exit status of ended children: multiprocessing's own through multiprocessing
     (``active_children`` polls and forgets them, so its exit handler does not join them again),
@@ -229,13 +244,8 @@ def stop_descendants(*, keep: frozenset[int] = frozenset(), shm_before: frozense
             if _alive(pid):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL if _ignores(pid, sig) else sig)
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            _reap(pids)
-            if not any(_alive(p) for p in pids):
-                break
-            time.sleep(0.02)
-    _reap(pids)
+        _wait(pids, _alive, wait_s)
+    _wait(pids, _present, kill_s)          # reaped: no zombie left either
     released = 0
     for seg in segments:
         try:

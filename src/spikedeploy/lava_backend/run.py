@@ -128,6 +128,7 @@ def run_stream(net: LoihiNetwork | NetworkSpec, samples, *, gap_steps: int = 0, 
         t2 = time.perf_counter()
         spikes, voltage, current = _read(graph)
         t3 = time.perf_counter()
+        _forget(graph)
         guard.check()          # a signal Lava's code swallowed: nothing of this run is used
     steady_s = max(t_end - t_first, 1e-9)
     timing = {"build_s": t1 - t0, "startup_s": t_first - t1, "run_s": steady_s, "stop_s": t2 - t_end,
@@ -169,6 +170,7 @@ def _run_graph(graph: LavaGraph, chunks: int, progress: bool, guard: Guard) -> t
     except BaseException as err:
         stopped = guard.stop()
         _abandon(graph)
+        _forget(graph)
         if isinstance(err, Interrupted):
             err.stopped, err.released = stopped.processes, stopped.segments
         raise
@@ -185,6 +187,20 @@ def _abandon(graph: LavaGraph) -> None:
     if runtime is not None:
         runtime._is_started = False
         runtime._is_running = False
+
+
+def _forget(graph: LavaGraph) -> None:
+    """Drop the graph's processes and Vars from Lava's global registries (``ProcessServer``,
+    ``VarServer``), which keep every one ever made: otherwise each run in a long-lived process
+    (the pipeline, a notebook) holds its whole graph - its weights, its channel buffers - for good."""
+    from lava.magma.core.process.process import ProcessServer  # lazy: Lava is imported only in the Lava backend
+    from lava.magma.core.process.variable import VarServer
+
+    ours = {id(p) for p in graph.processes}
+    server = ProcessServer()
+    server.processes = [p for p in server.processes if id(p) not in ours]
+    variables = VarServer()
+    variables.vars = [v for v in variables.vars if id(getattr(v, "process", None)) not in ours]
 
 
 def _load(path: Path, wait_s: float = 10.0) -> np.ndarray:
