@@ -12,8 +12,9 @@ nothing behind. Prints a table of every ``--every``-th run and a last line::
     soak: <N> runs, results identical <yes|no>, processes left <max>, /dev/shm growth <n>,
           RSS growth <MiB> MiB over the second half (the first runs warm up the allocator)
 
-The graph: toy SHD-format data (40 channels, 4 classes, 24 test samples, 20 steps), a
-40-16r-4 CUBA-LIF network, exported quantised, run with one copy per sample.
+The graph: the tests' small deployed model (``tests/stages/compare_setup.make_case``: toy
+SHD-format data, 40 channels, 4 classes, 24 test samples, 20 steps; a 40-16r-4 CUBA-LIF
+network exported quantised), run with one copy per sample.
 
 Usage: .venv/bin/python benchmarks/lava_soak.py [--runs 50] [--signal-every 10] [--every 5]
 """
@@ -34,16 +35,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))          # tests/training/toy_shd.py
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))          # tests/stages/compare_setup.py
 
-from spikedeploy.data.shd import BinningConfig  # noqa: E402
 from spikedeploy.errors import Interrupted  # noqa: E402
-from spikedeploy.models import build_network, get_preset  # noqa: E402
 from spikedeploy.processes import descendants  # noqa: E402
-from spikedeploy.stages.export import ExportOptions, QuantOptions, export  # noqa: E402
 from spikedeploy.stages.lava_run import LavaRunOptions, lava_run  # noqa: E402
-from spikedeploy.training.checkpoint import save_checkpoint  # noqa: E402
-from tests.training.toy_shd import write_toy_dataset  # noqa: E402
+from tests.stages.compare_setup import make_case  # noqa: E402
 
 
 def _rss_mib() -> float:
@@ -68,14 +65,8 @@ def _digest(summary) -> str:
 
 
 def _model(folder: Path) -> tuple[Path, Path]:
-    data = write_toy_dataset(folder / "data", n_train=40, n_test=24)
-    binning = BinningConfig(n_steps=20, duration=0.5, binary=True, n_channels=40)
-    torch.manual_seed(0)
-    cfg = get_preset("cuba-shd").network.replace(input_size=40, n_classes=4, hidden=[16], weight_gain=3.0)
-    ckpt = save_checkpoint(folder / "m.pt", build_network(cfg).eval(), binning=binning)
-    nir_path = export(ExportOptions(ckpt, folder / "m.nir", quantized=True, data_dir=data,
-                                    quant=QuantOptions(calib_samples=24, allow_approx=True))).path
-    return nir_path, data / "test.h5"
+    case = make_case(folder)       # the tests' small deployed model: toy data, 40-16r-4, quantised NIR
+    return case["nir"], case["test"]
 
 
 def _interrupted_run(options: LavaRunOptions) -> str:

@@ -17,30 +17,18 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
-from spikedeploy.models import build_network, get_preset
-from spikedeploy.processes import descendants
-from spikedeploy.stages.export import ExportOptions, QuantOptions, export
-from spikedeploy.training.checkpoint import save_checkpoint
+from spikedeploy.processes import descendants, shm_segments
 
-from ..training.toy_shd import write_toy_dataset
-from .test_lava_cli import BINARY
+from ..stages.compare_setup import make_case
 
 needs_lava = pytest.mark.skipif(importlib.util.find_spec("lava") is None, reason="lava-nc is not installed")
-SHM = Path("/dev/shm")
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("signals")
-    data = write_toy_dataset(folder / "data", n_train=40, n_test=24)
-    torch.manual_seed(0)
-    cfg = get_preset("cuba-shd").network.replace(input_size=40, n_classes=4, hidden=[16], weight_gain=3.0)
-    ckpt = save_checkpoint(folder / "m.pt", build_network(cfg).eval(), binning=BINARY)
-    nir_path = export(ExportOptions(ckpt, folder / "m.nir", quantized=True, data_dir=data,
-                                    quant=QuantOptions(calib_samples=24, allow_approx=True))).path
-    return nir_path, data / "test.h5"
+    case = make_case(tmp_path_factory.mktemp("signals"))
+    return case["nir"], case["test"]
 
 
 def _group(pgid: int) -> list[int]:
@@ -60,7 +48,6 @@ def _run_and_signal(model, tmp_path, sig, *, to_group: bool, when_children: int)
     nir_path, data = model
     out = tmp_path / "results.npz"
     err_path = tmp_path / "stderr.txt"
-    shm_before = set(os.listdir(SHM))
     with open(err_path, "w") as err:
         p = subprocess.Popen([sys.executable, "-m", "spikedeploy", "lava-run", str(nir_path), "--data", str(data),
                               "--replicas", "1", "--gap", "400", "--out", str(out), "--no-progress"],
@@ -70,6 +57,8 @@ def _run_and_signal(model, tmp_path, sig, *, to_group: bool, when_children: int)
         while len(descendants(p.pid)) < when_children:          # Lava's processes are starting / running
             assert p.poll() is None and time.monotonic() < deadline, "the run ended before it was signalled"
             time.sleep(0.02)
+        # the segments the run's processes have mapped (not any other program's, on a busy machine)
+        segments = shm_segments(_group(p.pid))
         if to_group:
             os.killpg(p.pid, sig)
         else:
@@ -85,8 +74,8 @@ def _run_and_signal(model, tmp_path, sig, *, to_group: bool, when_children: int)
         for pid in _group(p.pid):                      # never leave a failed test's processes behind
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-    new_shm = set(os.listdir(SHM)) - shm_before
-    return code, seconds, left, new_shm, out.exists(), err_path.read_text().strip().splitlines()
+    left_shm = {seg.name for seg in segments if seg.exists()}
+    return code, seconds, left, (len(segments), left_shm), out.exists(), err_path.read_text().strip().splitlines()
 
 
 @pytest.mark.lava
@@ -96,20 +85,20 @@ def _run_and_signal(model, tmp_path, sig, *, to_group: bool, when_children: int)
                          ids=["ctrl-c-to-the-group", "sigterm-to-the-parent", "sigterm-to-the-group",
                               "sigint-to-the-parent"])
 def test_a_signal_ends_the_lava_run_and_everything_it_started(model, tmp_path, sig, to_group):
-    code, seconds, left, new_shm, written, err = _run_and_signal(model, tmp_path, sig, to_group=to_group,
-                                                                 when_children=8)
+    code, seconds, left, (mapped, left_shm), written, err = _run_and_signal(model, tmp_path, sig, to_group=to_group,
+                                                                           when_children=8)
     assert code == 128 + sig and seconds < 15
-    assert left == [] and new_shm == set() and not written
+    assert mapped > 0 and left == [] and left_shm == set() and not written
     assert len(err) == 1 and err[0].startswith(f"spikedeploy: interrupted by {signal.Signals(sig).name}; stopped ")
 
 
 @pytest.mark.lava
 @needs_lava
 def test_ctrl_c_while_lava_starts_its_processes_is_not_swallowed(model, tmp_path):
-    code, seconds, left, new_shm, written, err = _run_and_signal(model, tmp_path, signal.SIGINT, to_group=True,
-                                                                 when_children=1)
+    code, seconds, left, (_, left_shm), written, err = _run_and_signal(model, tmp_path, signal.SIGINT,
+                                                                       to_group=True, when_children=1)
     assert code == 130 and seconds < 15
-    assert left == [] and new_shm == set() and not written
+    assert left == [] and left_shm == set() and not written
     assert len(err) == 1 and err[0].startswith("spikedeploy: interrupted by SIGINT")
 
 

@@ -181,9 +181,13 @@ def _run_graph(graph: LavaGraph, chunks: int, progress: bool, guard: Guard) -> t
 
 
 def _abandon(graph: LavaGraph) -> None:
-    """Mark the graph's Lava runtime as stopped (its processes were ended by us), so that
-    ``Runtime.__del__`` does not call ``stop`` on them again. Lava 0.10 offers no public way."""
+    """Detach the graph's processes from their Lava runtime (its processes were ended by us) and
+    mark it stopped, so that neither ``AbstractProcess.__del__`` nor ``Runtime.__del__`` calls
+    Lava's ``stop`` on them at exit (it fails, or waits, on a half-started runtime). Lava 0.10
+    offers no public way to abandon a runtime."""
     runtime = getattr(graph.anchor, "runtime", None)
+    for process in graph.processes:
+        process.runtime = None
     if runtime is not None:
         runtime._is_started = False
         runtime._is_running = False
