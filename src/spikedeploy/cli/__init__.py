@@ -46,10 +46,17 @@ REDELIVER_S = 0.5
 def run(argv: list[str] | None, parser: argparse.ArgumentParser | None = None) -> int:
     """Parse ``argv`` and run the command: Ctrl-C and SIGTERM end it with one line and exit
     status 130 / 143 (:func:`spikedeploy.processes.interruptible`), a project error with one
-    line and exit status 2."""
+    line and exit status 2.
+
+    The command's library (``preload``: torch, h5py, Lava's wrappers) is imported before the
+    guard is up: an exception raised into the middle of an import can leave a half-imported
+    module behind that fails later, so a signal during the imports is left to the console
+    script's entry (:mod:`spikedeploy._entry`), which ends the process at once."""
     try:
+        args = (parser or build_parser()).parse_args(argv)
+        if getattr(args, "preload", None):
+            importlib.import_module(args.preload)
         with interruptible(REDELIVER_S):
-            args = (parser or build_parser()).parse_args(argv)
             return int(args.handler(args) or 0)
     except SpikedeployError as err:
         print(f"spikedeploy: error: {err}", file=sys.stderr)

@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-gpu-measure", action="store_true", help="do not read the GPU's energy counter")
     p.add_argument("--threads", type=_positive_int, default=None, help="CPU threads for PyTorch")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(handler=_compare)
+    p.set_defaults(handler=_compare, preload="spikedeploy.stages.compare")
 
     q = sub.add_parser(
         "pipeline", help="the whole pipeline: data, train, fold, quantise, export-nir, lava-run, compare, report",
@@ -74,7 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--config", type=Path, default=None, metavar="FILE.toml", help="pipeline settings (TOML)")
     q.add_argument("--out", type=Path, default=Path("pipeline-out"), metavar="DIR",
                    help="output folder (default pipeline-out/)")
-    q.set_defaults(handler=_pipeline)
+    q.set_defaults(handler=_pipeline, preload="spikedeploy.stages.pipeline")
 
 
 def pipeline_args(q: argparse.ArgumentParser) -> None:

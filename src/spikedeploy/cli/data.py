@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
     s.add_argument("--no-noise", action="store_true", help="do not add background noise")
     s.add_argument("--force", action="store_true", help="rebuild even if a cached copy matches")
-    s.set_defaults(handler=_synth_digits)
+    s.set_defaults(handler=_synth_digits, preload="spikedeploy.data.synth_digits")
 
     e = dsub.add_parser("encode-audio", help="encode a 16-bit PCM wav into 700-channel spikes (SHD format)")
     e.add_argument("wav", type=Path, help="input wav file (16-bit PCM, mono or stereo)")
@@ -37,11 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--seed", type=int, default=0, help="seed of the spiking stage (default 0)")
     e.add_argument("--mode", choices=("fast", "exact"), default="fast",
                    help="filter bank: fast (FFT-domain, default) or exact (time-domain reference, slow)")
-    e.set_defaults(handler=_encode_audio)
+    e.set_defaults(handler=_encode_audio, preload="spikedeploy.data.cochlea")
 
     i = dsub.add_parser("info", help="summarise an SHD-format file")
     i.add_argument("file", type=Path, help="an SHD/SSC-format .h5 file")
-    i.set_defaults(handler=_info)
+    i.set_defaults(handler=_info, preload="spikedeploy.data.shd")
 
     w = dsub.add_parser("where", help="print the folder of the cached default data set")
     w.set_defaults(handler=_where)

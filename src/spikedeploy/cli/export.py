@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report", type=Path, default=None, metavar="FILE.json",
                    help="also write the quantisation report as JSON")
     _quant_args(p)
-    p.set_defaults(handler=_export)
+    p.set_defaults(handler=_export, preload="spikedeploy.stages.export")
 
     q = sub.add_parser(
         "quantize", help="quantise a checkpoint to Loihi integers and print the per-layer report",
@@ -72,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--report", type=Path, default=None, metavar="FILE.json",
                    help="write the quantisation report as JSON")
     _quant_args(q)
-    q.set_defaults(handler=_quantize)
+    q.set_defaults(handler=_quantize, preload="spikedeploy.stages.export")
 
 
 def _options(args: argparse.Namespace, **kw):

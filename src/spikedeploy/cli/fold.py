@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", type=Path, default=None, metavar="PNG",
                    help="also draw each layer's decays and their K profiles into this PNG")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(handler=_fold)
+    p.set_defaults(handler=_fold, preload="spikedeploy.stages.fold")
 
 
 def _fold(args: argparse.Namespace) -> int:

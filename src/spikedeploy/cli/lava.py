@@ -83,7 +83,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="LIF processes: one per decay group (Loihi's neuron profiles), or one per layer with "
                         "per-neuron decays (simulation only); auto: groups up to 8 per layer (default)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(handler=_lava_run)
+    p.set_defaults(handler=_lava_run, preload="spikedeploy.stages.lava_run")
 
     m = sub.add_parser(
         "map", help="partition a NIR model onto a chip's cores (cores per layer, memory, fits one chip?)",
@@ -99,7 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="time step for a graph that does not state one (only affects what converts)")
     m.add_argument("--allow-approx", action="store_true", help="accept NIR approximations with a warning")
     m.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the report as JSON")
-    m.set_defaults(handler=_map)
+    m.set_defaults(handler=_map, preload="spikedeploy.lava_backend.mapping")
 
 
 def _lava_run(args: argparse.Namespace) -> int:

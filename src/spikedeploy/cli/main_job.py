@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="output folder (default: <cache>/main, or <cache>/main-quick with --quick; see "
                         "`spikedeploy data where`)")
-    p.set_defaults(handler=_main)
+    p.set_defaults(handler=_main, preload="spikedeploy.stages.pipeline")
 
 
 def _main(args: argparse.Namespace) -> int:

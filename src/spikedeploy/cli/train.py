@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: its own)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or per-epoch lines")
-    p.set_defaults(handler=_train)
+    p.set_defaults(handler=_train, preload="spikedeploy.stages.train")
 
 
 def _train(args: argparse.Namespace) -> int:
