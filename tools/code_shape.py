@@ -128,34 +128,40 @@ def comment_near(lines: list[str], lineno: int) -> str:
     return above[1:].strip() if above.startswith("#") else ""
 
 
+@dataclass(frozen=True)
+class _Source:
+    mod: str
+    is_pkg: bool
+    lines: list[str]
+    known: set[str]
+
+
+def _visit(shape: Shape, src: _Source, node: ast.AST, in_func: bool) -> None:
+    """Record the functions and the project imports below ``node`` of one source file."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            length = child.end_lineno - child.lineno + 1
+            shape.funcs.append(Func(src.mod, child.name, child.lineno, length))
+            _visit(shape, src, child, True)
+        elif isinstance(child, (ast.Import, ast.ImportFrom)):
+            for dst in resolve(src.mod, src.is_pkg, child, src.known):
+                shape.imports.append(Imp(src.mod, dst, child.lineno, in_func,
+                                         comment_near(src.lines, child.lineno) if in_func else ""))
+        elif isinstance(child, ast.If) and _is_type_checking(child.test):
+            continue  # imports for type checkers only do not run
+        else:
+            _visit(shape, src, child, in_func)
+
+
 def scan() -> Shape:
     shape = Shape()
     files = sorted(SRC.rglob("*.py"))
     known = {module_name(f) for f in files}
     shape.modules = sorted(known)
     for f in files:
-        mod = module_name(f)
         text = f.read_text()
-        lines = text.splitlines()
-        tree = ast.parse(text)
-        is_pkg = f.name == "__init__.py"
-
-        def visit(node: ast.AST, in_func: bool) -> None:
-            for child in ast.iter_child_nodes(node):
-                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    length = child.end_lineno - child.lineno + 1
-                    shape.funcs.append(Func(mod, child.name, child.lineno, length))
-                    visit(child, True)
-                elif isinstance(child, (ast.Import, ast.ImportFrom)):
-                    for dst in resolve(mod, is_pkg, child, known):
-                        shape.imports.append(Imp(mod, dst, child.lineno, in_func,
-                                                 comment_near(lines, child.lineno) if in_func else ""))
-                elif isinstance(child, ast.If) and _is_type_checking(child.test):
-                    continue  # imports for type checkers only do not run
-                else:
-                    visit(child, in_func)
-
-        visit(tree, False)
+        src = _Source(module_name(f), f.name == "__init__.py", text.splitlines(), known)
+        _visit(shape, src, ast.parse(text), False)
     return shape
 
 

@@ -3,19 +3,10 @@
 import json
 
 import pytest
-import torch
 
 from spikedeploy.cli import main
 
 from ..stages.compare_setup import compared, emulator_results, make_case
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

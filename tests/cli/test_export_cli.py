@@ -1,7 +1,6 @@
 """``spikedeploy export-nir`` / ``quantize``: round trips through the NIR file and clear refusals."""
 
 import json
-import pickle
 
 import numpy as np
 import pytest
@@ -20,14 +19,6 @@ from spikedeploy.training.checkpoint import save_checkpoint
 from ..training.toy_shd import write_toy_dataset
 
 BINARY = BinningConfig(n_steps=20, duration=0.5, binary=True, n_channels=40)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

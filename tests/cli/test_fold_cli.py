@@ -15,14 +15,6 @@ from ..training.toy_shd import write_toy_dataset
 BINNING = BinningConfig(n_steps=10, duration=0.5, binary=True, n_channels=40)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def toy_dir(tmp_path_factory):
     return write_toy_dataset(tmp_path_factory.mktemp("toy_fold"), n_train=60, n_test=20)

@@ -32,14 +32,6 @@ needs_lava = pytest.mark.skipif(importlib.util.find_spec("lava") is None, reason
 BINARY = BinningConfig(n_steps=20, duration=0.5, binary=True, n_channels=40)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def toy_dir(tmp_path_factory):
     return write_toy_dataset(tmp_path_factory.mktemp("toy_lava"), n_train=60, n_test=24)

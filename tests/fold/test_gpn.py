@@ -20,15 +20,6 @@ from spikedeploy.training.checkpoint import load_checkpoint, save_checkpoint
 SG = make_surrogate("atan")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: PyTorch's own thread pool only adds contention on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _logit(p):
     return np.log(p / (1 - p))
 

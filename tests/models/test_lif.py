@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from spikedeploy.errors import ConfigError, ShapeMismatchError
-from spikedeploy.models.neurons.lif import LIF, CubaLIF, CubaLIFState, cuba_lif_step, lif_step
+from spikedeploy.models.neurons.lif import LIF, CubaLIF, cuba_lif_step, lif_step
 from spikedeploy.models.surrogate import ATan
 
 

@@ -10,14 +10,6 @@ from spikedeploy.models.spec_network import SpecNetwork
 from spikedeploy.models.to_spec import model_to_spec
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _model(preset: str, seed: int = 0, **changes):
     torch.manual_seed(seed)
     cfg = get_preset(preset).network.replace(input_size=30, n_classes=5, **{"hidden": [20, 12], **changes})

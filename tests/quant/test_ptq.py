@@ -18,15 +18,6 @@ from spikedeploy.quant.ptq import LayerScale, QuantConfig, QuantizationWarning, 
 FP = load_chip("loihi2").require_fixed_point()
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny per-step matrix products: extra threads only spin on a shared 2-core machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 # ----------------------------------------------------------------------------- hand-computed integers
 
 def _hand_spec() -> NetworkSpec:

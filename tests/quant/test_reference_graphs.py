@@ -14,14 +14,6 @@ EXPORT = Path(__file__).resolve().parents[2] / "export"
 NAMES = ("lif-shd", "cuba-shd", "lif-ff-shd", "gpn-small-folded")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_the_reference_folder_is_complete_and_small():
     for name in NAMES:
         assert (EXPORT / f"{name}.nir").is_file() and (EXPORT / f"{name}.expected.npz").is_file()

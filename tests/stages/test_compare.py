@@ -22,14 +22,6 @@ needs_lava = pytest.mark.skipif(importlib.util.find_spec("lava") is None,
                                 reason="lava-nc is not installed (scripts/sd setup installs it)")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def case(tmp_path_factory):
     c = make_case(tmp_path_factory.mktemp("cmp_case"))
