@@ -34,6 +34,7 @@ FLOORS: list[tuple[str, list[str]]] = [
     ("base", ["errors", "atomic", "paths", "config", "hardware", "hashing", "memory", "processes", "netspec"]),
     ("data", ["data"]),
     ("models", ["models"]),
+    ("foreign", ["foreign"]),
     ("training", ["training"]),
     ("quant", ["quant"]),
     ("fold", ["fold"]),

@@ -67,6 +67,22 @@ class CheckpointError(SpikedeployError):
         super().__init__(f"{self.path}: {problem}", remedy=remedy)
 
 
+class ForeignModelError(SpikedeployError):
+    """A model from another tool (a state dict in a file, a torch module) cannot be read: an
+    unknown layout, missing or extra keys, a tensor of the wrong shape, a setting with no
+    counterpart here. ``source``: the file or module; ``reader``: the ``--from`` name (or None
+    while detecting); ``tensor``: the key or module concerned."""
+
+    def __init__(self, source: str | Path, problem: str, *, reader: str | None = None,
+                 tensor: str | None = None, remedy: str | None = None):
+        self.source = str(source)
+        self.reader = reader
+        self.tensor = tensor
+        self.problem = problem
+        where = self.source + (f" (read as {reader})" if reader else "") + (f" [{tensor}]" if tensor else "")
+        super().__init__(f"{where}: {problem}", remedy=remedy)
+
+
 class ShapeMismatchError(SpikedeployError):
     """Two things that must agree in shape do not (data vs model, graph vs data)."""
 

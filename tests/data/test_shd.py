@@ -87,6 +87,38 @@ def test_bin_matches_a_naive_reference_on_unsorted_random_spikes():
     assert np.array_equal(got, expect) and got.sum() == (times < np.float32(0.8)).sum()
 
 
+def _hr_reference(times, units, steps):
+    """The GPN authors' readout as their audio_dataset.py describes it: frame i takes (and
+    removes) the remaining spikes with t <= i / T, drops unit 0, counts unit u on channel 700 - u."""
+    out = np.zeros((steps, 700), np.float32)
+    t, u = np.asarray(times, np.float32), np.asarray(units)
+    for i in range(steps):
+        sel = t <= i * (1 / steps)
+        v = u[sel]
+        np.add.at(out[i], 700 - v[v > 0], 1)
+        t, u = t[~sel], u[~sel]
+    return out
+
+
+def test_hr_gpn_snn_convention_matches_the_authors_readout():
+    rng = np.random.default_rng(7)
+    for trial in range(60):
+        n = int(rng.integers(0, 300))
+        # spikes on frame edges (i / T) included: the authors' frames end there, inclusively
+        times = np.sort(rng.choice(np.r_[rng.random(n) * 1.2, np.arange(0, 1.2, 1 / 20)], size=n)).astype(np.float32)
+        units = rng.integers(0, 700, n)
+        got = bin_spikes(times, units, BinningConfig(n_steps=20, convention="hr-gpn-snn"))
+        assert np.array_equal(got, _hr_reference(times, units, 20)), trial
+    # a spike at t = 0 is frame 0, one at exactly 1/T too, one just after it frame 2; unit 0 vanishes
+    got = bin_spikes(np.float32([0.0, 0.05, 0.0501, 0.3]), np.array([699, 1, 2, 0]),
+                     BinningConfig(n_steps=20, convention="hr-gpn-snn"))
+    assert got[0, 1] == 1 and got[1, 699] == 1 and got[2, 698] == 1 and got.sum() == 3
+    assert "convention" not in BinningConfig().to_dict()
+    assert BinningConfig.from_dict(BinningConfig(convention="hr-gpn-snn").to_dict()).convention == "hr-gpn-snn"
+    with pytest.raises(ConfigError, match="convention"):
+        BinningConfig(convention="other")
+
+
 def test_bin_rejects_bad_events():
     with pytest.raises(DataFormatError, match="units must lie in 0..699"):
         _counts([0.1], [700])
@@ -164,7 +196,8 @@ def test_dataset_frames_match_bin_spikes_cached_and_on_the_fly(tmp_path):
         units.append(rng.integers(0, 700, n))
     labels = [i % 3 for i in range(12)]
     p = write_shd(tmp_path / "r.h5", times, units, labels, [0] * 12, keys=("x", "y", "z"))
-    for cfg in (BinningConfig(n_steps=25), BinningConfig(n_steps=7, duration=0.9, pool=7, binary=True)):
+    for cfg in (BinningConfig(n_steps=25), BinningConfig(n_steps=7, duration=0.9, pool=7, binary=True),
+                BinningConfig(n_steps=20, convention="hr-gpn-snn")):
         cached = ShdDataset(p, cfg, progress=False)
         lazy = ShdDataset(p, cfg, max_cache_bytes=0)
         assert cached.cached and not lazy.cached

@@ -45,6 +45,30 @@ def test_lif_fires_only_strictly_above_threshold():
     assert v.flatten().tolist() == [1.0, 0.0, 1.0, 0.0]
 
 
+def test_subtract_reset_trace_by_hand():
+    # snnTorch's reset: dv = 0.5, vth = 1, x = 1.5, 0, 0.8, 0:
+    # v1 = 1.5 -> spike (v kept); v2 = 0.75 + 0 - 1 = -0.25; v3 = -0.125 + 0.8 = 0.675; v4 = 0.3375.
+    lif = LIF(1, ATan(), dv=0.5, vth=1.0, bias=False, reset="subtract")
+    s, v, _ = run_steps(lif, torch.tensor([1.5, 0.0, 0.8, 0.0]).reshape(4, 1, 1))
+    assert s.flatten().tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert torch.allclose(v.flatten(), torch.tensor([1.5, -0.25, 0.675, 0.3375]), atol=1e-6)
+    # the same input with Loihi's reset to zero: v = 1.5 -> 0, then 0, 0.8, 0.4
+    s, v, _ = run_steps(LIF(1, ATan(), dv=0.5, vth=1.0, bias=False), torch.tensor([1.5, 0.0, 0.8, 0.0]).reshape(4, 1, 1))
+    assert torch.allclose(v.flatten(), torch.tensor([0.0, 0.0, 0.8, 0.4]), atol=1e-6)
+
+
+def test_zero_voltage_decay_is_an_integrate_and_fire_neuron():
+    # dv = 0 (stored as a raw value whose sigmoid is 0): x = 0.6 each step -> 0.6, 1.2 (spike, 0), 0.6
+    lif = LIF(1, ATan(), dv=0.5, vth=1.0, bias=False)
+    lif.set_neuron_params(dv=0.0)
+    assert lif.neuron_params()["dv"].item() == 0.0
+    s, v, _ = run_steps(lif, torch.full((3, 1, 1), 0.6))
+    assert s.flatten().tolist() == [0.0, 1.0, 0.0]
+    assert v.flatten().tolist() == pytest.approx([0.6, 0.0, 0.6])
+    with pytest.raises(ConfigError, match="reset"):
+        LIF(1, ATan(), reset="soft")
+
+
 def test_cuba_lif_impulse_trace_by_hand():
     # du = 0.5, dv = 0.5, vth = 0.9, x = [2, 0, 0, 0, 0, 0]:
     # u = 2, 1, .5, .25, .125, .0625

@@ -17,6 +17,12 @@ must be a multiple of ``p``).
 Binning a sample is one ``searchsorted`` of the frame edges into its (sorted) spike
 times, which gives every frame's range of spikes exactly, and one ``bincount``.
 
+``convention = "hr-gpn-snn"`` bins as the GPN authors' code does (``core/audio_dataset.py``
+of hrje123/hr-GPN-SNN), so that a model converted from it sees what it was trained on:
+frame ``k`` holds the spikes with ``(k - 1) dt < t <= k dt`` (frame 0: ``t <= 0``), so
+spikes after ``(T - 1) dt`` are dropped; channel ``c`` is unit ``n_channels - c`` (the
+channel axis is flipped) and unit 0 is dropped; counts, never clipped unless ``binary``.
+
 :class:`ShdDataset` bins every sample once, on construction, into one compact
 integer array (uint8, or uint16 when a count exceeds 255: counts never wrap) of
 shape ``[N, n_steps, n_features]`` (SHD train: 8156 x 100 x 700 = 571 MB; with
@@ -57,6 +63,8 @@ class BinningConfig:
     binary:     clip counts to 1 (a frame says "at least one spike").
     pool:       sum ``pool`` adjacent channels into one feature (700 -> 140 with 5).
     n_channels: input channels of the data (700 for SHD/SSC); must be a multiple of pool.
+    convention: ``"spikedeploy"`` (frames ``[k dt, (k + 1) dt)``) or ``"hr-gpn-snn"`` (the GPN
+                authors' frames and channel order, module docstring).
     """
 
     n_steps: int = 100
@@ -64,8 +72,11 @@ class BinningConfig:
     binary: bool = False
     pool: int = 1
     n_channels: int = fmt.N_CHANNELS
+    convention: str = "spikedeploy"
 
     def __post_init__(self) -> None:
+        if self.convention not in CONVENTIONS:
+            raise ConfigError("binning.convention", f"unknown convention {self.convention!r}", valid=CONVENTIONS)
         for name in ("n_steps", "pool", "n_channels"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -96,8 +107,13 @@ class BinningConfig:
         return self.duration / self.n_steps
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data (for checkpoints and reports); :meth:`from_dict` reads it back."""
-        return dataclasses.asdict(self)
+        """Plain data (for checkpoints and reports); :meth:`from_dict` reads it back. The
+        convention is written only when it is not the default (files written before it existed
+        read back the same)."""
+        d = dataclasses.asdict(self)
+        if d["convention"] == "spikedeploy":
+            del d["convention"]
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "BinningConfig":
@@ -115,8 +131,13 @@ class BinningConfig:
         return self.from_dict({**self.to_dict(), **changes})
 
     def edges(self) -> np.ndarray:
-        """The ``n_steps + 1`` frame edges in seconds, as float32 (the comparison precision)."""
+        """The ``n_steps + 1`` frame edges in seconds, as float32 (the comparison precision).
+        (``hr-gpn-snn``: frame ``k`` ends at edge ``k``, the first ``n_steps`` of them.)"""
         return (np.arange(self.n_steps + 1, dtype=np.float64) * (self.duration / self.n_steps)).astype(np.float32)
+
+
+#: Binning conventions (module docstring).
+CONVENTIONS = ("spikedeploy", "hr-gpn-snn")
 
 
 def _flat_cells(times: np.ndarray, units: np.ndarray, cfg: BinningConfig, edges: np.ndarray,
@@ -128,11 +149,28 @@ def _flat_cells(times: np.ndarray, units: np.ndarray, cfg: BinningConfig, edges:
     with ``edges[k] <= t < edges[k + 1]`` compared in float32; spikes from ``idx[-1]`` on
     are at or after ``duration`` and dropped.
     """
+    if cfg.convention == "hr-gpn-snn":
+        return _flat_cells_hr(times, units, cfg, edges, frame_base)
     idx = np.searchsorted(times, edges, side="left")
     per_frame = np.diff(idx)
     flat = np.repeat(frame_base, per_frame)
     kept = units[: idx[-1]]
     flat += kept if cfg.pool == 1 else kept // cfg.pool
+    return flat, per_frame
+
+
+def _flat_cells_hr(times: np.ndarray, units: np.ndarray, cfg: BinningConfig, edges: np.ndarray,
+                   frame_base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_flat_cells` for the ``hr-gpn-snn`` convention: frame ``k`` holds the spikes with
+    ``edges[k - 1] < t <= edges[k]`` (frame 0: ``t <= 0``), channel ``n_channels - unit``, unit 0
+    dropped."""
+    idx = np.concatenate([[0], np.searchsorted(times, edges[: cfg.n_steps], side="right")])
+    flat = np.repeat(frame_base, np.diff(idx))
+    kept = units[: idx[-1]].astype(np.int64)
+    channel = (cfg.n_channels - kept) if cfg.pool == 1 else (cfg.n_channels - kept) // cfg.pool
+    keep = kept > 0
+    flat = (flat + channel)[keep]
+    per_frame = np.bincount(np.repeat(np.arange(cfg.n_steps), np.diff(idx))[keep], minlength=cfg.n_steps)
     return flat, per_frame
 
 

@@ -55,6 +55,7 @@ from .neurons.base import NeuronPopulation
 from .neurons.gpn import GPN
 from .neurons.li import LIState, li_step
 from .neurons.lif import LIF, CubaLIF
+from .neurons.lif import RESETS as LIF_RESETS
 from .neurons.pr_rnn import PRv2
 from .neurons.s2net import RESETS as S2NET_RESETS
 from .neurons.s2net import S2NetLIF
@@ -91,6 +92,8 @@ class NetworkConfig:
     beta_init, b_init   s2net: initial decay (one per layer) and threshold offsets
     s2net_reset     s2net: "subtract" (the paper's self-reset by ||w||^2) or "zero" (reset to
                     zero: the layer is then exactly a Loihi LIF layer, see neurons/s2net.py)
+    reset           LIF / CUBA-LIF: "zero" (Loihi) or "subtract" (the threshold is subtracted on
+                    the next step: snnTorch's default, for converted models; folds to "zero")
     """
 
     input_size: int = 700
@@ -122,6 +125,7 @@ class NetworkConfig:
     beta_init: float = 0.7
     b_init: float = 1.0
     s2net_reset: str = "subtract"
+    reset: str = "zero"
 
     def __post_init__(self) -> None:
         def positive_int(name: str, value: Any) -> int:
@@ -182,6 +186,8 @@ class NetworkConfig:
                                                           lo_open=True))
         object.__setattr__(self, "beta_init", number("beta_init", self.beta_init, 0, 1))
         object.__setattr__(self, "b_init", number("b_init", self.b_init, 0, math.inf))
+        if self.reset not in LIF_RESETS:
+            raise ConfigError("model.reset", f"unknown reset {self.reset!r}", valid=LIF_RESETS)
         if self.s2net_reset not in S2NET_RESETS:
             raise ConfigError("model.s2net_reset", f"unknown reset {self.s2net_reset!r}", valid=S2NET_RESETS)
 
@@ -211,12 +217,13 @@ class NeuronBuilder:
 
 def _build_lif(size: int, c: NetworkConfig, sg: Surrogate) -> NeuronPopulation:
     return LIF(size, sg, recurrent=c.recurrent, dv=c.dv_init, vth=c.vth_init, bias=c.neuron_bias,
-               learn_decays=c.learn_decays, learn_thresholds=c.learn_thresholds)
+               learn_decays=c.learn_decays, learn_thresholds=c.learn_thresholds, reset=c.reset)
 
 
 def _build_cuba(size: int, c: NetworkConfig, sg: Surrogate) -> NeuronPopulation:
     return CubaLIF(size, sg, recurrent=c.recurrent, du=c.du_init, dv=c.dv_init, vth=c.vth_init,
-                   bias=c.neuron_bias, learn_decays=c.learn_decays, learn_thresholds=c.learn_thresholds)
+                   bias=c.neuron_bias, learn_decays=c.learn_decays, learn_thresholds=c.learn_thresholds,
+                   reset=c.reset)
 
 
 def _build_gpn(size: int, c: NetworkConfig, sg: Surrogate) -> NeuronPopulation:

@@ -90,6 +90,9 @@ def _hidden_layer(k: int, layer: Any) -> LayerSpec:
     if kind not in LOIHI_KINDS:
         raise ConversionError(name, str(kind), f"the {kind!r} neuron has no Loihi LIF form",
                               remedy=f"deploy a network of {' or '.join(LOIHI_KINDS)} neurons")
+    if getattr(layer.neuron, "reset", "zero") != "zero":
+        raise ConversionError(name, str(kind), f"reset {layer.neuron.reset!r}: Loihi's neuron resets to zero",
+                              remedy=_FOLD_REMEDY)
     p = {key: _array(v) for key, v in layer.neuron_params().items()}
     weight = _array(layer.synapse.weight)
     _check_finite(name, "weight", weight)

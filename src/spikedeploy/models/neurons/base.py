@@ -34,6 +34,18 @@ def logit(p: float | torch.Tensor) -> torch.Tensor:
     return torch.log(p / (1 - p))
 
 
+#: The raw value that stands for a decay of exactly 0 (no leak: an integrate-and-fire neuron):
+#: its sigmoid is 0 in float32 (and below float64's resolution next to 1, so ``1 - d == 1``).
+ZERO_DECAY_RAW = -200.0
+
+
+def decay_logit(d: float | torch.Tensor) -> torch.Tensor:
+    """The raw (pre-sigmoid) value of decays ``d`` in [0, 1): :func:`logit`, and
+    :data:`ZERO_DECAY_RAW` where ``d == 0``."""
+    d = torch.as_tensor(d, dtype=torch.float64)
+    return torch.where(d == 0, torch.full_like(d, ZERO_DECAY_RAW), logit(d))
+
+
 def inv_softplus(y: float | torch.Tensor) -> torch.Tensor:
     """Inverse of softplus, for y > 0."""
     y = torch.as_tensor(y, dtype=torch.float64)

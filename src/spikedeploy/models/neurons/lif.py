@@ -13,6 +13,12 @@ layer's feed-forward ``nn.Linear`` at step t)::
 This is exactly Lava's ``PyLifModelBitAcc`` without the integer rounding (Loihi's
 ``du_int = 4096 * du - 1``, ``dv_int = 4096 * dv``). A **LIF** is a CUBA-LIF with
 ``du = 1``: the current is cleared every step, ``u_t = x_t [+ W_rec s_{t-1}]``.
+``dv = 0`` (no leak) is an integrate-and-fire neuron.
+
+``reset = "subtract"`` (not Loihi's; snnTorch's default, for models converted from it)
+keeps the voltage after a spike and subtracts the threshold on the next step, after
+the leak: ``v_t = (1 - dv) v_{t-1} + u_t + bias - vth * s_{t-1}``. Such a layer has no
+Loihi form as it is; ``spikedeploy fold`` turns it into a reset to zero (docs/folding.md).
 
 Parametrisation (per neuron, learnable unless switched off):
 ``du = sigmoid(du_raw)``, ``dv = sigmoid(dv_raw)`` (so 0 < d < 1; the LIF's
@@ -34,7 +40,11 @@ from torch import nn
 
 from ...errors import ConfigError
 from ..surrogate import Surrogate
-from .base import NeuronPopulation, inv_softplus, logit, per_neuron
+from .base import NeuronPopulation, decay_logit, inv_softplus, logit, per_neuron
+
+
+#: How a LIF / CUBA-LIF neuron resets after a spike (module docstring).
+RESETS = ("zero", "subtract")
 
 
 class CubaLIFParameters(NamedTuple):
@@ -45,6 +55,7 @@ class CubaLIFParameters(NamedTuple):
     vth: torch.Tensor
     bias: torch.Tensor
     w_rec: torch.Tensor | None = None
+    subtract: bool = False          # reset by subtracting vth on the next step (module docstring)
 
 
 class CubaLIFState(NamedTuple):
@@ -60,9 +71,17 @@ def cuba_lif_step(x: torch.Tensor, state: CubaLIFState, p: CubaLIFParameters,
     """One step of the CUBA-LIF neuron (module docstring); returns (s_t, new state)."""
     i_in = x if p.w_rec is None else torch.addmm(x, state.s, p.w_rec.t())  # x + W_rec s
     u = (1 - p.du) * state.u + i_in
-    v = (1 - p.dv) * state.v + u + p.bias
+    return _fire(u, (1 - p.dv) * state.v + u + p.bias, state, p, surrogate)
+
+
+def _fire(u: torch.Tensor, v: torch.Tensor, state: CubaLIFState, p: CubaLIFParameters,
+          surrogate: Surrogate) -> tuple[torch.Tensor, CubaLIFState]:
+    """Spike where ``v > vth``, then reset: to zero, or (``p.subtract``) by ``vth`` on the next step."""
+    if p.subtract:
+        v = v - p.vth * state.s.detach()
     s = surrogate.spike(v - p.vth, strict=True)
-    v = v * (1 - s.detach())
+    if not p.subtract:
+        v = v * (1 - s.detach())
     return s, CubaLIFState(u, v, s)
 
 
@@ -70,10 +89,7 @@ def lif_step(x: torch.Tensor, state: CubaLIFState, p: CubaLIFParameters,
              surrogate: Surrogate) -> tuple[torch.Tensor, CubaLIFState]:
     """One step of the LIF neuron: :func:`cuba_lif_step` with ``du = 1`` (``p.du`` is ignored)."""
     u = x if p.w_rec is None else torch.addmm(x, state.s, p.w_rec.t())  # x + W_rec s
-    v = (1 - p.dv) * state.v + u + p.bias
-    s = surrogate.spike(v - p.vth, strict=True)
-    v = v * (1 - s.detach())
-    return s, CubaLIFState(u, v, s)
+    return _fire(u, (1 - p.dv) * state.v + u + p.bias, state, p, surrogate)
 
 
 class CubaLIF(NeuronPopulation):
@@ -88,6 +104,7 @@ class CubaLIF(NeuronPopulation):
         vth: initial thresholds > 0.
         bias: give each neuron a learnable bias (initialised to 0); otherwise 0.
         learn_decays, learn_thresholds: make du/dv and vth learnable (default) or fixed.
+        reset: ``"zero"`` (Loihi) or ``"subtract"`` (module docstring).
     """
 
     kind: ClassVar[str] = "cuba-lif"
@@ -96,12 +113,16 @@ class CubaLIF(NeuronPopulation):
     def __init__(self, size: int, surrogate: Surrogate, *, recurrent: bool = False,
                  du: float | torch.Tensor = 0.2, dv: float | torch.Tensor = 0.1,
                  vth: float | torch.Tensor = 1.0, bias: bool = True,
-                 learn_decays: bool = True, learn_thresholds: bool = True):
+                 learn_decays: bool = True, learn_thresholds: bool = True, reset: str = "zero"):
         super().__init__(size, surrogate)
+        if reset not in RESETS:
+            raise ConfigError("reset", f"unknown reset {reset!r}", valid=RESETS)
+        self.reset = reset
         if self.kind == "cuba-lif":
             self.du_raw = nn.Parameter(logit(self._checked("du", du)).float(),
                                        requires_grad=learn_decays)
-        self.dv_raw = nn.Parameter(logit(self._checked("dv", dv)).float(), requires_grad=learn_decays)
+        self.dv_raw = nn.Parameter(decay_logit(self._checked("dv", dv, zero_ok=True)).float(),
+                                   requires_grad=learn_decays)
         vth_t = per_neuron(vth, size, "vth")
         if not bool((vth_t > 0).all()):
             raise ConfigError("vth_init", f"thresholds must be positive, got {vth!r}")
@@ -113,10 +134,11 @@ class CubaLIF(NeuronPopulation):
             self.register_buffer("_zero_bias", torch.zeros(size), persistent=False)
         self.recurrent = nn.Linear(size, size, bias=False) if recurrent else None
 
-    def _checked(self, name: str, value: float | torch.Tensor) -> torch.Tensor:
+    def _checked(self, name: str, value: float | torch.Tensor, zero_ok: bool = False) -> torch.Tensor:
         t = per_neuron(value, self.size, name)
-        if not bool(((t > 0) & (t < 1)).all()):
-            raise ConfigError(f"{name}_init", f"initial decays must lie in (0, 1), got {value!r}",
+        if not bool((((t > 0) | ((t == 0) & zero_ok)) & (t < 1)).all()):
+            interval = "[0, 1)" if zero_ok else "(0, 1)"
+            raise ConfigError(f"{name}_init", f"initial decays must lie in {interval}, got {value!r}",
                               remedy="use 0 < d < 1 (d = 1 for the current is the plain LIF neuron)")
         return t
 
@@ -129,7 +151,8 @@ class CubaLIF(NeuronPopulation):
         bias = self.bias if self.bias is not None else self._zero_bias
         return CubaLIFParameters(du=self._du(), dv=torch.sigmoid(self.dv_raw),
                                  vth=F.softplus(self.vth_raw), bias=bias,
-                                 w_rec=None if self.recurrent is None else self.recurrent.weight)
+                                 w_rec=None if self.recurrent is None else self.recurrent.weight,
+                                 subtract=self.reset == "subtract")
 
     def neuron_params(self) -> dict[str, torch.Tensor]:
         """Per-neuron ``du``, ``dv``, ``vth``, ``bias`` as detached float32 [size] tensors."""
@@ -152,9 +175,9 @@ class CubaLIF(NeuronPopulation):
                 self.du_raw.copy_(logit(t))
         if dv is not None:
             t = per_neuron(dv, self.size, "dv")
-            if not bool(((t > 0) & (t < 1)).all()):
-                raise ConfigError("dv", f"must lie in (0, 1), got {dv!r}")
-            self.dv_raw.copy_(logit(t))
+            if not bool(((t >= 0) & (t < 1)).all()):
+                raise ConfigError("dv", f"must lie in [0, 1), got {dv!r}")
+            self.dv_raw.copy_(decay_logit(t))
         if vth is not None:
             t = per_neuron(vth, self.size, "vth")
             if not bool((t > 0).all()):
@@ -189,7 +212,7 @@ class CubaLIF(NeuronPopulation):
         return torch.stack(out, 1), st
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + f", recurrent={self.recurrent is not None}"
+        return super().extra_repr() + f", recurrent={self.recurrent is not None}, reset={self.reset!r}"
 
 
 class LIF(CubaLIF):
@@ -200,12 +223,13 @@ class LIF(CubaLIF):
 
     def __init__(self, size: int, surrogate: Surrogate, *, recurrent: bool = False,
                  dv: float | torch.Tensor = 0.1, vth: float | torch.Tensor = 1.0, bias: bool = True,
-                 learn_decays: bool = True, learn_thresholds: bool = True, du: float = 1.0):
+                 learn_decays: bool = True, learn_thresholds: bool = True, du: float = 1.0,
+                 reset: str = "zero"):
         if du != 1.0:
             raise ConfigError("du_init", f"a LIF neuron's current decay is 1, got {du!r}",
                               remedy="use the 'cuba-lif' neuron for du < 1")
         super().__init__(size, surrogate, recurrent=recurrent, dv=dv, vth=vth, bias=bias,
-                         learn_decays=learn_decays, learn_thresholds=learn_thresholds)
+                         learn_decays=learn_decays, learn_thresholds=learn_thresholds, reset=reset)
 
     def _du(self) -> torch.Tensor:
         return torch.ones_like(self.dv_raw)
