@@ -69,7 +69,7 @@ def test_not_a_gpn(toy_dir, tmp_path, capsys):
     out = tmp_path / "folded.pt"
     assert main(["fold", str(lif), "--data", str(toy_dir), "-o", str(out), "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert "'lif' network; folding needs a network of gpn, pr-v2, s2net neurons" in err and "remedy" in err
+    assert "'lif' network that Loihi's neuron runs as it is: there is nothing to fold" in err and "remedy" in err
     assert not out.exists()
 
 

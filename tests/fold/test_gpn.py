@@ -293,7 +293,7 @@ def test_folded_checkpoint_reloads_weights_only_with_the_same_outputs(tmp_path):
 def test_load_foldable_checkpoint_refuses_other_networks(tmp_path):
     lif = build_network(NetworkConfig(input_size=6, hidden=(5,), n_classes=3, neuron="lif"))
     p = save_checkpoint(tmp_path / "lif.pt", lif)
-    with pytest.raises(CheckpointError, match="folding needs a network of gpn, pr-v2, s2net neurons"):
+    with pytest.raises(CheckpointError, match="Loihi's neuron runs as it is: there is nothing to fold"):
         load_foldable_checkpoint(p)
 
 

@@ -118,5 +118,5 @@ def test_refuses_other_networks():
     lif = build_network(NetworkConfig(input_size=4, hidden=(3,), n_classes=2, neuron="lif"))
     with pytest.raises(ConfigError, match="s2net"):
         fold_s2net(lif)
-    with pytest.raises(ConfigError, match="has no fold"):
+    with pytest.raises(ConfigError, match="needs no fold"):
         fold_network(lif, torch.zeros(1, 2, 4))

@@ -6,7 +6,9 @@ One module per source neuron, one registry line each (:data:`FOLDERS`):
 - :mod:`.s2net`: s2net's ``W W^T`` reset and Deneve lateral inhibition -> a LIF layer's
   recurrent weight;
 - :mod:`.pr_v2`: Ponghiran & Roy's forget gate and graded outputs -> CUBA-LIF decays and
-  binary spikes.
+  binary spikes;
+- :mod:`.lif`: what converted LIF / CUBA-LIF networks have and Loihi's neuron lacks (the reset
+  by subtraction, a constant current through the current decay).
 
 What they share is in :mod:`.common` (settings, decay clustering, calibration batches);
 :mod:`.distill` fine-tunes a folded network towards its source; :mod:`.report` prints and
@@ -22,13 +24,14 @@ from typing import Any, Callable
 import torch
 
 from ..errors import CheckpointError, ConfigError
-from ..models.networks import SpikingNetwork
+from ..models.networks import NetworkConfig, SpikingNetwork
 from ..training.checkpoint import load_checkpoint
 from .common import (DISTILL_LOSSES, FOLD_METHODS, DecayClusters, FoldConfig, calibration_batches,
                      check_calibration, cluster_decays, recluster_)
 from .distill import distill, logits_of
 from .gpn import (FOLDED_VTH, GateConstants, FoldedLayer, LayerGateStats, build_folded_network, fold_gpn, fold_layer,
                   folded_network_config, gate_statistics)
+from .lif import fold_lif, needs_fold
 from .pr_v2 import fold_pr_v2
 from .report import format_report, plot_decays
 from .s2net import fold_s2net
@@ -39,7 +42,23 @@ FOLDERS: dict[str, Callable[..., tuple[SpikingNetwork, dict[str, Any]]]] = {
     "gpn": fold_gpn,
     "s2net": fold_s2net,
     "pr-v2": fold_pr_v2,
+    "lif": fold_lif,
+    "cuba-lif": fold_lif,
 }
+
+
+#: Neuron kinds that always need a fold (LIF / CUBA-LIF need one only for what :func:`needs_fold` names).
+ALWAYS_FOLDED = ("gpn", "s2net", "pr-v2")
+
+
+def fold_needed(config: NetworkConfig) -> bool:
+    """Whether a network built from ``config`` must be folded before export: GPN, s2net and
+    pr-v2 networks always; LIF / CUBA-LIF ones with the reset by subtraction or a synapse bias
+    through the current decay (CUBA-LIF)."""
+    if config.neuron in ALWAYS_FOLDED:
+        return True
+    return config.neuron in ("lif", "cuba-lif") and (config.reset != "zero"
+                                                      or (config.neuron == "cuba-lif" and config.synapse_bias))
 
 
 def fold_network(net: SpikingNetwork, calib_x: torch.Tensor, config: FoldConfig = FoldConfig(), *,
@@ -61,6 +80,10 @@ def load_foldable_checkpoint(path: str | Path) -> tuple[SpikingNetwork, dict[str
     """:func:`~spikedeploy.training.checkpoint.load_checkpoint`, refusing a network that has
     no fold (:data:`FOLDERS`)."""
     net, meta = load_checkpoint(path)
+    if net.config.neuron in ("lif", "cuba-lif") and not needs_fold(net):
+        raise CheckpointError(path, f"holds a {net.config.neuron!r} network that Loihi's neuron runs as it is: "
+                                    "there is nothing to fold",
+                              remedy="LIF/CUBA-LIF checkpoints go to the quantiser directly (spikedeploy export-nir)")
     if net.config.neuron not in FOLDERS:
         raise CheckpointError(path, f"holds a {net.config.neuron!r} network; folding needs a network of "
                                     f"{', '.join(sorted(FOLDERS))} neurons",
@@ -70,8 +93,9 @@ def load_foldable_checkpoint(path: str | Path) -> tuple[SpikingNetwork, dict[str
     return net, meta
 
 
-__all__ = ["DISTILL_LOSSES", "FOLDED_VTH", "FOLDERS", "FOLD_METHODS", "DecayClusters", "FoldConfig", "FoldedLayer",
-           "GateConstants", "LayerGateStats", "build_folded_network", "calibration_batches", "check_calibration",
-           "cluster_decays", "distill", "fold_gpn", "fold_layer", "fold_network", "fold_pr_v2", "fold_s2net",
-           "folded_network_config", "format_report", "gate_statistics", "load_foldable_checkpoint", "logits_of",
+__all__ = ["ALWAYS_FOLDED", "DISTILL_LOSSES", "DecayClusters", "FOLDED_VTH", "FOLDERS", "FOLD_METHODS",
+           "FoldConfig", "FoldedLayer", "GateConstants", "LayerGateStats", "build_folded_network",
+           "calibration_batches", "check_calibration", "cluster_decays", "distill", "fold_gpn", "fold_layer",
+           "fold_lif", "fold_needed", "fold_network", "fold_pr_v2", "fold_s2net", "folded_network_config",
+           "format_report", "gate_statistics", "load_foldable_checkpoint", "logits_of", "needs_fold",
            "plot_decays", "recluster_"]

@@ -51,7 +51,20 @@ def _pr_layer_lines(rep: Mapping[str, Any]) -> list[str]:
             f"{rep['relu_fit']['mean_r2']:.4f}"]
 
 
-_LAYER_LINES = {"gpn": _gpn_layer_lines, "s2net": _s2net_layer_lines, "pr-v2": _pr_layer_lines}
+def _lif_layer_lines(rep: Mapping[str, Any]) -> list[str]:
+    lines = [f"{rep['name']} ({rep['size']} {rep['kind']} neurons): synapse bias moved to the voltage bias for "
+             f"{rep['bias_moved']} neurons with du < 1 (steady state) and {rep['bias_exact']} with du = 1 (exact); "
+             f"recurrent diagonal added {rep['self_weight']['min']:+.4f}..{rep['self_weight']['max']:+.4f}"]
+    sv = rep.get("spike_voltage")
+    if sv:
+        std = "n/a" if sv["mean_std"] is None else f"{sv['mean_std']:.4f}"
+        lines.append(f"  voltage at spike measured for {sv['calibrated_neurons']} neurons, mean within-neuron "
+                     f"std {std} (what the expected-remainder reset loses)")
+    return lines
+
+
+_LAYER_LINES = {"gpn": _gpn_layer_lines, "s2net": _s2net_layer_lines, "pr-v2": _pr_layer_lines,
+                "lif": _lif_layer_lines, "cuba-lif": _lif_layer_lines}
 
 
 def format_report(report: Mapping[str, Any]) -> str:

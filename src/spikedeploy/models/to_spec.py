@@ -110,7 +110,8 @@ def _hidden_layer(k: int, layer: Any) -> LayerSpec:
                                   f"a synapse bias on neurons with du < 1 ({idx.size} neuron(s), e.g. {idx[0]}): "
                                   "a constant current filtered by the current decay has no place in Loihi's "
                                   "neuron (only a voltage bias)",
-                                  remedy="train without synapse_bias, or with du = 1 for those neurons")
+                                  remedy="run `spikedeploy fold` (it moves the bias to the voltage, an "
+                                         "approximation it reports), or train without synapse_bias")
         bias = bias + b.astype(np.float64)
     rec = layer.recurrent
     rec_weight = None if rec is None else _array(rec.weight)

@@ -49,7 +49,7 @@ from ..config import dataclass_from_dict, dataclass_to_dict, load_toml
 from ..data.shd import BinningConfig
 from ..data.synth_digits import SynthConfig
 from ..errors import ConfigError
-from ..fold import FOLDERS, FoldConfig
+from ..fold import ALWAYS_FOLDED, FoldConfig, fold_needed
 from ..metrics.comparison import CompareConfig
 from ..training.run_config import RunConfig
 from . import STAGES
@@ -156,11 +156,11 @@ class ModelPlan:
         return RunConfig.resolve(preset=self.preset, model=model, binning=dict(binning or {}), training=training)
 
     def folds(self, binning: Mapping[str, Any] | None = None) -> bool:
-        kind = self.run_config(binning).network.neuron
-        foldable = kind in FOLDERS
+        network = self.run_config(binning).network
+        kind, foldable = network.neuron, fold_needed(network)
         if self.fold and not foldable:
             raise ConfigError(f"models[{self.name}].fold", f"a {kind!r} network has no fold",
-                              valid=sorted(FOLDERS))
+                              valid=sorted(ALWAYS_FOLDED))
         if self.fold is False and foldable:
             raise ConfigError(f"models[{self.name}].fold", f"a {kind!r} network must be folded before export",
                               remedy="leave fold out (or true) for this model")

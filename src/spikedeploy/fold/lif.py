@@ -1,0 +1,143 @@
+"""Folding the parts of a LIF / CUBA-LIF network that Loihi's neuron lacks (converted models).
+
+Networks converted from other tools (:mod:`spikedeploy.foreign`) compute their source's
+forward pass exactly, which can leave two things Loihi's neuron does not have:
+
+- **a synapse bias on a CUBA-LIF layer** (``du < 1``; snnTorch's Synaptic, norse's
+  LIFCell, hr-GPN-SNN's RLIF with an ``nn.Linear`` bias): a constant current ``c``
+  through the current decay, ``u`` rising to ``c / du``. The fold adds its steady state
+  ``c / du`` to the voltage bias: exact for ``du = 1``, and for ``du < 1`` wrong only in
+  the first steps (the current's rise, ``(1 - du)^t`` of it missing);
+- **the reset by subtraction** (snnTorch's default): after a spike at voltage ``v`` the
+  next step starts from ``(1 - dv) v - vth`` where Loihi starts from 0. The fold resets
+  to zero and adds the expected remainder as a self-connection, from the mean voltage
+  at spike ``m_i`` measured on calibration data (the threshold when a neuron never fired
+  or without data): ``R_ii = du ((1 - dv) m_i - vth)`` (for ``du < 1`` the same total
+  charge, spread over the current's decay). The spread of the voltage at spike is what
+  is lost; the report gives it.
+
+Everything else (weights, decays, thresholds, the recurrent weight, the readout) is
+copied. The fold stage measures the accuracy before and after (docs/folding.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from ..models.networks import SpikingNetwork, build_network
+from .common import calibration_batches
+
+KINDS = ("lif", "cuba-lif")
+
+
+def needs_fold(net: SpikingNetwork) -> list[str]:
+    """What in ``net`` Loihi's neuron lacks (empty: nothing, the network exports as it is)."""
+    why = []
+    if net.config.reset != "zero":
+        why.append(f"reset {net.config.reset!r}")
+    for k, layer in enumerate(net.layers):
+        b = layer.synapse.bias
+        if b is not None and bool(((b != 0) & (layer.neuron.neuron_params()["du"] != 1)).any()):
+            why.append(f"hidden{k}: a synapse bias through the current decay")
+    return why
+
+
+@torch.no_grad()
+def spike_voltage(net: SpikingNetwork, batches) -> list[dict[str, np.ndarray]]:
+    """Per layer, each neuron's mean and std of the voltage at the steps it fires (NaN where
+    it never fired) and its spike count (evaluation semantics)."""
+    sums: list[list[torch.Tensor] | None] = [None] * len(net.layers)
+    for x in batches:
+        h = x
+        for k, layer in enumerate(net.layers):
+            pop, acc = layer.neuron, sums[k] or [torch.zeros(layer.size, dtype=torch.float64) for _ in range(3)]
+            st, out = pop.initial_state(h.shape[0], h.device, h.dtype), []
+            for x_t in layer.synapse(h).transpose(0, 1).unbind(0):
+                s, st = pop.step(x_t, st)
+                fired, v = s.double().cpu(), st.v.double().cpu()
+                acc[0] += fired.sum(0)
+                acc[1] += (v * fired).sum(0)
+                acc[2] += (v * v * fired).sum(0)
+                out.append(s)
+            sums[k] = acc
+            h = torch.stack(out, 1)
+    result = []
+    for n, s1, s2 in sums:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = (s1 / n).numpy()
+            result.append({"mean": mean, "std": np.sqrt(np.maximum((s2 / n).numpy() - mean ** 2, 0.0)),
+                           "count": n.numpy()})
+    return result
+
+
+def _layer(src, dst, stats: dict[str, np.ndarray] | None, subtract: bool, cuba: bool) -> dict[str, Any]:
+    p = {k: v.double() for k, v in src.neuron.neuron_params().items()}
+    du, dv, vth = p["du"], p["dv"], p["vth"]
+    c = src.synapse.bias.detach().double() if src.synapse.bias is not None else torch.zeros_like(du)
+    dst.synapse.weight.copy_(src.synapse.weight)
+    rec = src.recurrent.weight.detach().double().clone() if src.recurrent is not None else None
+    self_w = torch.zeros_like(du)
+    if subtract:
+        m = vth.clone() if stats is None else torch.where(torch.as_tensor(np.isfinite(stats["mean"])),
+                                                          torch.as_tensor(stats["mean"]), vth)
+        self_w = du * ((1 - dv) * m - vth)
+        rec = (rec if rec is not None else torch.zeros(src.size, src.size, dtype=torch.float64)) + torch.diag(self_w)
+    if dst.recurrent is not None:
+        dst.recurrent.weight.copy_(rec if rec is not None else torch.zeros(src.size, src.size))
+    dst.neuron.set_neuron_params(dv=dv, vth=vth, bias=p["bias"] + c / du, **({"du": du} if cuba else {}))
+    moved = int(((c != 0) & (du != 1)).sum())
+    rep: dict[str, Any] = {"size": src.size, "bias_moved": moved, "bias_exact": int(((c != 0) & (du == 1)).sum()),
+                           "self_weight": {"min": float(self_w.min()), "max": float(self_w.max())}}
+    if subtract and stats is not None:
+        fired = np.isfinite(stats["mean"])
+        rep["spike_voltage"] = {"calibrated_neurons": int(fired.sum()),
+                                "mean_std": float(np.nanmean(stats["std"])) if fired.any() else None}
+    return rep
+
+
+@torch.no_grad()
+def fold_lif(net: SpikingNetwork, calib_x: torch.Tensor | None = None, config: Any = None, *,
+             progress: bool = False) -> tuple[SpikingNetwork, dict[str, Any]]:
+    """Fold what Loihi lacks (module docstring) out of a LIF / CUBA-LIF network; ConfigError when
+    there is nothing to fold."""
+    kind = net.config.neuron
+    why = needs_fold(net) if kind in KINDS else []
+    if not why:
+        raise ConfigError("model.neuron", f"this {kind} network needs no fold: Loihi's neuron runs it as it is",
+                          remedy="export it directly (spikedeploy export-nir)")
+    subtract = net.config.reset == "subtract"
+    stats = None
+    if subtract and calib_x is not None:
+        was = net.training
+        net.eval()
+        stats = spike_voltage(net, calibration_batches(net, calib_x, getattr(config, "batch_size", 64),
+                                                       progress=progress, desc="voltage at spike"))
+        net.train(was)
+    recurrent = net.config.recurrent or subtract
+    student = build_network(net.config.replace(reset="zero", synapse_bias=False, neuron_bias=True,
+                                               recurrent=recurrent))
+    ref = next(net.parameters())
+    student.to(ref.device, ref.dtype)
+    layers = []
+    for k, (src, dst) in enumerate(zip(net.layers, student.layers)):
+        rep = _layer(src, dst, None if stats is None else stats[k], subtract, kind == "cuba-lif")
+        dv = dst.neuron.neuron_params()["dv"].double().numpy()
+        layers.append({"name": f"hidden{k}", "kind": kind, **rep, "per_neuron": {"dv_unclustered": torch.as_tensor(dv)},
+                       "decay": {"param": "dv", "profiles": sorted(set(float(d) for d in dv)),
+                                 "sizes": [int((dv == d).sum()) for d in sorted(set(dv))],
+                                 "error": {"max_abs": 0.0, "rms": 0.0, "max_tau_rel": 0.0}}})
+    student.readout.load_state_dict(net.readout.state_dict())
+    student.eval()
+    exact = not subtract and all(rep["bias_moved"] == 0 for rep in layers)
+    notes = [f"{kind} fold of what Loihi's neuron lacks ({'; '.join(why)}): "
+             + ("exact" if exact else "an approximation; the accuracy before and after measures it")]
+    if subtract:
+        notes.append("reset by subtraction -> reset to zero plus the expected remainder on the recurrent diagonal"
+                     + ("" if stats is not None else " (no calibration data: spikes assumed at threshold)"))
+    if any(rep["bias_moved"] for rep in layers):
+        notes.append("synapse bias through the current decay -> its steady state c / du on the voltage bias")
+    return student, {"kind": kind, "exact": exact, "notes": notes, "layers": layers}
