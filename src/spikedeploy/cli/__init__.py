@@ -18,7 +18,7 @@ from ..errors import Interrupted, SpikedeployError
 from ..processes import interruptible
 
 #: Modules under spikedeploy.cli that register subcommands, in --help order.
-COMMAND_MODULES = ("main_job", "data", "train", "fold", "export", "lava", "compare")
+COMMAND_MODULES = ("main_job", "data", "train", "convert", "fold", "export", "lava", "compare")
 
 
 def build_parser() -> argparse.ArgumentParser:

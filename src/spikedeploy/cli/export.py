@@ -15,6 +15,7 @@ from pathlib import Path
 
 
 from .argtypes import positive_int as _positive_int
+from .convert import foreign_args, foreign_source
 
 
 def _headroom(text: str) -> float:
@@ -42,6 +43,7 @@ def _quant_args(p: argparse.ArgumentParser) -> None:
                    help="accept values Loihi cannot represent exactly (clipped weights, clamped thresholds, "
                         "spike counts > 1 in the input) with a warning, instead of refusing")
     p.add_argument("--seed", type=int, default=0, help="seed of the calibration sample draw (default 0)")
+    foreign_args(p, required=False)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -82,13 +84,17 @@ def _options(args: argparse.Namespace, **kw):
     quant = QuantOptions(calib_samples=args.calib_samples, headroom=args.headroom, allow_approx=args.allow_approx,
                          weight_range=args.weight_range, seed=args.seed)
     return ExportOptions(checkpoint=args.checkpoint, data_dir=args.data, quant=quant, report=args.report,
-                         progress=True, **kw)
+                         progress=True, foreign=foreign_source(args), **kw)
 
 
 def _export(args: argparse.Namespace) -> int:
     from ..stages.export import export  # lazy: keeps `spikedeploy --help` free of torch
 
-    out = args.out if args.out is not None else args.checkpoint.with_suffix(".nir")
+    out = args.out
+    if out is None:
+        out = args.checkpoint.with_suffix(".nir")
+        if out == args.checkpoint:            # a file named model.nir: the default is not the input
+            out = args.checkpoint.with_name(args.checkpoint.name + ".nir")
     result = export(_options(args, out=out, quantized=args.quantized, input_gain=args.input_gain))
     if result.report is not None:
         print(result.report.format())

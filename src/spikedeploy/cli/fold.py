@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .convert import foreign_args, foreign_source
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -43,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
     p.add_argument("--seed", type=int, default=0, help="calibration subset, batch order, dropout")
     p.add_argument("--device", default="cpu", help="cpu (default), auto, cuda or cuda:N")
+    foreign_args(p, required=False)
     p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: its own)")
     p.add_argument("--plot", type=Path, default=None, metavar="PNG",
                    help="also draw each layer's decays and their K profiles into this PNG")
@@ -59,7 +62,7 @@ def _fold(args: argparse.Namespace) -> int:
                         label_weight=args.label_weight, finetune_decays=args.finetune_decays, seed=args.seed)
     result = fold(FoldOptions(checkpoint=args.checkpoint, out=args.out, data_dir=args.data, config=config,
                               device=args.device, threads=args.threads, plot=args.plot,
-                              progress=not args.no_progress), log=print)
+                              progress=not args.no_progress, foreign=foreign_source(args)), log=print)
     print(format_report(result.report))
     print(f"folded checkpoint: {result.checkpoint}")
     if result.plot is not None:

@@ -57,9 +57,8 @@ def _is_state_dict(obj: Mapping) -> bool:
 def _refusal(path: Path, msg: str) -> ForeignModelError:
     found = re.search(r"Unsupported (?:class|global):? (?:GLOBAL )?([\w.]+)", msg)
     if found:
-        name = found.group(1)
-        what = "a whole pickled module" if ".nn." in name or "Module" in name else "a pickled Python object"
-        return ForeignModelError(path, f"refused: the file holds {what} ({name}), whose loading would run "
-                                       "code; only weights are read", remedy=_SAVE_REMEDY)
+        return ForeignModelError(path, f"refused: the file holds pickled Python objects (first: {found.group(1)}), "
+                                       "as a whole model saved with torch.save(model) does; loading them would run "
+                                       "code, and only weights are read", remedy=_SAVE_REMEDY)
     detail = msg.split("WeightsUnpickler error:")[-1].strip().splitlines()[0] if msg else "unpickling failed"
     return ForeignModelError(path, f"not a torch file ({detail})", remedy=_SAVE_REMEDY)

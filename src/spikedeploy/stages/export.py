@@ -29,6 +29,7 @@ from ..paths import default_data_dir
 from ..quant.loihi_network import LoihiNetwork
 from ..quant.ptq import WEIGHT_RANGES, QuantConfig, QuantReport, quantize
 from ..training.checkpoint import checkpoint_to_spec
+from .convert import ForeignSource, checkpoint_of
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class ExportOptions:
     quant       the quantiser's settings
     input_gain  where the 1/(du dv) input scaling goes: ``neuron`` or ``synapse`` (norse)
     report      also write the quantisation report here (JSON)
+    foreign     read ``checkpoint`` as a foreign model file with this reader (``--from``)
     """
 
     checkpoint: Path
@@ -76,6 +78,7 @@ class ExportOptions:
     input_gain: str = "neuron"
     report: Path | None = None
     progress: bool = False
+    foreign: ForeignSource | None = None
 
     def __post_init__(self) -> None:
         if self.input_gain not in INPUT_GAINS:
@@ -101,7 +104,8 @@ def export(options: ExportOptions) -> ExportResult:
                   {"checkpoint": options.checkpoint,
                    **({"calibration data": ddir / "train.h5"} if options.quantized else {})})
     checkpoint = options.checkpoint
-    spec, model, meta = checkpoint_to_spec(checkpoint)
+    with checkpoint_of(checkpoint, options.foreign) as path:
+        spec, model, meta = checkpoint_to_spec(path)
     binning = meta.get("binning")
     config: dict[str, Any] = {
         "checkpoint": str(checkpoint),
@@ -111,6 +115,7 @@ def export(options: ExportOptions) -> ExportResult:
         "preset": (meta.get("extra") or {}).get("preset"),
         "metrics": {k: v for k, v in (meta.get("metrics") or {}).items() if k != "history"},
         "seed": meta.get("seed"),
+        **({"converted": meta["extra"]["converted"]} if "converted" in (meta.get("extra") or {}) else {}),
     }
     loihi = report = None
     if options.quantized:

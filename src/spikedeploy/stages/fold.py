@@ -30,6 +30,7 @@ from ..training.checkpoint import save_checkpoint
 from ..training.config import TrainConfig
 from ..training.distributed import pick_device
 from ..training.loop import TensorData, evaluate, load_split
+from .convert import ForeignSource, checkpoint_of
 
 _REMEDY_DATA = ("DIR must hold train.h5 and test.h5 in the SHD format; build the default data set with "
                 "`spikedeploy data synth-digits` (see `spikedeploy data where`)")
@@ -46,6 +47,7 @@ class FoldOptions:
     device      where the networks run (``cpu``, ``auto``, ``cuda[:N]``)
     threads     torch CPU threads (None: torch's own choice)
     plot        also draw each layer's decays and their K profiles into this PNG
+    foreign     read ``checkpoint`` as a foreign model file with this reader (``--from``)
     """
 
     checkpoint: Path
@@ -56,6 +58,7 @@ class FoldOptions:
     threads: int | None = None
     plot: Path | None = None
     progress: bool = True
+    foreign: ForeignSource | None = None
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,8 @@ def fold(options: FoldOptions, log: Callable[[str], None] | None = None) -> Fold
                   {"checkpoint": checkpoint, "training data": data_dir / "train.h5", "test data": data_dir / "test.h5"})
     if options.threads:
         torch.set_num_threads(options.threads)
-    source, meta = load_foldable_checkpoint(checkpoint)
+    with checkpoint_of(checkpoint, options.foreign) as path:
+        source, meta = load_foldable_checkpoint(path)
     kind = source.config.neuron
     _check_data_dir(data_dir)
     binning = meta.get("binning") or BinningConfig()

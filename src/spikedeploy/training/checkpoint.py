@@ -37,7 +37,9 @@ import torch
 from .. import __version__
 from ..atomic import atomic_path
 from ..data.shd import BinningConfig
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, ForeignModelError
+from ..foreign import suggestion
+from ..foreign.load import unwrap as state_dict_in
 from ..models.networks import NetworkConfig, SpikingNetwork, build_network
 from ..models.to_spec import model_to_spec
 from ..netspec import NetworkSpec
@@ -125,9 +127,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise CheckpointError(path, f"not a PyTorch checkpoint ({first})", remedy=_REMEDY_RETRAIN) from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-        raise CheckpointError(path, "not a spikedeploy checkpoint (no 'format': "
-                                    f"{FORMAT!r} entry; a bare state dict or another tool's file?)",
-                              remedy=_REMEDY_RETRAIN)
+        raise _not_ours(path, obj)
     version = obj.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
         raise CheckpointError(path, f"format_version {version!r} is not supported (this spikedeploy "
@@ -136,6 +136,19 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         if not isinstance(obj.get(key), dict):
             raise CheckpointError(path, f"the {key!r} entry is missing or not a dict", remedy=_REMEDY_RETRAIN)
     return obj
+
+
+def _not_ours(path: Path, obj: Any) -> CheckpointError:
+    """A file that torch loads but that is no spikedeploy checkpoint: for a state dict, which
+    foreign layout it matches and the ``--from`` to read it with (:mod:`spikedeploy.foreign`)."""
+    try:
+        tensors = state_dict_in(obj, path)
+    except ForeignModelError:
+        return CheckpointError(path, f"not a spikedeploy checkpoint (no 'format': {FORMAT!r} entry)",
+                               remedy=_REMEDY_RETRAIN)
+    return CheckpointError(path, f"not a spikedeploy checkpoint but a bare state dict: {suggestion(tensors, path)}",
+                           remedy="convert it (spikedeploy convert FILE --from NAME -o model.pt), or give "
+                                  "--from NAME to export-nir / quantize / fold")
 
 
 def _unpickling_error(path: Path, msg: str) -> CheckpointError:
