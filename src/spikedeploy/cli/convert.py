@@ -33,8 +33,7 @@ def foreign_source(args: argparse.Namespace):
     """The stage's ForeignSource for the parsed options (None without --from)."""
     if getattr(args, "source_format", None) is None:
         return None
-    from ..foreign import ForeignOptions  # lazy: no torch for --help
-    from ..stages.convert import ForeignSource
+    from ..stages.convert import ForeignOptions, ForeignSource  # lazy: no torch for --help
 
     return ForeignSource(args.source_format, ForeignOptions(
         time_steps=args.time_steps, neuron=args.neuron, tau=args.tau, v_th=args.v_th,
