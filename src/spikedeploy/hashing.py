@@ -26,8 +26,9 @@ def indices_sha256(indices: Any) -> str:
 
 def array_digest(values: Any) -> str:
     """Hex sha256 of an array's shape and its values as little-endian float32 (the precision a
-    NetworkSpec keeps): equal for the same float32 array, whatever its memory layout."""
-    a = np.ascontiguousarray(np.asarray(values, dtype="<f4"))
+    NetworkSpec keeps): equal for the same float32 array, whatever its memory layout; -0.0 counts
+    as 0.0 (a sign a file round trip or an arithmetic identity may drop)."""
+    a = np.ascontiguousarray(np.asarray(values, dtype="<f4")) + np.float32(0.0)
     return hashlib.sha256(repr(a.shape).encode() + a.tobytes()).hexdigest()
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from .argtypes import non_negative_int, positive_float, positive_int
 
 #: The --from names (spikedeploy.foreign.READERS; listed here so that --help needs no torch).
-SOURCES = ("hr-gpn-snn", "s2net")
+SOURCES = ("hr-gpn-snn", "s2net", "imp-snns")
 
 
 def foreign_args(p: argparse.ArgumentParser, *, required: bool) -> None:
@@ -43,7 +43,8 @@ def foreign_source(args: argparse.Namespace):
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "convert", help="read a model trained with another tool's code into a spikedeploy checkpoint",
-        description="Read SRC, a state dict saved by the GPN authors' code (hr-gpn-snn) or s2net's, into a "
+        description="Read SRC, a state dict saved by the GPN authors' code (hr-gpn-snn), s2net's or Ponghiran & "
+                    "Roy's (imp-snns), into a "
                     "spikedeploy checkpoint whose float forward pass is the source's (what differs is printed). "
                     "Then fold / export-nir / lava-run it as any checkpoint. snnTorch, norse and SpikingJelly "
                     "networks convert from Python: spikedeploy.from_module(net).")

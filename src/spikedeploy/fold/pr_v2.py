@@ -31,7 +31,9 @@ The fold, per neuron ``i`` (the approximations are listed; the report measures t
   layer (the recurrent ``R = (1 - f) alpha U_c diag(a)``, the next layer, the readout) has its
   column ``i`` scaled by ``a_i`` - approximation 4 (negative outputs are dropped and
   large outputs emit one spike: the report gives both fractions); the soft reset by
-  the emitted value becomes the reset to zero.
+  the emitted value becomes the reset to zero;
+- an input quantiser (models converted from the authors' code) is dropped: the folded
+  network reads the frames - approximation 5.
 
 Distillation towards the pr-v2 network's logits (``spikedeploy fold --finetune-epochs``)
 recovers part of what the approximations lose; the accuracy chain is in
@@ -64,7 +66,7 @@ def _check_pr(net: SpikingNetwork) -> None:
 def folded_config(config, learn_decays: bool = False):
     """The CUBA-LIF network a pr-v2 network folds into: same sizes, readout and dropout;
     recurrent CUBA-LIF neurons with a voltage bias, fixed thresholds."""
-    return config.replace(neuron="cuba-lif", recurrent=True, synapse_bias=False, neuron_bias=True,
+    return config.replace(neuron="cuba-lif", recurrent=True, synapse_bias=False, neuron_bias=True, input_quant=False,
                           learn_thresholds=False, learn_decays=learn_decays)
 
 
@@ -79,7 +81,7 @@ def pr_statistics(net: SpikingNetwork, batches) -> list[dict[str, np.ndarray]]:
     acc: list[dict[str, torch.Tensor] | None] = [None] * len(net.layers)
     steps = [0] * len(net.layers)
     for x in batches:
-        h = x
+        h = x if net.input_quant is None else net.input_quant(x)
         for k, layer in enumerate(net.layers):
             pop = layer.neuron
             p = pop.params()
@@ -207,4 +209,7 @@ def fold_pr_v2(net: SpikingNetwork, calib_x: torch.Tensor, config: Any = None, *
     notes = ["pr-v2 fold (approximate): forget gates -> per-neuron current decays (clustered), candidate "
              "ReLU -> its least-squares line, graded signed outputs -> binary spikes of the mean positive amplitude, soft "
              "reset -> reset to zero, batch-norm shift -> voltage bias (steady state)"]
+    if net.input_quant is not None:
+        notes.append("the input quantiser is dropped: the folded network reads the frames themselves (its statistics "
+                     "were measured on the quantised input)")
     return student, {"kind": "pr-v2", "exact": False, "notes": notes, "layers": layers}

@@ -25,12 +25,12 @@ from typing import Mapping
 import torch
 
 from ..errors import ForeignModelError
-from . import hr_gpn_snn, s2net
+from . import hr_gpn_snn, imp_snns, s2net
 from .base import Converted, ForeignOptions, Reader, StateDict
 from .load import read_state_dict, unwrap
 
 #: Readers of foreign state dicts by ``--from`` name (one line per source).
-READERS: dict[str, Reader] = {r.name: r for r in (hr_gpn_snn.READER, s2net.READER)}
+READERS: dict[str, Reader] = {r.name: r for r in (hr_gpn_snn.READER, s2net.READER, imp_snns.READER)}
 
 
 def detect(tensors: Mapping[str, torch.Tensor], source: str | Path = "state dict") -> list[tuple[str, str]]:

@@ -56,7 +56,7 @@ from .neurons.gpn import GPN
 from .neurons.li import LIState, li_step
 from .neurons.lif import LIF, CubaLIF
 from .neurons.lif import RESETS as LIF_RESETS
-from .neurons.pr_rnn import PRv2
+from .neurons.pr_rnn import InputQuantizer, PRv2
 from .neurons.s2net import RESETS as S2NET_RESETS
 from .neurons.s2net import S2NetLIF
 from .readout import LI_REDUCES, READOUTS, LIReadout, MeanLinearReadout
@@ -94,6 +94,8 @@ class NetworkConfig:
                     zero: the layer is then exactly a Loihi LIF layer, see neurons/s2net.py)
     reset           LIF / CUBA-LIF: "zero" (Loihi) or "subtract" (the threshold is subtracted on
                     the next step: snnTorch's default, for converted models; folds to "zero")
+    input_quant     pr-v2: quantise the input with the authors' error-accumulating multi-bit Q
+                    (quant_bits, quant_threshold; models converted from their code)
     """
 
     input_size: int = 700
@@ -126,6 +128,7 @@ class NetworkConfig:
     b_init: float = 1.0
     s2net_reset: str = "subtract"
     reset: str = "zero"
+    input_quant: bool = False
 
     def __post_init__(self) -> None:
         def positive_int(name: str, value: Any) -> int:
@@ -186,6 +189,9 @@ class NetworkConfig:
                                                           lo_open=True))
         object.__setattr__(self, "beta_init", number("beta_init", self.beta_init, 0, 1))
         object.__setattr__(self, "b_init", number("b_init", self.b_init, 0, math.inf))
+        if not isinstance(self.input_quant, bool) or (self.input_quant and self.neuron != "pr-v2"):
+            raise ConfigError("model.input_quant", f"an input quantiser belongs to pr-v2 networks, got "
+                                                   f"{self.input_quant!r} for {self.neuron!r}")
         if self.reset not in LIF_RESETS:
             raise ConfigError("model.reset", f"unknown reset {self.reset!r}", valid=LIF_RESETS)
         if self.s2net_reset not in S2NET_RESETS:
@@ -334,6 +340,8 @@ class SpikingNetwork(nn.Module):
                                       synapse_bias=config.synapse_bias, weight_gain=config.weight_gain))
             n_in = size
         self.layers = nn.ModuleList(layers)
+        self.input_quant = (InputQuantizer(n_bits=config.quant_bits, threshold=config.quant_threshold,
+                                           momentum=config.quant_momentum) if config.input_quant else None)
         if config.recurrent and config.recurrent_gain != 1.0:
             with torch.no_grad():
                 for layer in self.layers:
@@ -357,7 +365,7 @@ class SpikingNetwork(nn.Module):
         """Logits [batch, n_classes] (and the hidden layers' spikes if ``return_spikes``)."""
         self.check_input(x)
         spikes = []
-        h = x
+        h = x if self.input_quant is None else self.input_quant(x)
         for layer in self.layers:
             s = layer(h)
             spikes.append(s)
@@ -367,28 +375,34 @@ class SpikingNetwork(nn.Module):
 
     # -- step by step ----------------------------------------------------------------------
     def initial_state(self, batch: int, device=None, dtype=torch.float32) -> list:
-        """Per-layer neuron states, then the readout's (``None`` for the mean readout's sum)."""
+        """Per-layer neuron states, then the readout's (the mean readout's running sum), then the
+        input quantiser's accumulator when the network has one."""
         states = [layer.initial_state(batch, device, dtype) for layer in self.layers]
-        zeros = torch.zeros(batch, self.config.n_classes, device=device, dtype=dtype)
-        states.append(zeros)
+        states.append(torch.zeros(batch, self.config.n_classes, device=device, dtype=dtype))
+        if self.input_quant is not None:
+            states.append(torch.zeros(batch, self.config.input_size, device=device, dtype=dtype))
         return states
 
     def step(self, x_t: torch.Tensor, states: list) -> tuple[torch.Tensor, list[torch.Tensor], list]:
         """One time step, no dropout: ``x_t`` [batch, input_size] -> (readout voltage
         [batch, n_classes], spikes of each hidden layer, new states). The mean readout's
         "voltage" is the running sum of ``W s_t + b`` (divide by the steps for the logits)."""
-        h, new, spikes = x_t, [], []
-        for layer, st in zip(self.layers, states[:-1]):
+        n = len(self.layers)
+        h, new, spikes, tail = x_t, [], [], []
+        if self.input_quant is not None:
+            h, acc = self.input_quant.step(x_t, states[n + 1])
+            tail.append(acc)
+        for layer, st in zip(self.layers, states[:n]):
             h, st = layer.step(h, st)
             spikes.append(h)
             new.append(st)
         r = self.readout
         if isinstance(r, LIReadout):
-            v, _ = li_step(r.synapse(h), LIState(states[-1]), r.neuron.params())
+            v, _ = li_step(r.synapse(h), LIState(states[n]), r.neuron.params())
         else:
-            v = states[-1] + r.synapse(h) + r.bias
+            v = states[n] + r.synapse(h) + r.bias
         new.append(v)
-        return v, spikes, new
+        return v, spikes, new + tail
 
     def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
         """Logits computed step by step through :meth:`step` (evaluation semantics: no dropout,

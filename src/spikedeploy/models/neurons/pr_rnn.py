@@ -24,8 +24,9 @@ outside (the clamp). The authors' TIMIT setting: 2 x 550 units, 6 bits, threshol
 
 Differences from the authors' code, on purpose: dropout is the network's sequence
 dropout on the layer's output (theirs masks the candidate term), and the input
-layer reads the binned frames directly (they also quantise the input with an
-error-accumulating Q).
+layer reads the binned frames directly unless the network has an
+:class:`InputQuantizer` (``input_quant``: their error-accumulating Q of the input,
+``q_t = Q(a_t)``, ``a_t = a_{t-1} + x_t - q_{t-1}``; models converted from their code have it).
 """
 
 from __future__ import annotations
@@ -91,6 +92,33 @@ class RangeTracker(nn.Module):
         m = self.max_abs()
         n = 2.0 ** (self.n_bits - 1)
         return n * (1 - 1e-4) / torch.where(m > 0, m, torch.full_like(m, n))
+
+
+class InputQuantizer(nn.Module):
+    """The authors' quantiser of the network input (module docstring): the multi-bit ``Q`` of
+    the accumulated input minus what was emitted, with its own range tracker."""
+
+    def __init__(self, *, n_bits: int = 6, threshold: int = 3, momentum: float = 0.1):
+        super().__init__()
+        self.threshold = threshold
+        self.quantizer = RangeTracker(n_bits, momentum)
+
+    def step(self, x_t: torch.Tensor, acc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step: ``(q_t, the accumulator after emitting q_t)``; ``acc`` [B, C] starts at 0."""
+        a = acc + x_t
+        q = self.quantizer
+        if self.training:
+            q.observe(a.detach())
+        out = quantize(a, q.scale(), q.max_abs(), float(self.threshold))
+        return out, a - out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` [B, T, C] -> the quantised input [B, T, C]."""
+        acc, out = torch.zeros_like(x[:, 0]), []
+        for x_t in x.transpose(0, 1).unbind(0):
+            q, acc = self.step(x_t, acc)
+            out.append(q)
+        return torch.stack(out, 1)
 
 
 class PRv2Parameters(NamedTuple):
