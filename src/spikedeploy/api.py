@@ -95,10 +95,11 @@ def simulate(model: SpikingNetwork | Converted, frames: torch.Tensor | np.ndarra
     return Simulation(logits, {hidden_name(k): s for k, s in enumerate(spikes)})
 
 
-def from_module(module: nn.Module, *, time_steps: int | None = None) -> Converted:
+def from_module(module: nn.Module, *, time_steps: int | None = None,
+                binning: BinningConfig | None = None) -> Converted:
     """A live snnTorch / norse / SpikingJelly ``nn.Sequential`` as a spikedeploy network
     (:func:`spikedeploy.foreign.modules.from_module`): ``.network``, ``.notes``, ``.layout``."""
-    return _from_module(module, time_steps=time_steps)
+    return _from_module(module, time_steps=time_steps, binning=binning)
 
 
 def save_model(model: SpikingNetwork | Converted, path: str | Path, *, binning: BinningConfig | None = None) -> Path:

@@ -68,3 +68,19 @@ def test_a_loihi_ready_network_needs_no_fold():
     assert needs_fold(net) == []
     with pytest.raises(ConfigError, match="needs no fold"):
         fold_lif(net)
+
+
+def test_the_remainder_that_agrees_most_with_the_source_is_kept():
+    torch.manual_seed(0)
+    cfg = NetworkConfig(input_size=12, hidden=(10,), n_classes=4, neuron="lif", reset="subtract", readout="mean-linear",
+                        learn_decays=False, dv_init=0.2)
+    net = build_network(cfg).eval()
+    with torch.no_grad():
+        net.layers[0].synapse.weight.mul_(6.0)
+    x = (torch.rand(40, 25, 12, generator=torch.Generator().manual_seed(1)) < 0.3).float()
+    folded, report = fold_lif(net, x)
+    agreement = report["remainder"]["agreement"]
+    assert set(agreement) == {"mean", "clipped", "none"} and report["remainder"]["chosen"] == max(agreement,
+                                                                                                 key=agreement.get)
+    same = float((folded(x).argmax(1) == net(x).argmax(1)).float().mean())
+    assert same == pytest.approx(max(agreement.values()))

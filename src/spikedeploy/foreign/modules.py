@@ -126,10 +126,12 @@ def _fill(layer, spec: _Layer, cuba: bool) -> None:
     layer.neuron.set_neuron_params(**params, **({"du": f.du} if cuba else {}))
 
 
-def from_module(module: nn.Module, *, time_steps: int | None = None) -> Converted:
+def from_module(module: nn.Module, *, time_steps: int | None = None,
+                binning: BinningConfig | None = None) -> Converted:
     """Read ``module`` (module docstring) into a spikedeploy network whose forward pass on
     ``[batch, T, n_in]`` frames is the module's run step by step over T (notes name what
-    differs). ``time_steps``: frames per sample, recorded as the binning when given."""
+    differs). ``binning``: how its frames were made (recorded with the network; a bare
+    ``time_steps`` records SHD's binning with that many frames)."""
     layers, readout = _parse(module)
     for a, b in zip(layers, layers[1:]):
         if b.linear.in_features != a.linear.out_features:
@@ -152,9 +154,10 @@ def from_module(module: nn.Module, *, time_steps: int | None = None) -> Converte
         bias = torch.zeros(n_classes)
     with torch.no_grad():
         net.readout.bias.copy_(bias.float())
+    if binning is None and time_steps is not None:
+        binning = BinningConfig(n_steps=time_steps)
     return Converted(finish(net), "+".join(sorted({s.library for s in layers})), _layout(layers, readout),
-                     None if time_steps is None else BinningConfig(n_steps=time_steps),
-                     _notes(layers, readout, config))
+                     binning, _notes(layers, readout, config))
 
 
 def _layout(layers: list[_Layer], readout: nn.Linear | None) -> str:
