@@ -58,6 +58,35 @@ def pt_state_dict(p: Path) -> None:
     torch.save(torch.nn.Linear(4, 2).state_dict(), p)
 
 
+def _hr_gpn(width: int = 8) -> dict[str, torch.Tensor]:
+    """A state dict with the GPN authors' key names (SNN_base_1 with GPN neurons, 4 inputs, 3 classes)."""
+    return {"fc1.weight": torch.randn(width, 4), "fc1.bias": torch.randn(width),
+            "sn1.ln.weight": torch.randn(4 * width, 2 * width), "sn1.ln.bias": torch.randn(4 * width),
+            "fc2.weight": torch.randn(3, width), "fc2.bias": torch.randn(3)}
+
+
+def pt_hr_missing_key(p: Path) -> None:
+    torch.save({k: v for k, v in _hr_gpn().items() if k != "sn1.ln.bias"}, p)
+
+
+def pt_hr_extra_key(p: Path) -> None:
+    torch.save({**_hr_gpn(), "head.weight": torch.zeros(2, 2)}, p)
+
+
+def pt_hr_misshapen(p: Path) -> None:
+    torch.save({**_hr_gpn(), "fc2.bias": torch.zeros(5)}, p)
+
+
+def pt_hr_nan(p: Path) -> None:
+    sd = _hr_gpn()
+    sd["fc1.weight"][0, 0] = float("nan")
+    torch.save(sd, p)
+
+
+def pt_unknown_layout(p: Path) -> None:
+    torch.save({"encoder.weight": torch.zeros(3, 3), "decoder.weight": torch.zeros(3, 3)}, p)
+
+
 def pt_truncated_zip(p: Path) -> None:
     torch.save({"a": torch.zeros(100)}, p)
     data = p.read_bytes()

@@ -91,3 +91,13 @@ def test_missing_extra_and_misshapen_tensors_are_named():
     bad = {**sd, "fc2.bias": torch.zeros(7)}
     with pytest.raises(ForeignModelError, match=r"\[fc2\.bias\]: shape \[7\]"):
         convert_state(bad, "hr-gpn-snn", ForeignOptions(time_steps=20))
+
+
+def test_an_unknown_layout_lists_the_known_ones_and_its_keys():
+    sd = {"encoder.weight": torch.zeros(3, 3)}
+    with pytest.raises(ForeignModelError) as err:
+        convert_state(sd, "hr-gpn-snn", ForeignOptions(time_steps=20))
+    text = str(err.value)
+    assert "encoder.weight [3, 3]" in text
+    assert all(f"{name} (" in text for name in ("hr-gpn-snn", "s2net", "imp-snns"))
+    assert detect(sd) == []
