@@ -130,7 +130,7 @@ def _build(net: SpikingNetwork, stats, mode: str | None) -> tuple[SpikingNetwork
         rep = _layer(src, dst, None if stats is None else stats[k], mode, kind == "cuba-lif")
         dv = dst.neuron.neuron_params()["dv"].double().numpy()
         layers.append({"name": f"hidden{k}", "kind": kind, **rep, "per_neuron": {"dv_unclustered": torch.as_tensor(dv)},
-                       "decay": {"param": "dv", "profiles": sorted(set(float(d) for d in dv)),
+                       "decay": {"param": "dv", "profiles": sorted({float(d) for d in dv}),
                                  "sizes": [int((dv == d).sum()) for d in sorted(set(dv))],
                                  "error": {"max_abs": 0.0, "rms": 0.0, "max_tau_rel": 0.0}}})
     student.readout.load_state_dict(net.readout.state_dict())

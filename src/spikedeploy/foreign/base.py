@@ -81,8 +81,8 @@ class Reader:
 
     name: str
     description: str
-    detect: Callable[["StateDict"], str | None]
-    convert: Callable[["StateDict", ForeignOptions], Converted]
+    detect: Callable[[StateDict], str | None]
+    convert: Callable[[StateDict, ForeignOptions], Converted]
     keys: str
 
 

@@ -64,7 +64,7 @@ def _n_bits(state: StateDict, prefix: str, given: int | None) -> int:
     if m > 0 and scale > 0:
         bits = math.log2(scale * m / (1 - 1e-4)) + 1
         if abs(bits - round(bits)) < 1e-3:
-            found = int(round(bits))
+            found = round(bits)
     if given is not None and found is not None and given != found:
         raise state.error(f"--n-bits {given} given, but the stored scale and range say {found} bits",
                           tensor=f"{prefix}.scale", remedy=f"give --n-bits {found} (the cfg's n_bits)")
