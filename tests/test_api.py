@@ -13,7 +13,7 @@ from torch import nn
 import spikedeploy as sd
 from spikedeploy.errors import ConfigError
 
-from .foreign.hr_reference import SNNBase
+from .foreign.hr_reference import seeded_gpn
 from .training.toy_shd import write_toy_dataset
 
 
@@ -21,10 +21,7 @@ from .training.toy_shd import write_toy_dataset
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("api")
     data = write_toy_dataset(folder / "data", n_train=48, n_test=16, channels=40)
-    torch.manual_seed(0)
-    src = SNNBase("GPN", depth=1, width=16, n_in=40, n_out=4)
-    with torch.no_grad():
-        src.fc1.weight.mul_(4.0)
+    src = seeded_gpn(width=16)
     torch.save(src.state_dict(), folder / "gpn_state.pt")
     return {"folder": folder, "data": data, "src": folder / "gpn_state.pt", "module": src}
 

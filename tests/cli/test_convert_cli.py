@@ -13,7 +13,7 @@ from spikedeploy.cli.convert import SOURCES
 from spikedeploy.foreign import READERS
 from spikedeploy.training.checkpoint import load_checkpoint
 
-from ..foreign.hr_reference import SNNBase
+from ..foreign.hr_reference import seeded_gpn
 from ..training.toy_shd import write_toy_dataset
 
 needs_lava = pytest.mark.skipif(importlib.util.find_spec("lava") is None, reason="lava-nc is not installed")
@@ -23,10 +23,7 @@ needs_lava = pytest.mark.skipif(importlib.util.find_spec("lava") is None, reason
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("convert")
     data = write_toy_dataset(folder / "data", n_train=48, n_test=16, channels=40)
-    torch.manual_seed(0)
-    src = SNNBase("GPN", depth=1, width=24, n_in=40, n_out=4)
-    with torch.no_grad():
-        src.fc1.weight.mul_(4.0)
+    src = seeded_gpn(width=24)
     torch.save(src.state_dict(), folder / "SHD_GPN.pt")              # as hr-GPN-SNN's src/SHD.py saves it
     torch.save(src, folder / "whole.pt")
     return {"folder": folder, "data": data, "src": folder / "SHD_GPN.pt", "whole": folder / "whole.pt"}

@@ -109,3 +109,13 @@ class SNNBase(nn.Module):
             spikes.append(torch.stack(xs, 1))
         last = getattr(self, f"fc{self.depth + 1}")
         return torch.stack([last(h) for h in xs], 0).mean(0), spikes
+
+
+def seeded_gpn(width: int = 24, n_in: int = 40, n_out: int = 4, seed: int = 0, gain: float = 4.0) -> SNNBase:
+    """A small SNN_base_1 GPN with seeded weights and enough input drive to spike."""
+    torch.manual_seed(seed)
+    src = SNNBase("GPN", depth=1, width=width, n_in=n_in, n_out=n_out)
+    with torch.no_grad():
+        src.fc1.weight.mul_(gain)
+    return src
+

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -222,3 +222,46 @@ def calibration_batches(net: SpikingNetwork, calib_x: torch.Tensor, batch_size: 
     ref = next(net.parameters())
     return tqdm(batches(calib_x, batch_size, ref.device, ref.dtype), total=math.ceil(calib_x.shape[0] / batch_size),
                 desc=desc, unit="batch", leave=False, disable=not progress)
+
+
+# ----------------------------------------------------------------------------- voltage at spike
+
+#: Per layer: ``(step(x_t, state) -> (s_t, state), voltage(state) -> [B, C])``.
+LayerRunner = Callable[[Any], tuple[Callable[[torch.Tensor, Any], tuple[torch.Tensor, Any]],
+                                    Callable[[Any], torch.Tensor]]]
+
+
+def _own_step(layer: Any):
+    return layer.neuron.step, lambda st: st.v
+
+
+@torch.no_grad()
+def voltage_at_spike(net: SpikingNetwork, batches, runner: LayerRunner = _own_step) -> list[dict[str, np.ndarray]]:
+    """Run ``net`` layer by layer on the frame batches (evaluation semantics) and return, per
+    layer, each neuron's ``mean`` and ``std`` of the voltage at the steps it fires (NaN where it
+    never fired) and its spike ``count``. ``runner(layer)`` gives the step and the voltage read
+    (default: the neuron's own step and ``state.v``)."""
+    sums: list[list[torch.Tensor] | None] = [None] * len(net.layers)
+    for x in batches:
+        h = x
+        for k, layer in enumerate(net.layers):
+            step, voltage = runner(layer)
+            acc = sums[k] or [torch.zeros(layer.size, dtype=torch.float64) for _ in range(3)]
+            st, out = layer.neuron.initial_state(h.shape[0], h.device, h.dtype), []
+            for x_t in layer.synapse(h).transpose(0, 1).unbind(0):
+                s, st = step(x_t, st)
+                fired, v = s.double().cpu(), voltage(st).double().cpu()
+                acc[0] += fired.sum(0)
+                acc[1] += (v * fired).sum(0)
+                acc[2] += (v * v * fired).sum(0)
+                out.append(s)
+            sums[k] = acc
+            h = torch.stack(out, 1)
+    result = []
+    for n, s1, s2 in sums:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = (s1 / n).numpy()
+            result.append({"mean": mean, "std": np.sqrt(np.maximum((s2 / n).numpy() - mean ** 2, 0.0)),
+                           "count": n.numpy()})
+    return result
+

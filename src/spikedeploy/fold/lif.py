@@ -35,7 +35,7 @@ import torch
 
 from ..errors import ConfigError
 from ..models.networks import SpikingNetwork, build_network
-from .common import calibration_batches
+from .common import calibration_batches, voltage_at_spike
 
 KINDS = ("lif", "cuba-lif")
 
@@ -50,34 +50,6 @@ def needs_fold(net: SpikingNetwork) -> list[str]:
         if b is not None and bool(((b != 0) & (layer.neuron.neuron_params()["du"] != 1)).any()):
             why.append(f"hidden{k}: a synapse bias through the current decay")
     return why
-
-
-@torch.no_grad()
-def spike_voltage(net: SpikingNetwork, batches) -> list[dict[str, np.ndarray]]:
-    """Per layer, each neuron's mean and std of the voltage at the steps it fires (NaN where
-    it never fired) and its spike count (evaluation semantics)."""
-    sums: list[list[torch.Tensor] | None] = [None] * len(net.layers)
-    for x in batches:
-        h = x
-        for k, layer in enumerate(net.layers):
-            pop, acc = layer.neuron, sums[k] or [torch.zeros(layer.size, dtype=torch.float64) for _ in range(3)]
-            st, out = pop.initial_state(h.shape[0], h.device, h.dtype), []
-            for x_t in layer.synapse(h).transpose(0, 1).unbind(0):
-                s, st = pop.step(x_t, st)
-                fired, v = s.double().cpu(), st.v.double().cpu()
-                acc[0] += fired.sum(0)
-                acc[1] += (v * fired).sum(0)
-                acc[2] += (v * v * fired).sum(0)
-                out.append(s)
-            sums[k] = acc
-            h = torch.stack(out, 1)
-    result = []
-    for n, s1, s2 in sums:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = (s1 / n).numpy()
-            result.append({"mean": mean, "std": np.sqrt(np.maximum((s2 / n).numpy() - mean ** 2, 0.0)),
-                           "count": n.numpy()})
-    return result
 
 
 #: How the fold replaces the reset by subtraction (module docstring): the remainder the neuron keeps
@@ -164,7 +136,7 @@ def fold_lif(net: SpikingNetwork, calib_x: torch.Tensor | None = None, config: A
     if subtract and calib_x is not None:
         batches = list(calibration_batches(net, calib_x, getattr(config, "batch_size", 64), progress=progress,
                                            desc="voltage at spike"))
-        stats = spike_voltage(net, batches)
+        stats = voltage_at_spike(net, batches)
         agreement = {m: _agreement(net, _build(net, stats, m)[0], batches) for m in REMAINDERS}
         mode = max(REMAINDERS, key=lambda m: agreement[m])            # ties: the first of REMAINDERS
     net.train(was)

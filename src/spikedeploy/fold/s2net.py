@@ -54,7 +54,7 @@ import torch
 from ..errors import ConfigError
 from ..models.networks import SpikingNetwork, build_network
 from ..models.neurons.s2net import EPS, RESETS, s2net_step
-from .common import calibration_batches
+from .common import calibration_batches, voltage_at_spike
 
 #: The smallest folded threshold (s2net's b may be 0; Loihi's vth must be positive).
 VTH_MIN = 1e-3
@@ -124,38 +124,19 @@ def folded_config(config, recurrent: bool):
                           learn_thresholds=False, learn_decays=False)
 
 
-@torch.no_grad()
+def _s2net_runner(layer):
+    """The s2net step with its parameters (D = W W^T) built once, and the scaled voltage
+    ``v / (||w||^2 + eps)`` the fold reads."""
+    pop = layer.neuron
+    p = pop.params()
+    return (lambda x_t, st: s2net_step(x_t, st, p, pop.surrogate)), (lambda st: st.v / (p.norm + EPS))
+
+
 def spike_voltages(net: SpikingNetwork, batches) -> list[dict[str, np.ndarray]]:
     """Run ``net`` (an s2net network, evaluation semantics) on the frame batches and return,
     per layer, each neuron's mean and std of the scaled voltage ``v / (||w||^2 + eps)`` at
     the steps it fires (NaN where it never fired) and its spike count."""
-    sums = [None] * len(net.layers)
-    for x in batches:
-        h = x
-        for k, layer in enumerate(net.layers):
-            pop = layer.neuron
-            p = pop.params()
-            st = pop.initial_state(h.shape[0], h.device, h.dtype)
-            drive = layer.synapse(h)
-            out = []
-            acc = sums[k] or [torch.zeros(layer.size, dtype=torch.float64) for _ in range(3)]
-            for x_t in drive.transpose(0, 1).unbind(0):
-                s, st = s2net_step(x_t, st, p, pop.surrogate)
-                vs = (st.v / (p.norm + EPS)).double().cpu()
-                fired = s.double().cpu()
-                acc[0] += fired.sum(0)
-                acc[1] += (vs * fired).sum(0)
-                acc[2] += (vs * vs * fired).sum(0)
-                out.append(s)
-            sums[k] = acc
-            h = torch.stack(out, 1)
-    result = []
-    for n, s1, s2 in sums:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = (s1 / n).numpy()
-            var = np.maximum((s2 / n).numpy() - mean ** 2, 0.0)
-        result.append({"mean": mean, "std": np.sqrt(var), "count": n.numpy()})
-    return result
+    return voltage_at_spike(net, batches, _s2net_runner)
 
 
 @torch.no_grad()

@@ -153,10 +153,10 @@ def finish(net: SpikingNetwork) -> SpikingNetwork:
     return net.float().eval()
 
 
-def layer_count(state: StateDict, pattern: Callable[[int], str]) -> int:
-    """How many consecutive ``pattern(i)`` keys (i = 1, 2, ...) the state dict holds."""
+def layer_count(state: StateDict, pattern: Callable[[int], str], first: int = 1) -> int:
+    """How many consecutive ``pattern(i)`` keys (i = first, first + 1, ...) the state dict holds."""
     n = 0
-    while state.has(pattern(n + 1)):
+    while state.has(pattern(first + n)):
         n += 1
     return n
 

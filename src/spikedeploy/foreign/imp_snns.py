@@ -32,7 +32,7 @@ import math
 import torch
 
 from ..models.networks import NetworkConfig, build_network
-from .base import Converted, ForeignOptions, Reader, StateDict, finish, set_linear
+from .base import Converted, ForeignOptions, Reader, StateDict, finish, layer_count, set_linear
 
 NAME = "imp-snns"
 _BN = ("weight", "bias", "running_mean", "running_var")
@@ -41,10 +41,7 @@ _FSQ = ("ema_momentum", "tracked_min_biased", "tracked_min", "tracked_max_biased
 
 
 def _layers(state: StateDict) -> int:
-    n = 0
-    while state.has(f"linear_ws.{n}.weight"):
-        n += 1
-    return n
+    return layer_count(state, lambda i: f"linear_ws.{i}.weight", first=0)
 
 
 def detect(state: StateDict) -> str | None:

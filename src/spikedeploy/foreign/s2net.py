@@ -25,17 +25,14 @@ from __future__ import annotations
 import torch
 
 from ..models.networks import NetworkConfig, build_network
-from .base import Converted, ForeignOptions, Reader, StateDict, finish, set_linear
+from .base import Converted, ForeignOptions, Reader, StateDict, finish, layer_count, set_linear
 
 NAME = "s2net"
 EPS = 1e-8
 
 
 def _count(state: StateDict) -> int:
-    n = 0
-    while state.has(f"layers.{n}.w"):
-        n += 1
-    return n
+    return layer_count(state, lambda i: f"layers.{i}.w", first=0)
 
 
 def detect(state: StateDict) -> str | None:
