@@ -6,6 +6,7 @@ One module per stage, each a frozen options dataclass, one function and a typed 
 module             function (options)          result
 =================  ==========================  =====================================
 :mod:`.train`      ``train(TrainOptions)``      ``TrainResult`` (training.loop)
+:mod:`.convert`    ``convert(ConvertOptions)``  :class:`~.convert.ConvertResult`
 :mod:`.fold`       ``fold(FoldOptions)``        :class:`~.fold.FoldResult`
 :mod:`.export`     ``export(ExportOptions)``    :class:`~.export.ExportResult`
 :mod:`.lava_run`   ``lava_run(LavaRunOptions)`` :class:`~.lava_run.LavaRunSummary`
@@ -13,9 +14,9 @@ module             function (options)          result
 :mod:`.pipeline`   ``run_pipeline(PipelineConfig, out)``  :class:`~.pipeline.PipelineResult`
 =================  ==========================  =====================================
 
-The command line (:mod:`spikedeploy.cli`) and the pipeline call the stages; the stages
-call the libraries below them (data, models, training, quant, fold, nir_io, metrics,
-lava_backend), which never reach back up. Nothing is imported here, so that the command
+The command line (:mod:`spikedeploy.cli`), the Python API (:mod:`spikedeploy.api`) and the
+pipeline call the stages; the stages call the libraries below them (data, models, foreign,
+training, quant, fold, nir_io, metrics, lava_backend), which never reach back up. Nothing is imported here, so that the command
 line can name a stage without loading torch.
 """
 
