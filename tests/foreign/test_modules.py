@@ -109,11 +109,13 @@ def test_norse_networks(cell):
 
 
 @_need("spikingjelly")
-@pytest.mark.parametrize("node,kw", [("IFNode", {}), ("LIFNode", {"tau": 3.0}),
-                                     ("LIFNode", {"tau": 2.5, "decay_input": False, "v_reset": -0.2}),
-                                     ("ParametricLIFNode", {"init_tau": 4.0})])
-def test_spikingjelly_networks(node, kw):
-    from spikingjelly.clock_driven import functional, neuron
+@pytest.mark.parametrize("api,node,kw", [("clock_driven", "IFNode", {}), ("clock_driven", "LIFNode", {"tau": 3.0}),
+                                         ("clock_driven", "LIFNode", {"tau": 2.5, "decay_input": False, "v_reset": -0.2}),
+                                         ("clock_driven", "ParametricLIFNode", {"init_tau": 4.0}),
+                                         ("activation_based", "LIFNode", {"tau": 2.0})])
+def test_spikingjelly_networks(api, node, kw):
+    functional = importlib.import_module(f"spikingjelly.{api}.functional")
+    neuron = importlib.import_module(f"spikingjelly.{api}.neuron")
 
     cls = getattr(neuron, node)
     l1, l2, l3 = _linears(2, (N_IN, H, H, K), gain=1.5 if node == "IFNode" else 5.0)
