@@ -1,7 +1,6 @@
 """NeuroBench's own counts for the cross-check networks (run where neurobench is installed).
 
-neurobench 2.3 pulls snntorch, tonic, numba and torchaudio; it is not a project
-dependency (see docs/metrics.md). This module replays given spike tensors through
+neurobench 2.3 (in the dev extra; see docs/metrics.md for its torchaudio pin). This module replays given spike tensors through
 a torch model whose Linear layers NeuroBench hooks, so its SynapticOperations and
 ActivationSparsity see exactly the activity our metrics count:
 

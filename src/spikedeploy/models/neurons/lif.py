@@ -195,8 +195,14 @@ class CubaLIF(NeuronPopulation):
         return CubaLIFState(z, z, z)
 
     def step(self, x_t: torch.Tensor, state: CubaLIFState) -> tuple[torch.Tensor, CubaLIFState]:
-        """One step on ``x_t`` [batch, size]."""
-        return self.step_function(x_t, state, self.params(), self.surrogate)
+        """One step on ``x_t`` [batch, size]. The recurrent weight is applied by calling its
+        ``nn.Linear`` (the same values as the step function's ``x + s W_rec^T``), so that module
+        hooks see it: NeuroBench counts a recurrent layer's synaptic operations that way."""
+        p = self.params()
+        if self.recurrent is not None:
+            x_t = x_t + self.recurrent(state.s)
+            p = p._replace(w_rec=None)
+        return self.step_function(x_t, state, p, self.surrogate)
 
     def forward(self, x: torch.Tensor, state: CubaLIFState | None = None
                 ) -> tuple[torch.Tensor, CubaLIFState]:
