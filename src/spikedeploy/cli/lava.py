@@ -60,8 +60,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-gap", type=_non_negative_int, default=None, metavar="G",
                    help="longest gap searched (default: T)")
     p.add_argument("--dt", type=_positive_float, default=None, metavar="SECONDS",
-                   help="time step for a graph that does not state one (default: the input frame length, "
-                        "duration / time steps, i.e. 0.01 s for 1 s in 100 frames)")
+                   help="time step for a graph that does not state one (default: its producer's convention, "
+                        "else the input frame length, duration / time steps; for a norse graph: norse's dt)")
+    p.add_argument("--producer", choices=("snntorch", "norse", "nir"), default=None,
+                   help="read a graph another tool wrote with that tool's conventions (default: detected from "
+                        "the graph; nir: as written); what was assumed is printed")
     p.add_argument("--calibrate", type=Path, default=None, metavar="DATA.h5",
                    help="SHD-format data to calibrate the quantiser on when the graph holds no Loihi integers "
                         "(a folder means FOLDER/train.h5; default: the data being run)")
@@ -111,7 +114,8 @@ def _lava_run(args: argparse.Namespace) -> int:
         replicas=args.replicas, gap_steps=args.gap, max_gap=args.max_gap, verify=args.verify, dt=args.dt,
         calibrate=args.calibrate, calib_samples=args.calib_samples, allow_approx=args.allow_approx,
         binning=BinningChoice(n_steps=args.time_steps, duration=args.duration, pool=args.pool, binary=args.binary),
-        out=args.out, save_voltage=args.save_voltage, decays=args.decays, progress=not args.no_progress)
+        out=args.out, save_voltage=args.save_voltage, decays=args.decays, progress=not args.no_progress,
+        producer=args.producer)
     try:
         summary = lava_run(options)
     except VerificationError as err:

@@ -52,9 +52,10 @@ from ..lava_backend.stream import (DECAY_CHOICES, carried_samples, choose_decays
                                    float_reference, readout_values)
 from ..memory import require
 from ..netspec import NetworkSpec
-from ..nir_io import graph_metadata, read_config, read_nir
+from ..nir_io import graph_metadata, read_config
 from ..nir_io.convention import KEY_CONVENTION, KEY_DT, KEY_QUANTIZED_FROM
 from ..nir_io.load import read_loihi_network
+from ..nir_io.producers import PRODUCERS, read_as, read_foreign_nir
 from ..quant.emulator import quiet_gap
 from ..quant.loihi_network import LoihiNetwork
 
@@ -103,6 +104,8 @@ class LavaRunOptions:
                   and Loihi's), ``"per-neuron"`` (one process per layer, simulation only) or ``"auto"``
                   (:func:`~spikedeploy.lava_backend.stream.choose_decays`)
     converters    extra NIR -> Lava converters (:data:`~spikedeploy.lava_backend.convert.LAVA_CONVERTERS`)
+    producer      whose convention the graph follows (:mod:`spikedeploy.nir_io.producers`; None: detected;
+                  ``"nir"``: read as written); norse's: ``dt`` is norse's own step
     """
 
     model: Path
@@ -123,8 +126,11 @@ class LavaRunOptions:
     decays: str = "auto"
     progress: bool = False
     converters: Mapping[type, Any] | None = None
+    producer: str | None = None
 
     def __post_init__(self) -> None:
+        if self.producer is not None and self.producer not in PRODUCERS:
+            raise ConfigError("producer", f"unknown producer {self.producer!r}", valid=tuple(PRODUCERS))
         if self.config not in CONFIGS:
             raise ConfigError("config", f"unknown Lava configuration {self.config!r}", valid=CONFIGS)
         if self.decays not in DECAY_CHOICES:
@@ -358,17 +364,18 @@ class _Inputs:
     notes: tuple[str, ...]          # what reading the graph and the data assumed
 
 
-def _time_step(options: LavaRunOptions, graph_dt: float | None, frame: float) -> tuple[float, str]:
+def _time_step(options: LavaRunOptions, graph_dt: float | None, frame: float,
+               graph_source: str = "graph metadata") -> tuple[float, str]:
     if options.dt is not None:
         return float(options.dt), "option"
     if graph_dt is not None:
-        return float(graph_dt), "graph metadata"
+        return float(graph_dt), graph_source
     return frame, "assumed: the graph does not state it; one step per input frame (duration / T)"
 
 
 def _read_inputs(options: LavaRunOptions) -> _Inputs:
     """Read the graph and the data, choose the binning and the time step, convert the graph."""
-    graph = read_nir(Path(options.model))
+    graph, read_notes = read_foreign_nir(Path(options.model))
     data_path = data_file(options.data)
     spikes = load_spikes(data_path)
     meta = graph_metadata(graph)
@@ -382,9 +389,15 @@ def _read_inputs(options: LavaRunOptions) -> _Inputs:
                                     pool=b.pool, binary=b.binary)
     frame = binning.duration / binning.n_steps
     graph_dt = meta.get(KEY_DT) if ours else None
-    dt, dt_source = _time_step(options, graph_dt, frame)
+    produced: tuple[str, ...] = ()
+    source = "graph metadata"
+    if not ours:
+        reading = read_as(graph, options.producer, options.dt)
+        graph, graph_dt, produced = reading.graph, reading.dt, reading.notes
+        source = f"{reading.producer}'s convention"
+    dt, dt_source = _time_step(options, graph_dt, frame, source)
     plan = convert_graph(graph, dt, strict=not options.allow_approx, converters=options.converters)
-    notes = list(plan.notes)
+    notes = [*read_notes, *produced, *plan.notes]
     if stored_net is not None and KEY_QUANTIZED_FROM not in meta:
         notes.append("the graph does not record which float parameters its Loihi integers were made from "
                      "(written before spikedeploy stored that): they are used without that check")
