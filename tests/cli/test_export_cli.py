@@ -224,3 +224,13 @@ def test_nan_weights_and_missing_folders_exit_2(tmp_path, capsys, toy_dir):
     assert "synth-digits" in capsys.readouterr().err
     assert main(["export-nir", str(tmp_path / "missing.pt")]) == 2
     assert _no_files(tmp_path, "*.nir", ".*.nir*")
+
+
+def test_export_for_another_tool_says_what_its_form_changes(tmp_path, capsys):
+    lif = save_checkpoint(tmp_path / "lif.pt", _model("lif-ff-shd"))
+    out = tmp_path / "lif_norse.nir"
+    assert main(["export-nir", str(lif), "--for", "norse", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "note (norse): the input gain is in the synapse" in text and "W s_t + b" in text and out.exists()
+    assert main(["export-nir", str(lif), "--for", "norse", "--quantized", "-o", str(tmp_path / "q.nir")]) == 2
+    assert "no Loihi integers" in capsys.readouterr().err

@@ -61,6 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="quantise to Loihi integers and store them in the graph (LoihiNetwork in the metadata)")
     p.add_argument("--input-gain", choices=("neuron", "synapse"), default="neuron",
                    help="where the 1/(du dv) input scaling goes (default neuron; synapse for norse)")
+    p.add_argument("--for", dest="consumer", choices=("nir", "snntorch", "norse"), default="nir",
+                   help="write the graph the named tool reads as meant (snntorch 1.0, norse 1.1: see "
+                        "docs/nir-conventions.md); default nir, the standard form that Lava and our readers run")
     p.add_argument("--report", type=Path, default=None, metavar="FILE.json",
                    help="also write the quantisation report as JSON")
     _quant_args(p)
@@ -95,7 +98,10 @@ def _export(args: argparse.Namespace) -> int:
         out = args.checkpoint.with_suffix(".nir")
         if out == args.checkpoint:            # a file named model.nir: the default is not the input
             out = args.checkpoint.with_name(args.checkpoint.name + ".nir")
-    result = export(_options(args, out=out, quantized=args.quantized, input_gain=args.input_gain))
+    result = export(_options(args, out=out, quantized=args.quantized, input_gain=args.input_gain,
+                             consumer=args.consumer))
+    for note in result.notes:
+        print(f"note ({args.consumer}): {note}")
     if result.report is not None:
         print(result.report.format())
     print(f"wrote {result.path} ({len(result.spec.layers)} layers"

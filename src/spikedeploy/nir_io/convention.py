@@ -77,6 +77,9 @@ KEY_QUANTIZED_FROM = "spikedeploy.quantized_from"
 DIGEST_FIELDS = ("weight", "du", "dv", "vth", "bias", "rec_weight")
 #: str, the spikedeploy version that wrote the file.
 KEY_WRITER = "spikedeploy.writer"
+#: str: the consumer a graph was written for (``export-nir --for``; :mod:`.profiles`). Present only on
+#: graphs for another tool, which carry no :data:`KEY_CONVENTION`: our readers refuse to run them.
+KEY_PROFILE = "spikedeploy.profile"
 
 # -- node-level metadata keys (node.metadata[...]) ---------------------------------------
 #: str, the NetworkSpec layer this node belongs to.

@@ -44,7 +44,7 @@ from ..netspec import LayerSpec, NetworkSpec
 from . import load, metadata_codec
 from .convention import (CONVENTION, DIGEST_FIELDS, DISCRETISATION, INPUT_GAINS, KEY_CONFIG, KEY_CONVENTION,
                          KEY_DISCRETISATION, KEY_DT, KEY_INPUT_GAIN, KEY_LAYERS, KEY_QUANTIZATION, KEY_QUANTIZED_FROM,
-                         KEY_READOUT, KEY_SPEC_METADATA, KEY_WRITER, NODE_KEY_LAYER, NODE_KEY_ROLE,
+                         KEY_PROFILE, KEY_READOUT, KEY_SPEC_METADATA, KEY_WRITER, NODE_KEY_LAYER, NODE_KEY_ROLE,
                          ROLE_NEURON, ROLE_RECURRENT, ROLE_SYNAPSE, tau_from_decay)
 
 INPUT_NODE = "input"
@@ -165,7 +165,8 @@ def _plain_quantization(loihi: Any) -> dict[str, Any]:
 
 
 def spec_to_nir(spec: NetworkSpec, *, loihi: Any = None, config: Mapping[str, Any] | None = None,
-                input_gain: str = "neuron") -> nir.NIRGraph:
+                input_gain: str = "neuron", param_dt: float | None = None, readout_neuron: bool = True,
+                profile: str = "nir") -> nir.NIRGraph:
     """The NIR graph of ``spec`` (type-checked by nir), with our metadata.
 
     Args:
@@ -176,6 +177,10 @@ def spec_to_nir(spec: NetworkSpec, *, loihi: Any = None, config: Mapping[str, An
         input_gain: "neuron" (default: ``w_in = 1/du``, ``r = 1/dv``, Affine weights
             as trained) or "synapse" (``w_in = r = 1``, the Affine weights divided by
             ``du * dv``; for readers that ignore ``r``, such as norse).
+        param_dt, readout_neuron, profile: for another tool's importer (:mod:`.profiles`): the
+            step the time constants are written for (default the spec's), whether the readout
+            neuron is written (else the graph ends at its synapse), the consumer's name (a graph
+            for another consumer carries ``KEY_PROFILE`` instead of ``KEY_CONVENTION``).
 
     Raises:
         ConversionError: a layer has no NIR form (see the module docstring), naming it.
@@ -189,21 +194,28 @@ def spec_to_nir(spec: NetworkSpec, *, loihi: Any = None, config: Mapping[str, An
     nodes: dict[str, nir.NIRNode] = {INPUT_NODE: nir.Input(input_type=np.array([spec.input_size]))}
     edges: list[tuple[str, str]] = []
     prev = INPUT_NODE
-    for layer in spec.layers:
+    for k, layer in enumerate(spec.layers):
         names = node_names(layer.name)
-        for role, node in _layer_nodes(layer, dt, input_gain).items():
+        written = _layer_nodes(layer, dt if param_dt is None else float(param_dt), input_gain)
+        if not readout_neuron and k == len(spec.layers) - 1:
+            written = {ROLE_SYNAPSE: written[ROLE_SYNAPSE]}
+        for role, node in written.items():
             if names[role] in nodes:
                 raise ConfigError("layers", f"node name {names[role]!r} is used twice",
                                   remedy="rename the layer")
             nodes[names[role]] = node
-        edges += [(prev, names[ROLE_SYNAPSE]), (names[ROLE_SYNAPSE], names[ROLE_NEURON])]
+        edges.append((prev, names[ROLE_SYNAPSE]))
+        prev = names[ROLE_SYNAPSE]
+        if ROLE_NEURON in written:
+            edges.append((names[ROLE_SYNAPSE], names[ROLE_NEURON]))
+            prev = names[ROLE_NEURON]
         if names[ROLE_RECURRENT] in nodes:
             edges += [(names[ROLE_NEURON], names[ROLE_RECURRENT]), (names[ROLE_RECURRENT], names[ROLE_NEURON])]
-        prev = names[ROLE_NEURON]
     nodes[OUTPUT_NODE] = nir.Output(output_type=np.array([spec.output_size]))
     edges.append((prev, OUTPUT_NODE))
     meta: dict[str, Any] = {
-        KEY_CONVENTION: CONVENTION, KEY_DISCRETISATION: DISCRETISATION, KEY_DT: dt,
+        **({KEY_CONVENTION: CONVENTION} if profile == "nir" else {KEY_PROFILE: profile}),
+        KEY_DISCRETISATION: DISCRETISATION, KEY_DT: dt,
         KEY_READOUT: spec.readout, KEY_INPUT_GAIN: input_gain,
         KEY_LAYERS: [layer.name for layer in spec.layers],
         KEY_SPEC_METADATA: dict(spec.metadata), KEY_WRITER: f"spikedeploy {__version__}",
@@ -220,7 +232,7 @@ def spec_to_nir(spec: NetworkSpec, *, loihi: Any = None, config: Mapping[str, An
 
 def write_nir(path: str | Path, spec: NetworkSpec, *, loihi: Any = None,
               config: Mapping[str, Any] | None = None, input_gain: str = "neuron",
-              verify: bool = True) -> Path:
+              verify: bool = True, prepared: Any = None, profile: str = "nir") -> Path:
     """Write ``spec`` as a NIR file (HDF5, ``nir.write``) atomically; return the path.
 
     The graph is built (and every check done) before a file is created. With
@@ -228,7 +240,22 @@ def write_nir(path: str | Path, spec: NetworkSpec, *, loihi: Any = None,
     checked) and :func:`~spikedeploy.nir_io.load.nir_to_spec`, and must give the
     same float32 arrays bit for bit, the same readout, dt and metadata; otherwise
     nothing is written and ConversionError names the first differing layer.
+
+    ``prepared`` (a :class:`~.profiles.Prepared` for the consumer ``profile``, e.g. snntorch)
+    writes the graph that consumer reads; it is verified by ``nir.read`` with nir's type check
+    (our readers do not run graphs for other consumers), and refuses Loihi integers (they
+    describe our form).
     """
+    if prepared is not None and profile != "nir":
+        if loihi is not None:
+            raise ConfigError("profile", f"a graph for {profile} carries no Loihi integers",
+                              remedy="export without --quantized, or for nir")
+        graph = spec_to_nir(prepared.spec, config=config, input_gain=prepared.input_gain,
+                            param_dt=prepared.param_dt, readout_neuron=prepared.readout_neuron, profile=profile)
+        with atomic_path(path) as tmp:
+            nir.write(tmp, graph)
+            load.read_nir(tmp, type_check=True)
+        return Path(path)
     graph = spec_to_nir(spec, loihi=loihi, config=config, input_gain=input_gain)
     with atomic_path(path) as tmp:
         nir.write(tmp, graph)

@@ -56,7 +56,7 @@ from ..hashing import array_digest
 from ..netspec import READOUTS, LayerSpec, NetworkSpec
 from ..quant.loihi_network import LoihiNetwork
 from . import metadata_codec
-from .convention import (CONVENTION, DEFAULT_DT, KEY_CONFIG, KEY_CONVENTION, KEY_DT, KEY_QUANTIZATION,
+from .convention import (CONVENTION, DEFAULT_DT, KEY_CONFIG, KEY_CONVENTION, KEY_DT, KEY_PROFILE, KEY_QUANTIZATION,
                          KEY_QUANTIZED_FROM, KEY_READOUT, KEY_SPEC_METADATA, NODE_KEY_LAYER, ROLE_NEURON,
                          ROLE_RECURRENT, ROLE_SYNAPSE, decay_from_tau)
 
@@ -627,6 +627,11 @@ def nir_to_spec(graph: nir.NIRGraph, dt: float | None = None, strict: bool = Tru
                           remedy="read the file with spikedeploy.nir_io.read_nir first")
     meta = graph_metadata(graph)
     ours = KEY_CONVENTION in meta
+    if meta.get(KEY_PROFILE) not in (None, "nir"):
+        raise ConversionError("graph", "NIRGraph", f"written for {meta[KEY_PROFILE]} (export-nir --for "
+                              f"{meta[KEY_PROFILE]}): its readout neuron is left out and its parameters are in "
+                              f"{meta[KEY_PROFILE]}'s form", remedy="export the checkpoint again without --for (or "
+                              "with --for nir) to run it here")
     if ours and meta[KEY_CONVENTION] != CONVENTION:
         warnings.warn(f"the graph follows convention {meta[KEY_CONVENTION]!r}, this reader {CONVENTION!r}",
                       NirImportWarning, stacklevel=2)

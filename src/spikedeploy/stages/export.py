@@ -25,6 +25,7 @@ from ..errors import ConfigError
 from ..netspec import NetworkSpec
 from ..nir_io.convention import INPUT_GAINS
 from ..nir_io.export import write_nir
+from ..nir_io.profiles import PROFILES
 from ..paths import default_data_dir
 from ..quant.loihi_network import LoihiNetwork
 from ..quant.ptq import WEIGHT_RANGES, QuantConfig, QuantReport, quantize
@@ -68,6 +69,8 @@ class ExportOptions:
     input_gain  where the 1/(du dv) input scaling goes: ``neuron`` or ``synapse`` (norse)
     report      also write the quantisation report here (JSON)
     foreign     read ``checkpoint`` as a foreign model file with this reader (``--from``)
+    consumer    the tool the graph is for (``--for``: :data:`~spikedeploy.nir_io.profiles.PROFILES`;
+                ``nir``: the standard form our readers and Lava run)
     """
 
     checkpoint: Path
@@ -79,8 +82,14 @@ class ExportOptions:
     report: Path | None = None
     progress: bool = False
     foreign: ForeignSource | None = None
+    consumer: str = "nir"
 
     def __post_init__(self) -> None:
+        if self.consumer not in PROFILES:
+            raise ConfigError("--for", f"unknown consumer {self.consumer!r}", valid=tuple(PROFILES))
+        if self.consumer != "nir" and self.quantized:
+            raise ConfigError("--for", f"a graph for {self.consumer} carries no Loihi integers (they describe "
+                                       "the standard form Lava runs)", remedy="drop --quantized, or export for nir")
         if self.input_gain not in INPUT_GAINS:
             raise ConfigError("input_gain", f"unknown input gain {self.input_gain!r}", valid=INPUT_GAINS)
 
@@ -93,6 +102,7 @@ class ExportResult:
     report: QuantReport | None
     config: Mapping[str, Any]     # what went into the graph's spikedeploy.config
     report_path: Path | None = None
+    notes: tuple[str, ...] = ()   # what the consumer's form changes (export-nir --for)
 
 
 def export(options: ExportOptions) -> ExportResult:
@@ -126,13 +136,15 @@ def export(options: ExportOptions) -> ExportResult:
                                  metadata={"checkpoint": str(checkpoint), "calibration": info})
         config["calibration"] = info
         config["quantization"] = {"config": qcfg.to_dict(), "report": report.to_dict()}
+    prepared = PROFILES[options.consumer](spec)
     path = None
     if options.out is not None:
-        path = write_nir(options.out, spec, loihi=loihi, config=config, input_gain=options.input_gain)
+        path = write_nir(options.out, spec, loihi=loihi, config=config, input_gain=options.input_gain,
+                         prepared=prepared, profile=options.consumer)
     report_path = None
     if report is not None and options.report is not None:
         report_path = _write_report(options.report, report)
-    return ExportResult(path, spec, loihi, report, config, report_path)
+    return ExportResult(path, spec, loihi, report, config, report_path, prepared.notes)
 
 
 def _write_report(path: Path, report: QuantReport) -> Path:

@@ -1,0 +1,122 @@
+"""Export profiles: the NIR graph each consumer reads as we mean it (``export-nir --for NAME``).
+
+The standard form (``nir``, the default) is exact for any reader that follows NIR
+(docs/nir-conventions.md); the peers' importers bend it, so each has a profile (one small
+function, registry :data:`PROFILES`) that writes what that importer reads correctly, or
+refuses with the reason when it cannot express the model:
+
+- ``snntorch`` (snntorch 1.0 ``import_from_nir``): time constants for its fixed step
+  ``dt = 1e-4`` with ``r = tau / dt`` (``w_in = tau_syn / dt``) so that it scales nothing;
+  one threshold per layer (it refuses per-neuron thresholds), made exact by dividing each
+  neuron's weights and bias by its threshold (a reset-to-zero neuron is linear below
+  threshold: the same spikes with threshold 1). Refused: recurrent layers (its import builds
+  the loop through nirtorch 2.6 but does not run it as the previous step's spikes: 86.5 % of
+  the hidden spikes of a recurrent LIF graph agreed), IF layers (it imports IF as
+  ``Leaky(beta = 0.9)``) and CUBA layers with a voltage bias (it requires ``v_leak = 0``).
+- ``norse`` (norse 1.1 ``from_nir(graph, dt)``): the input gain in the synapse (``r = w_in =
+  1``, weights divided by ``du dv``), since norse ignores ``r``. Refused: CUBA layers with a
+  voltage bias (norse's synapse also leaks toward ``v_leak``).
+
+Neither reads a leaky-integrator (LI / I / CubaLI) readout, so both graphs end at the
+readout's synapse: their output is ``W s_t + b`` per step, which the user integrates
+(``v_t = (1 - dv) v_{t-1} + W s_t + b``, the notes give ``dv``; for the ``mean`` readout the
+logits are its mean over time). Profile graphs carry ``spikedeploy.profile``; our own
+readers refuse to run them (their readout is left out).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..errors import ConversionError
+from ..netspec import LayerSpec, NetworkSpec
+
+#: snnTorch's fixed step (``import_nir.py``: ``dt = 1e-4``).
+SNNTORCH_DT = 1e-4
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What to write for a consumer: the (equivalent) spec, the input gain, the step the
+    continuous parameters are written for, whether the readout neuron is written, and notes."""
+
+    spec: NetworkSpec
+    input_gain: str
+    param_dt: float
+    readout_neuron: bool = True
+    notes: tuple[str, ...] = ()
+
+
+def _hidden(spec: NetworkSpec) -> tuple[LayerSpec, ...]:
+    return tuple(layer for layer in spec.layers if layer.spiking)
+
+
+def _readout_note(spec: NetworkSpec, consumer: str) -> str:
+    r = spec.layers[-1]
+    dv = np.unique(r.dv)
+    what = ("its mean over time is the logits" if spec.readout == "mean" else
+            f"integrate it as v_t = (1 - dv) v_(t-1) + out_t with dv = {', '.join(f'{d:g}' for d in dv[:4])}"
+            f"{' ...' if dv.size > 4 else ''} and take the {spec.readout} over time for the logits")
+    return (f"{consumer} reads no leaky-integrator readout: the graph ends at the readout's synapse, "
+            f"whose output per step is W s_t + b; {what}")
+
+
+def _refuse_cuba_bias(spec: NetworkSpec, consumer: str, why: str) -> None:
+    for layer in spec.layers:
+        if np.any(layer.du < 1) and np.any(layer.bias != 0):
+            raise ConversionError(layer.name, "layer", f"a voltage bias on a current-based layer: {consumer} "
+                                  f"{why}", remedy="export it for nir or lava, or train without a bias")
+
+
+def _unit_thresholds(layer: LayerSpec) -> tuple[LayerSpec, bool]:
+    """The same spikes with threshold 1: each neuron's inputs and bias divided by its threshold."""
+    if layer.vth is None or np.all(layer.vth == layer.vth[0]) and layer.vth[0] == 1:
+        return layer, False
+    s = layer.vth.astype(np.float64)
+    rows = lambda a: None if a is None else (a.astype(np.float64) / s[:, None]).astype(np.float32)  # noqa: E731
+    return dataclasses.replace(layer, weight=rows(layer.weight), bias=(layer.bias / s).astype(np.float32),
+                               rec_weight=rows(layer.rec_weight), vth=np.ones_like(layer.vth)), True
+
+
+def _snntorch(spec: NetworkSpec) -> Prepared:
+    for layer in _hidden(spec):
+        if layer.recurrent:
+            raise ConversionError(layer.name, "layer", "a recurrent layer: snnTorch 1.0's import_from_nir "
+                                  "(through nirtorch 2.6) builds the loop but does not run it as the previous "
+                                  "step's spikes (measured: 86.5 % of the hidden spikes of export/lif-shd.nir equal)",
+                                  remedy="export a feed-forward network for snntorch, or use --for norse / nir")
+        if np.all(layer.dv == 0):
+            raise ConversionError(layer.name, "layer", "an IF layer: snnTorch 1.0 imports IF as Leaky(beta = 0.9)",
+                                  remedy="give the layer a small leak, or use --for norse / nir")
+    _refuse_cuba_bias(spec, "snnTorch", "requires v_leak = 0")
+    layers, scaled = [], []
+    for layer in spec.layers:
+        new, changed = _unit_thresholds(layer)
+        layers.append(new)
+        if changed:
+            scaled.append(layer.name)
+    notes = [f"time constants written for snnTorch's fixed step dt = {SNNTORCH_DT:g} s (the discrete decays are "
+             "the model's)", _readout_note(spec, "snnTorch")]
+    if scaled:
+        notes.append(f"thresholds made 1 (snnTorch takes one per layer) by dividing each neuron's weights and bias by "
+                     f"its threshold, in {', '.join(scaled)}: the same spikes")
+    return Prepared(dataclasses.replace(spec, layers=tuple(layers)), "neuron", SNNTORCH_DT, False, tuple(notes))
+
+
+def _norse(spec: NetworkSpec) -> Prepared:
+    _refuse_cuba_bias(spec, "norse", "leaks its synapse toward v_leak too")
+    notes = [f"the input gain is in the synapse (norse ignores r); read it with norse.torch.from_nir(graph, "
+             f"dt={spec.dt:g})", _readout_note(spec, "norse")]
+    return Prepared(spec, "synapse", float(spec.dt), False, tuple(notes))
+
+
+def _nir(spec: NetworkSpec) -> Prepared:
+    return Prepared(spec, "neuron", float(spec.dt))
+
+
+#: Consumers by ``--for`` name (one line each).
+PROFILES: dict[str, Callable[[NetworkSpec], Prepared]] = {"nir": _nir, "snntorch": _snntorch, "norse": _norse}
