@@ -196,8 +196,11 @@ def spec_to_nir(spec: NetworkSpec, *, loihi: Any = None, config: Mapping[str, An
     prev = INPUT_NODE
     for k, layer in enumerate(spec.layers):
         names = node_names(layer.name)
-        written = _layer_nodes(layer, dt if param_dt is None else float(param_dt), input_gain)
-        if not readout_neuron and k == len(spec.layers) - 1:
+        last = k == len(spec.layers) - 1
+        # without its neuron the readout's synapse is written as trained: nothing follows to undo a gain
+        written = _layer_nodes(layer, dt if param_dt is None else float(param_dt),
+                               "neuron" if last and not readout_neuron else input_gain)
+        if last and not readout_neuron:
             written = {ROLE_SYNAPSE: written[ROLE_SYNAPSE]}
         for role, node in written.items():
             if names[role] in nodes:
