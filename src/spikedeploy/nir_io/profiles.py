@@ -9,10 +9,10 @@ refuses with the reason when it cannot express the model:
   ``dt = 1e-4`` with ``r = tau / dt`` (``w_in = tau_syn / dt``) so that it scales nothing;
   one threshold per layer (it refuses per-neuron thresholds), made exact by dividing each
   neuron's weights and bias by its threshold (a reset-to-zero neuron is linear below
-  threshold: the same spikes with threshold 1). Refused: recurrent layers (its import builds
-  the loop through nirtorch 2.6 but does not run it as the previous step's spikes: 86.5 % of
-  the hidden spikes of a recurrent LIF graph agreed), IF layers (it imports IF as
-  ``Leaky(beta = 0.9)``) and CUBA layers with a voltage bias (it requires ``v_leak = 0``).
+  threshold: the same spikes with threshold 1). Refused: recurrent layers (its import
+  rewrites the loop into a subgraph whose Input feeds the recurrent weight instead of the
+  neuron: 86.5 % of a recurrent LIF graph's hidden spikes agreed), IF layers (it imports IF
+  as ``Leaky(beta = 0.9)``) and CUBA layers with a voltage bias (it requires ``v_leak = 0``).
 - ``norse`` (norse 1.1 ``from_nir(graph, dt)``): the input gain in the synapse (``r = w_in =
   1``, weights divided by ``du dv``), since norse ignores ``r``. Refused: CUBA layers with a
   voltage bias (norse's synapse also leaks toward ``v_leak``).
@@ -85,9 +85,10 @@ def _unit_thresholds(layer: LayerSpec) -> tuple[LayerSpec, bool]:
 def _snntorch(spec: NetworkSpec) -> Prepared:
     for layer in _hidden(spec):
         if layer.recurrent:
-            raise ConversionError(layer.name, "layer", "a recurrent layer: snnTorch 1.0's import_from_nir "
-                                  "(through nirtorch 2.6) builds the loop but does not run it as the previous "
-                                  "step's spikes (measured: 86.5 % of the hidden spikes of export/lif-shd.nir equal)",
+            raise ConversionError(layer.name, "layer", "a recurrent layer: snnTorch 1.0's import_from_nir rewrites "
+                                  "a neuron <-> weight loop into a subgraph whose Input feeds the recurrent weight "
+                                  "instead of the neuron (import_nir._create_rnn_subgraph), so the layer's input "
+                                  "passes through W_rec (measured: 86.5 % of export/lif-shd.nir's hidden spikes equal)",
                                   remedy="export a feed-forward network for snntorch, or use --for norse / nir")
         if np.all(layer.dv == 0):
             raise ConversionError(layer.name, "layer", "an IF layer: snnTorch 1.0 imports IF as Leaky(beta = 0.9)",
