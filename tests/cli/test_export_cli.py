@@ -234,3 +234,31 @@ def test_export_for_another_tool_says_what_its_form_changes(tmp_path, capsys):
     assert "note (norse): the input gain is in the synapse" in text and "W s_t + b" in text and out.exists()
     assert main(["export-nir", str(lif), "--for", "norse", "--quantized", "-o", str(tmp_path / "q.nir")]) == 2
     assert "no Loihi integers" in capsys.readouterr().err
+
+
+def test_export_for_rockpool_or_sinabs_refuses_naming_the_layer_and_for_lava_writes_the_standard_form(tmp_path,
+                                                                                                      capsys):
+    from spikedeploy.cli import build_parser
+    from spikedeploy.nir_io.profiles import PROFILES
+
+    choices = next(a.choices for a in build_parser()._subparsers._group_actions[0].choices["export-nir"]._actions
+                   if a.dest == "consumer")
+    assert tuple(choices) == tuple(PROFILES)
+    lif = save_checkpoint(tmp_path / "lif.pt", _model("lif-ff-shd"), binning=BINARY)
+    for consumer in ("rockpool", "sinabs"):
+        assert main(["export-nir", str(lif), "--for", consumer, "-o", str(tmp_path / f"{consumer}.nir")]) == 2
+        err = capsys.readouterr().err
+        assert "node 'hidden0'" in err and "floor(v / threshold)" in err and "Traceback" not in err
+        assert not (tmp_path / f"{consumer}.nir").exists()
+    assert main(["export-nir", str(lif), "--for", "lava", "-o", str(tmp_path / "lava.nir")]) == 0
+    assert "note (lava): Lava (lava-nc 0.10) has no NIR importer" in capsys.readouterr().out
+    assert main(["export-nir", str(lif), "-o", str(tmp_path / "std.nir")]) == 0
+    lava, std = load_nir(tmp_path / "lava.nir"), load_nir(tmp_path / "std.nir")   # our reader refuses profiles
+    assert read_config(read_nir(tmp_path / "lava.nir")) == read_config(read_nir(tmp_path / "std.nir"))
+    for a, b in zip(lava.layers, std.layers, strict=True):
+        for field in ("weight", "du", "dv", "vth", "bias", "rec_weight"):
+            x, y = getattr(a, field), getattr(b, field)
+            assert (x is None and y is None) or np.array_equal(x, y), (a.name, field)
+    assert main(["export-nir", str(lif), "--for", "lava", "--quantized", "--data", str(write_toy_dataset(
+        tmp_path / "data", n_train=20, n_test=4, channels=lava.input_size)), "-o", str(tmp_path / "lq.nir")]) == 0
+    assert read_loihi_network(read_nir(tmp_path / "lq.nir")) is not None

@@ -124,3 +124,65 @@ def test_a_profile_graph_is_valid_nir_that_our_readers_refuse_to_run(tmp_path):
     assert "readout.neuron" not in graph.nodes and isinstance(graph.nodes["readout.synapse"], nir.Affine)
     with pytest.raises(ConversionError, match="written for norse"):
         nir_to_spec(graph)
+
+
+def _rockpool():
+    pytest.importorskip("rockpool")
+    from rockpool.nn.modules.torch.nir import from_nir
+
+    return from_nir
+
+
+def _one_cuba_neuron() -> nir.NIRGraph:
+    one = lambda v: np.full(1, v, np.float32)  # noqa: E731
+    return nir.NIRGraph.from_list(nir.Linear(np.ones((1, 1), np.float32)),
+                                  nir.CubaLIF(tau_syn=one(0.02), tau_mem=one(0.05), r=one(5.0), v_leak=one(0.0),
+                                              v_threshold=one(1.0), w_in=one(2.0)))
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_rockpool_imports_a_neuron_that_spikes_several_times_per_step_and_subtracts():
+    """The reason --for rockpool refuses every spiking layer, checked in rockpool 3.1 itself: its
+    neuron emits floor(v / threshold) spikes in one step and keeps the remainder, where ours
+    (Loihi's) emits one and resets to zero."""
+    from_nir = _rockpool()
+    module = from_nir(_one_cuba_neuron())
+    neuron = next(m for m in module.modules() if type(m).__name__ == "LIFTorch")
+    neuron._record = True
+    with torch.no_grad():
+        spikes = neuron(torch.tensor([[[40.0], [0.0]]]))
+    v = float(neuron._record_dict["vmem"][0, 0, 0])
+    beta = float(np.exp(-neuron.dt / 0.02))
+    v_before = 40.0 * beta                                      # isyn = beta (isyn + x); v = isyn (v0 = 0)
+    assert float(spikes[0, 0, 0]) == np.floor(v_before) >= 2     # several spikes in one step
+    assert v == pytest.approx(v_before - np.floor(v_before), abs=1e-4) and v > 0   # subtracted, not reset
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_rockpool_cannot_read_nir_lif_and_casts_an_li_tau_to_an_integer():
+    """rockpool 3.1's importer bugs written down in docs/nir-conventions.md 7c: nir.LIF is read
+    through an attribute it does not have; LI's tau is cast to int (0 for any tau under 1 s)."""
+    from_nir = _rockpool()
+    one = lambda v: np.full(1, v, np.float32)  # noqa: E731
+    lif = nir.NIRGraph.from_list(nir.Linear(np.ones((1, 1), np.float32)),
+                                 nir.LIF(tau=one(0.05), r=one(5.0), v_leak=one(0.0), v_threshold=one(1.0)))
+    with pytest.raises(AttributeError, match="tau_mem"):
+        from_nir(lif)
+    two = lambda v: np.full(2, v, np.float32)  # noqa: E731 - (one LI neuron fails earlier: float has no .int)
+    li = nir.NIRGraph.from_list(nir.Linear(np.ones((2, 2), np.float32)),
+                                nir.LI(tau=two(0.05), r=two(5.0), v_leak=two(0.0)))
+    syn = next(m for m in from_nir(li).modules() if type(m).__name__ == "ExpSynTorch")
+    assert syn.tau.detach().tolist() == [0.0, 0.0]
+
+
+def test_rockpool_and_sinabs_profiles_refuse_every_model_naming_its_first_spiking_layer():
+    for name in ("lif-shd", "lif-ff-shd", "cuba-shd", "gpn-small-folded"):
+        spec = load_nir(f"export/{name}.nir")
+        first = next(layer.name for layer in spec.layers if layer.spiking)
+        for consumer, what in (("rockpool", "LIFTorch"), ("sinabs", "MultiSpike")):
+            with pytest.raises(ConversionError, match=f"{what}.*floor\\(v / threshold\\)") as info:
+                PROFILES[consumer](spec)
+            assert info.value.node == first
+    readout_only = dataclasses.replace(spec, layers=(spec.layers[-1],), input_size=spec.layers[-1].n_in)
+    with pytest.raises(ConversionError, match="tau cast to an integer"):
+        PROFILES["rockpool"](readout_only)

@@ -61,9 +61,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="quantise to Loihi integers and store them in the graph (LoihiNetwork in the metadata)")
     p.add_argument("--input-gain", choices=("neuron", "synapse"), default="neuron",
                    help="where the 1/(du dv) input scaling goes (default neuron; synapse for norse)")
-    p.add_argument("--for", dest="consumer", choices=("nir", "snntorch", "norse"), default="nir",
-                   help="write the graph the named tool reads as meant (snntorch 1.0, norse 1.1: see "
-                        "docs/nir-conventions.md); default nir, the standard form that Lava and our readers run")
+    p.add_argument("--for", dest="consumer", choices=("nir", "lava", "snntorch", "norse", "rockpool", "sinabs"),
+                   default="nir", help="write the graph the named tool reads as meant (snntorch 1.0, norse 1.1), or "
+                   "say why it cannot (rockpool 3.1, sinabs 3.1): docs/nir-conventions.md; default nir, the "
+                   "standard form that Lava (lava-run) and our readers run")
     p.add_argument("--report", type=Path, default=None, metavar="FILE.json",
                    help="also write the quantisation report as JSON")
     _quant_args(p)

@@ -17,7 +17,18 @@ refuses with the reason when it cannot express the model:
   1``, weights divided by ``du dv``), since norse ignores ``r``. Refused: CUBA layers with a
   voltage bias (norse's synapse also leaks toward ``v_leak``).
 
-Neither reads a leaky-integrator (LI / I / CubaLI) readout, so both graphs end at the
+- ``rockpool`` (rockpool 3.1 ``from_nir``) and ``sinabs`` (sinabs 3.1 ``from_nir``): refused for
+  every spiking layer. Both import a spiking neuron as one that emits ``floor(v / threshold)``
+  spikes per step and subtracts them (rockpool's ``LIFTorch``, sinabs' ``LIFSqueeze`` /
+  ``IAFSqueeze`` with their default ``MultiSpike`` and ``MembraneSubtract``), and NIR has no
+  field that changes this; spikedeploy's neurons reset to zero (Loihi's reset) and spike at most
+  once per step, so no graph makes them compute ours. What else each gets wrong is written
+  down in docs/nir-conventions.md 7c (rockpool cannot read ``nir.LIF`` at all).
+- ``lava``: Lava (lava-nc 0.10) has no NIR importer of its own; the Lava consumer is
+  ``spikedeploy lava-run``, which reads the standard form: ``--for lava`` writes it (with the
+  Loihi integers when ``--quantized``), and says so.
+
+Neither snnTorch nor norse reads a leaky-integrator (LI / I / CubaLI) readout, so their graphs end at the
 readout's synapse: their output is ``W s_t + b`` per step, which the user integrates
 (``v_t = (1 - dv) v_{t-1} + W s_t + b``, the notes give ``dv``; for the ``mean`` readout the
 logits are its mean over time). Profile graphs carry ``spikedeploy.profile``; our own
@@ -28,7 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NoReturn
 
 import numpy as np
 
@@ -49,6 +60,10 @@ class Prepared:
     param_dt: float
     readout_neuron: bool = True
     notes: tuple[str, ...] = ()
+
+
+#: Consumers that read the standard form (our readers and Lava; integers allowed).
+STANDARD_FORM = frozenset({"nir", "lava"})
 
 
 def _hidden(spec: NetworkSpec) -> tuple[LayerSpec, ...]:
@@ -115,9 +130,40 @@ def _norse(spec: NetworkSpec) -> Prepared:
     return Prepared(spec, "synapse", float(spec.dt), False, tuple(notes))
 
 
+def _refuse(spec: NetworkSpec, consumer: str, neuron: str, readout: str) -> NoReturn:
+    """Every spiking layer is refused (multi-spike, subtractive reset); a readout-only network on
+    the consumer's reading of LI."""
+    remedy = "export for nir (Lava, spikedeploy), norse or snntorch"
+    hidden = _hidden(spec)
+    if not hidden:
+        raise ConversionError(spec.layers[-1].name, "layer", f"{consumer} {readout}", remedy=remedy)
+    raise ConversionError(hidden[0].name, "layer", f"{consumer} imports a spiking neuron as {neuron}, which emits "
+                          "floor(v / threshold) spikes per step and subtracts them from v; NIR has no field that "
+                          "changes this, and this layer resets to zero and spikes at most once per step (Loihi's "
+                          "neuron), so no graph makes it compute ours (docs/nir-conventions.md 7c)", remedy=remedy)
+
+
+def _rockpool(spec: NetworkSpec) -> Prepared:
+    _refuse(spec, "rockpool 3.1's from_nir", "LIFTorch (from CubaLIF; it cannot read nir.LIF at all)",
+            "imports LI as ExpSynTorch with tau cast to an integer (0 for any tau under 1 s)")
+
+
+def _sinabs(spec: NetworkSpec) -> Prepared:
+    _refuse(spec, "sinabs 3.1's from_nir", "LIFSqueeze / IAFSqueeze with MultiSpike and MembraneSubtract (tau read "
+            "in steps, r ignored; a CubaLIF node dropped silently)",
+            "refuses an LI readout whose r is not 1 and reads its tau in steps")
+
+
 def _nir(spec: NetworkSpec) -> Prepared:
     return Prepared(spec, "neuron", float(spec.dt))
 
 
+def _lava(spec: NetworkSpec) -> Prepared:
+    return Prepared(spec, "neuron", float(spec.dt), notes=(
+        "Lava (lava-nc 0.10) has no NIR importer of its own; spikedeploy lava-run is the Lava consumer and reads "
+        "the standard form, which is what was written (the same file as --for nir)",))
+
+
 #: Consumers by ``--for`` name (one line each).
-PROFILES: dict[str, Callable[[NetworkSpec], Prepared]] = {"nir": _nir, "snntorch": _snntorch, "norse": _norse}
+PROFILES: dict[str, Callable[[NetworkSpec], Prepared]] = {
+    "nir": _nir, "lava": _lava, "snntorch": _snntorch, "norse": _norse, "rockpool": _rockpool, "sinabs": _sinabs}

@@ -25,7 +25,7 @@ from ..errors import ConfigError
 from ..netspec import NetworkSpec
 from ..nir_io.convention import INPUT_GAINS
 from ..nir_io.export import write_nir
-from ..nir_io.profiles import PROFILES
+from ..nir_io.profiles import PROFILES, STANDARD_FORM
 from ..paths import default_data_dir
 from ..quant.loihi_network import LoihiNetwork
 from ..quant.ptq import WEIGHT_RANGES, QuantConfig, QuantReport, quantize
@@ -87,7 +87,7 @@ class ExportOptions:
     def __post_init__(self) -> None:
         if self.consumer not in PROFILES:
             raise ConfigError("--for", f"unknown consumer {self.consumer!r}", valid=tuple(PROFILES))
-        if self.consumer != "nir" and self.quantized:
+        if self.consumer not in STANDARD_FORM and self.quantized:
             raise ConfigError("--for", f"a graph for {self.consumer} carries no Loihi integers (they describe "
                                        "the standard form Lava runs)", remedy="drop --quantized, or export for nir")
         if self.input_gain not in INPUT_GAINS:
@@ -140,7 +140,7 @@ def export(options: ExportOptions) -> ExportResult:
     path = None
     if options.out is not None:
         path = write_nir(options.out, spec, loihi=loihi, config=config, input_gain=options.input_gain,
-                         prepared=prepared, profile=options.consumer)
+                         prepared=prepared, profile="nir" if options.consumer in STANDARD_FORM else options.consumer)
     report_path = None
     if report is not None and options.report is not None:
         report_path = _write_report(options.report, report)
