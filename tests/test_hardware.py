@@ -8,14 +8,22 @@ from spikedeploy.errors import ConfigError, MappingError
 from spikedeploy.hardware import STATUSES, known_chips, load_chip, load_chip_file
 
 
+SHIPPED = ("desktop_cpu", "gpu", "h200", "jetson_orin_nano", "jetson_tx1", "kws2019_cpu", "kws2019_gpu", "loihi1",
+           "loihi2", "movidius_ncs")
+
+
 def test_known_chips_are_the_shipped_files():
-    assert known_chips() == ("gpu", "loihi1", "loihi2")
+    assert known_chips() == SHIPPED
+    assert {n: load_chip(n).device for n in SHIPPED} == {
+        "desktop_cpu": "cpu", "gpu": "arithmetic", "h200": "gpu", "jetson_orin_nano": "gpu", "jetson_tx1": "gpu",
+        "kws2019_cpu": "cpu", "kws2019_gpu": "gpu", "loihi1": "neuromorphic", "loihi2": "neuromorphic",
+        "movidius_ncs": "accelerator"}
 
 
 def test_unknown_chip_lists_the_known_ones():
     with pytest.raises(ConfigError) as info:
         load_chip("loihi3")
-    assert info.value.valid == ("gpu", "loihi1", "loihi2")
+    assert info.value.valid == SHIPPED
     assert "loihi3" in str(info.value) and "loihi2" in str(info.value)
 
 

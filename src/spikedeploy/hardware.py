@@ -10,7 +10,13 @@ to trust it:
 * ``published``: from a paper or a vendor brief, cited in ``source``;
 * ``unverified``: quoted by secondary sources, not confirmed in the primary one;
 * ``estimate``: our labelled assumption (e.g. any Loihi 2 energy figure);
+* ``fitted``: chosen so that a device model matches published measurements (the
+  measurements and the fit are named in ``source``; docs/energy.md lists every one);
 * ``unpublished``: no value exists; the entry documents the gap.
+
+An entry may carry ``low`` and ``high`` (the range the value is known to lie in, or the
+range an estimate spans): the device models (:mod:`spikedeploy.metrics.devices`) give
+their results as low / expected / high from them.
 
 :func:`load_chip` returns a frozen :class:`ChipProfile`; the fixed-point widths
 of a neuromorphic chip come as a typed :class:`FixedPointSpec`, which is where
@@ -37,9 +43,12 @@ else:  # pragma: no cover
     import tomli as _toml
 
 #: The trust levels a number may carry (see the module docstring).
-STATUSES = ("source-code", "published", "unverified", "estimate", "unpublished")
+STATUSES = ("source-code", "published", "unverified", "estimate", "fitted", "unpublished")
 #: Kinds of target a profile describes.
 KINDS = ("neuromorphic", "conventional")
+#: What a profile's device is (``[chip] device``; default: ``neuromorphic`` for a neuromorphic
+#: chip, ``arithmetic`` for a conventional profile without it: per-operation energies only).
+DEVICES = ("neuromorphic", "gpu", "cpu", "accelerator", "arithmetic")
 
 
 @dataclass(frozen=True)
@@ -51,10 +60,18 @@ class Quantity:
     status: str
     source: str
     note: str | None = None
+    low: int | float | None = None
+    high: int | float | None = None
 
     @property
     def known(self) -> bool:
         return self.value is not None
+
+    @property
+    def span(self) -> tuple[float, float, float]:
+        """(low, value, high); an entry without a range spans its value alone."""
+        v = float(self.value)
+        return (v if self.low is None else float(self.low), v, v if self.high is None else float(self.high))
 
     @property
     def is_estimate(self) -> bool:
@@ -159,6 +176,12 @@ class ChipProfile:
     path: Path
     sections: Mapping[str, Mapping[str, Quantity]] = field(repr=False)
     fixed_point: FixedPointSpec | None = field(default=None, repr=False)
+    device: str = "arithmetic"
+
+    def span(self, section: str, key: str) -> tuple[float, float, float]:
+        """``[section] key`` as (low, value, high) (ConfigError when it has no value)."""
+        self.value(section, key)
+        return self.quantity(section, key).span
 
     # --- lookup ---------------------------------------------------------------------
     def quantity(self, section: str, key: str) -> Quantity:
@@ -299,6 +322,9 @@ def load_chip_file(path: str | Path) -> ChipProfile:
         raise ConfigError(f"{path.name}: [chip] name", f"{chip['name']!r} differs from the file name {path.stem!r}")
     if chip["kind"] not in KINDS:
         raise ConfigError(f"{path.name}: [chip] kind", f"unknown kind {chip['kind']!r}", valid=KINDS)
+    device = chip.get("device", "neuromorphic" if chip["kind"] == "neuromorphic" else "arithmetic")
+    if device not in DEVICES:
+        raise ConfigError(f"{path.name}: [chip] device", f"unknown device {device!r}", valid=DEVICES)
     sections: dict[str, dict[str, Quantity]] = {}
     for section, table in raw.items():
         if section == "chip":
@@ -310,17 +336,17 @@ def load_chip_file(path: str | Path) -> ChipProfile:
     if chip["kind"] == "neuromorphic" and fixed is None:
         raise ConfigError(f"{path.name}: [fixed_point]", "a neuromorphic chip needs a fixed-point table")
     return ChipProfile(name=chip["name"], kind=chip["kind"], description=chip["description"],
-                       path=path, sections=sections, fixed_point=fixed)
+                       path=path, sections=sections, fixed_point=fixed, device=device)
 
 
 def _quantity(path: Path, section: str, key: str, entry: Any) -> Quantity:
     where = f"{path.name}: [{section}] {key}"
     if not isinstance(entry, dict):
         raise ConfigError(where, "must be an inline table { value, unit, status, source, note }")
-    unknown = set(entry) - {"value", "unit", "status", "source", "note"}
+    fields = ("value", "unit", "status", "source", "note", "low", "high")
+    unknown = set(entry) - set(fields)
     if unknown:
-        raise ConfigError(where, f"unknown fields {sorted(unknown)}",
-                          valid=("value", "unit", "status", "source", "note"))
+        raise ConfigError(where, f"unknown fields {sorted(unknown)}", valid=fields)
     status = entry.get("status")
     if status not in STATUSES:
         raise ConfigError(f"{where} status", f"{status!r} is not a status", valid=STATUSES)
@@ -333,10 +359,17 @@ def _quantity(path: Path, section: str, key: str, entry: Any) -> Quantity:
     if status != "unpublished" and value is None:
         raise ConfigError(f"{where} value", f"missing (status {status!r}); use status 'unpublished' "
                                             "for a number that does not exist")
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        raise ConfigError(f"{where} value", f"must be a number, got {value!r}")
+    for name in ("value", "low", "high"):
+        x = entry.get(name)
+        if x is not None and (isinstance(x, bool) or not isinstance(x, (int, float))):
+            raise ConfigError(f"{where} {name}", f"must be a number, got {x!r}")
+    low, high = entry.get("low"), entry.get("high")
+    if (low is not None or high is not None) and value is None:
+        raise ConfigError(f"{where} low/high", "a range needs a value")
+    if (low is not None and low > value) or (high is not None and high < value):
+        raise ConfigError(f"{where} low/high", f"the range [{low}, {high}] must contain the value {value}")
     return Quantity(value=value, unit=str(entry.get("unit", "")), status=status, source=source,
-                    note=entry.get("note"))
+                    note=entry.get("note"), low=low, high=high)
 
 
 def _fixed_point(path: Path, table: Mapping[str, Quantity]) -> FixedPointSpec:
