@@ -111,9 +111,37 @@ def test_index_links_each_model_report(cmp, tmp_path):
     assert cells[1:5] == [str(cmp.n_samples)] + [f"{100 * cmp.runs[k].accuracy:.2f} %"
                                                  for k in ("float", "emulator", "lava")]
     assert cells[6] == fmt_num(cmp.runs["emulator"].counts.synops.effective_ops)
-    row = next(line for line in text.splitlines() if line.startswith("| lif |"))
-    cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[1:5] == [fmt_energy(cmp.energy[k].total_j) for k in ("loihi1", "loihi2", "gpu", "gpu_dense")]
-    assert cells[5:7] == ["not measured", f"{cmp.energy_ratio('loihi1'):.3g}x"]
-    assert "loihi2 (ESTIMATE)" in text
+    devices, ops = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()
+                    if line.startswith("| lif |")]
+    loihi1, h200 = cmp.targets["loihi1"].joules, cmp.targets["h200"].joules
+    assert devices[1] == f"{fmt_energy(loihi1.expected)} ({fmt_energy(loihi1.low)} to {fmt_energy(loihi1.high)})"
+    assert devices[-1].startswith(f"{h200.expected / loihi1.expected:.3g}x (")
+    assert ops[1:5] == [fmt_energy(cmp.energy[k].total_j) for k in ("loihi1", "loihi2", "gpu")] + [
+        f"{cmp.energy_ratio('loihi1'):.3g}x"]
+    assert "loihi2 (ESTIMATE)" in text and "a lower bound of any conventional device, not a GPU" in text
     assert np.isfinite(cmp.energy_ratio())
+
+
+def test_json_and_markdown_hold_the_device_models_with_their_ranges(cmp, written):
+    from spikedeploy.metrics.report import energy_headline
+
+    data = json.loads((written[0] / "comparison.json").read_text())
+    t = data["energy"]["targets"]
+    assert set(t) == {"loihi1", "loihi2", "h200", "h200@256", "jetson_orin_nano", "jetson_orin_nano@256",
+                      "desktop_cpu", "this_cpu", "gpu_arithmetic"}
+    for name, d in t.items():
+        j = d["joules_per_inference"]
+        assert 0 < j["low"] <= j["expected"] <= j["high"], name
+        assert d["kind"] in ("neuromorphic", "gpu", "cpu", "accelerator") and d["assumptions"], name
+    assert (t["loihi1"]["basis"], t["h200"]["basis"], t["gpu_arithmetic"]["basis"]) == ("modelled", "modelled",
+                                                                                         "lower bound")
+    assert t["this_cpu"]["basis"] == "measured time x modelled power"
+    assert t["gpu_arithmetic"]["joules_per_inference"]["expected"] == cmp.energy["gpu"].total_j
+    # the chip's operations are part of its device model, never more than it
+    assert t["loihi1"]["joules_per_inference"]["low"] > cmp.energy["loihi1"].total_j
+    head = data["energy_headline"]
+    assert (head["chip"], head["device"]) == ("loihi1", "h200")
+    assert head["device_over_chip"]["expected"] == pytest.approx(
+        t["h200"]["joules_per_inference"]["expected"] / t["loihi1"]["joules_per_inference"]["expected"])
+    text = (written[0] / "report.md").read_text()
+    assert energy_headline(cmp) in text and "a lower bound of any conventional device" in text

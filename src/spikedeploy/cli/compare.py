@@ -54,7 +54,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="neuromorphic chip profile for the energy estimate (repeatable; default loihi1 and loihi2; "
                         "profiles: hardware/*.toml)")
     p.add_argument("--gpu-profile", default="gpu", metavar="NAME",
-                   help="conventional profile of the GPU side (default gpu: the 45 nm MAC/AC model)")
+                   help="per-operation profile of the arithmetic lower bound (default gpu: 45 nm MAC/AC)")
+    p.add_argument("--device-model", action="append", default=None, metavar="NAME",
+                   help="conventional device model to compare with (repeatable; default h200, jetson_orin_nano and "
+                        "desktop_cpu; hardware/*.toml with [chip] device = gpu, cpu or accelerator)")
+    p.add_argument("--batched", type=int, default=256, metavar="B",
+                   help="also model the GPUs batched B samples per call (default 256; 0: not)")
     p.add_argument("--device", default="auto", help="float model: auto (CUDA when present), cpu, cuda or cuda:N")
     p.add_argument("--batch-size", type=_positive_int, default=128, help="samples per batch (default 128)")
     p.add_argument("--raster-sample", type=int, default=0, metavar="I",
@@ -91,9 +96,10 @@ def pipeline_args(q: argparse.ArgumentParser) -> None:
 
 def _compare(args: argparse.Namespace) -> int:
     # lazy: keeps `spikedeploy --help` free of torch
-    from ..stages.compare import CompareConfig, CompareOptions, compare, fmt_energy
+    from ..stages.compare import CompareConfig, CompareOptions, compare, energy_headline, fmt_energy
 
     config = CompareConfig(chips=tuple(args.chip or ("loihi1", "loihi2")), gpu=args.gpu_profile, device=args.device,
+                           devices=tuple(args.device_model or CompareConfig.devices), batched=args.batched,
                            batch_size=args.batch_size, raster_sample=args.raster_sample,
                            measure_gpu=not args.no_gpu_measure)
     gpn = None if args.no_gpn else (args.gpn if args.gpn is not None else "auto")
@@ -105,8 +111,10 @@ def _compare(args: argparse.Namespace) -> int:
         print(f"{run.label:48s} accuracy {100 * run.accuracy:6.2f} %  rate/step {run.counts.spikes.rate_per_step:.4f}"
               f"  SynOps/inference {run.counts.synops.effective_ops:,.0f}")
     print("Lava equals the emulator exactly: " + ", ".join(cmp.checks["checked"]))
-    for key, e in cmp.energy.items():
-        print(f"energy {key:14s} {fmt_energy(e.total_j)} per inference" + ("  (ESTIMATE)" if e.estimate_only else ""))
+    for key, d in cmp.targets.items():
+        print(f"energy {key:22s} {fmt_energy(d.joules.expected):>9s} per inference ({fmt_energy(d.joules.low)} to "
+              f"{fmt_energy(d.joules.high)}; {d.kind}, {d.basis})")
+    print(f"energy: {energy_headline(cmp)}")
     print(f"GPU measured: {fmt_energy(cmp.gpu_measured.joules_per_inference) if cmp.gpu_measured else cmp.gpu_status}")
     print(f"report: {result.report}")
     return 0
@@ -128,9 +136,12 @@ def run_pipeline_command(args: argparse.Namespace, config_file: Path | None, out
     for name, d in result.comparisons.items():
         acc = d["accuracy"]
         chip = d["config"]["chips"][0]
+        head = d.get("energy_headline")
+        energy = (f"{chip} {d['energy'][chip]['joules_per_inference'] * 1e9:.4g} nJ of operations" if head is None else
+                  f"{head['device']} / {chip} energy {head['device_over_chip']['expected']:.3g}x "
+                  f"({head['device_over_chip']['low']:.2g}x to {head['device_over_chip']['high']:.3g}x, device models)")
         print(f"  {name}: accuracy float {100 * acc['float']:.2f} %, emulator {100 * acc['emulator']:.2f} %, "
-              f"Lava {100 * acc['lava']:.2f} %; {chip} {d['energy'][chip]['joules_per_inference'] * 1e9:.4g} nJ, "
-              f"GPU (45 nm) {d['energy']['gpu']['joules_per_inference'] * 1e9:.4g} nJ per inference")
+              f"Lava {100 * acc['lava']:.2f} %; {energy}")
     if result.report is not None:
         print(f"report: {result.report}")
     return 0

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
 
 from ..errors import ConfigError
 from ..hardware import known_chips, load_chip
+from .devices import DeviceEnergy, Span, ratio
 from .energy import EnergyEstimate
 from .nvml import GpuEnergyMeasurement
 from .records import RunCounts
@@ -39,7 +40,11 @@ class CompareConfig:
     """How to compare.
 
     chips          neuromorphic profiles (``hardware/<name>.toml``) to estimate energy on
-    gpu            the conventional profile of the GPU side (45 nm MAC/AC model)
+    gpu            the per-operation profile of the conventional side (45 nm MAC/AC: the arithmetic
+                   lower bound, shown apart from the device models)
+    devices        conventional device models to compare with (``[chip] device`` gpu / cpu /
+                   accelerator; :mod:`spikedeploy.metrics.devices`), streamed at batch 1
+    batched        also model the GPU devices batched this many samples per call (0: not)
     device         where the float model runs: ``auto`` (CUDA when present), ``cpu``, ``cuda[:N]``
     batch_size     samples per batch (float, GPN and emulator runs)
     raster_sample  which compared sample (position in the results' sample list) the raster shows
@@ -49,6 +54,8 @@ class CompareConfig:
 
     chips: tuple[str, ...] = ("loihi1", "loihi2")
     gpu: str = "gpu"
+    devices: tuple[str, ...] = ("h200", "jetson_orin_nano", "desktop_cpu")
+    batched: int = 256
     device: str = "auto"
     batch_size: int = 128
     raster_sample: int = 0
@@ -57,6 +64,9 @@ class CompareConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "chips", tuple(self.chips))
+        object.__setattr__(self, "devices", tuple(self.devices))
+        if int(self.batched) < 0:
+            raise ConfigError("compare.batched", f"must be >= 0, got {self.batched}")
         if not self.chips:
             raise ConfigError("compare.chips", "give at least one neuromorphic chip")
         if int(self.batch_size) < 1:
@@ -67,6 +77,7 @@ class CompareConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["chips"] = list(self.chips)
+        d["devices"] = list(self.devices)
         return d
 
 
@@ -79,9 +90,13 @@ def check_chips(config: CompareConfig) -> None:
             raise ConfigError("chip", f"{name!r} is a {prof.kind} profile, not a neuromorphic chip",
                               valid=[c for c in known_chips() if load_chip(c).kind == "neuromorphic"])
     prof = load_chip(config.gpu)
-    if prof.kind != "conventional":
-        raise ConfigError("gpu profile", f"{config.gpu!r} is a {prof.kind} profile",
-                          valid=[c for c in known_chips() if load_chip(c).kind == "conventional"])
+    if prof.device != "arithmetic":
+        raise ConfigError("gpu profile", f"{config.gpu!r} is a {prof.device} profile, not a per-operation one",
+                          valid=[c for c in known_chips() if load_chip(c).device == "arithmetic"])
+    for name in config.devices:
+        if load_chip(name).device not in ("gpu", "cpu", "accelerator"):
+            raise ConfigError("compare.devices", f"{name!r} is not a device model",
+                              valid=[c for c in known_chips() if load_chip(c).device in ("gpu", "cpu", "accelerator")])
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,10 +157,21 @@ class Comparison:
     config: CompareConfig
     versions: Mapping[str, str]
     seconds: float
+    targets: Mapping[str, DeviceEnergy] = field(default_factory=dict)   # device models (metrics.devices)
 
     @property
     def chips(self) -> tuple[str, ...]:
         return self.config.chips
+
+    def headline(self) -> tuple[str, str, Span] | None:
+        """(chip, device, device / chip as a span): the first chip against the first GPU device
+        model, streamed at batch 1 (above 1: the chip uses less); None without both."""
+        chip = self.chips[0]
+        gpu = next((k for k, d in self.targets.items() if d.kind == "gpu" and d.basis == "modelled"
+                    and "@" not in k), None)
+        if chip not in self.targets or gpu is None:
+            return None
+        return chip, gpu, ratio(self.targets[gpu].joules, self.targets[chip].joules)
 
     def energy_ratio(self, chip: str | None = None, gpu_key: str = "gpu") -> float | None:
         """GPU estimate / chip estimate, joules per inference (how many times the chip saves)."""
@@ -160,8 +186,11 @@ class Comparison:
             "n_samples": self.n_samples, "n_steps": self.n_steps, "dt": self.dt,
             "accuracy": {k: r.accuracy for k, r in self.runs.items()},
             "layers": [l.to_dict() for l in self.layers],
-            "energy": {k: e.to_dict() for k, e in self.energy.items()},
+            "energy": {**{k: e.to_dict() for k, e in self.energy.items()},
+                       "targets": {k: d.to_dict() for k, d in self.targets.items()}},
             "energy_ratios": ratios,
+            "energy_headline": None if self.headline() is None else dict(zip(
+                ("chip", "device", "device_over_chip"), (*self.headline()[:2], self.headline()[2].to_dict()))),
             "gpu_measured": None if self.gpu_measured is None else self.gpu_measured.to_dict(),
             "gpu_status": self.gpu_status, "checks": dict(self.checks), "inputs": dict(self.inputs),
             "runs": {k: r.to_dict() for k, r in self.runs.items()}, "lava_meta": dict(self.lava_meta),

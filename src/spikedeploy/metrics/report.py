@@ -31,12 +31,12 @@ from ..atomic import atomic_path
 RUN_TITLES = {"float": "PyTorch float", "emulator": "emulator", "lava": "Lava", "gpn": "GPN (before folding)"}
 #: Display names of the energy targets.
 ENERGY_TITLES = {
-    "loihi1": "Loihi 1 (Davies et al. 2018, Table 2)",
-    "loihi2": "Loihi 2 (ESTIMATE: Loihi 1 figures reused, no published table)",
-    "gpu": "GPU, 45 nm MAC/AC model (Horowitz 2014), effective operations",
-    "gpu_dense": "GPU, 45 nm MAC/AC model, dense (every product a MAC)",
-    "gpn_gpu": "GPN before folding on the GPU, 45 nm model, effective operations",
-    "gpn_gpu_dense": "GPN before folding on the GPU, 45 nm model, dense",
+    "loihi1": "Loihi 1 operations (Davies et al. 2018, Table 2)",
+    "loihi2": "Loihi 2 operations (ESTIMATE: Loihi 1 figures reused, no published table)",
+    "gpu": "arithmetic at 45 nm (Horowitz 2014), effective operations: a lower bound, not a GPU",
+    "gpu_dense": "arithmetic at 45 nm, dense (every product a MAC): a lower bound",
+    "gpn_gpu": "GPN before folding, arithmetic at 45 nm, effective operations",
+    "gpn_gpu_dense": "GPN before folding, arithmetic at 45 nm, dense",
 }
 FILES = ("report.md", "comparison.json", "rates.png", "synops.png", "energy.png", "raster.png")
 COLOURS = {"float": "#4C72B0", "emulator": "#DD8452", "lava": "#55A868", "gpn": "#8172B3"}
@@ -142,28 +142,33 @@ def plot_synops(cmp: Any, path: Path) -> Path:
     return path
 
 
+KIND_COLOURS = {"neuromorphic": "#55A868", "gpu": "#4C72B0", "cpu": "#DD8452", "accelerator": "#8172B3"}
+
+
 def plot_energy(cmp: Any, path: Path) -> Path:
+    """Dynamic joules per inference of every target, expected with the low-high range (log scale);
+    measured in red, the arithmetic lower bound hatched."""
     plt = _pyplot()
-    keys = list(cmp.energy)
-    labels = [k.replace("_", "\n") + ("\n(estimate)" if cmp.energy[k].estimate_only else "") for k in keys]
-    values = [cmp.energy[k].total_j for k in keys]
-    colours = ["#55A868" if not k.startswith(("gpu", "gpn")) else "#8172B3" if k.startswith("gpn")
-               else "#4C72B0" for k in keys]
-    if cmp.gpu_measured is not None:
-        labels.append("gpu\nmeasured")
-        values.append(cmp.gpu_measured.joules_per_inference)
-        colours.append("#C44E52")
-    fig, ax = plt.subplots(figsize=(1.6 + 1.2 * len(values), 3.6))
-    bars = ax.bar(np.arange(len(values)), [max(v, 1e-18) for v in values], color=colours)
-    for b, v in zip(bars, values):
-        ax.annotate(fmt_energy(v), (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom",
-                    fontsize=7)
-    ax.set_xticks(np.arange(len(values)))
-    ax.set_xticklabels(labels, fontsize=8)
+    targets = cmp.targets
+    keys = list(targets)
+    mid = [max(targets[k].joules.expected, 1e-18) for k in keys]
+    err = [[m - max(targets[k].joules.low, 1e-18) for k, m in zip(keys, mid)],
+           [targets[k].joules.high - m for k, m in zip(keys, mid)]]
+    colours = ["#C44E52" if targets[k].basis == "measured" else KIND_COLOURS.get(targets[k].kind, "#999999")
+               for k in keys]
+    fig, ax = plt.subplots(figsize=(1.8 + 1.1 * len(keys), 3.8))
+    bars = ax.bar(np.arange(len(keys)), mid, color=colours, yerr=err, capsize=3, ecolor="#333333")
+    for b, k, v in zip(bars, keys, mid):
+        if targets[k].basis == "lower bound":
+            b.set_hatch("//")
+            b.set_facecolor("white")
+            b.set_edgecolor("#4C72B0")
+        ax.annotate(fmt_energy(v), (b.get_x() + b.get_width() / 2, v), ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(np.arange(len(keys)))
+    ax.set_xticklabels([k.replace("_", "\n").replace("@", "\n@") for k in keys], fontsize=7)
     ax.set_yscale("log")
-    ax.set_ylabel("joules per inference")
-    title = "Energy per inference (estimates" + ("; NVML measurement in red)" if cmp.gpu_measured else ")")
-    ax.set_title(title)
+    ax.set_ylabel("joules per inference (dynamic)")
+    ax.set_title("Energy per inference: device models (bars: expected, whiskers: range)")
     _save(fig, path)
     return path
 
@@ -276,6 +281,33 @@ def _layer_section(cmp: Any) -> list[str]:
     return out
 
 
+def energy_headline(cmp: Any) -> str:
+    """One sentence: the first chip against the first GPU model at batch 1, with the range."""
+    head = cmp.headline()
+    if head is None:
+        return "no device model to compare with"
+    chip, gpu, r = head
+    c, g = cmp.targets[chip].joules, cmp.targets[gpu].joules
+    return (f"{chip} {fmt_energy(c.expected)} ({fmt_energy(c.low)} to {fmt_energy(c.high)}) against {gpu} streamed "
+            f"at batch 1 {fmt_energy(g.expected)} ({fmt_energy(g.low)} to {fmt_energy(g.high)}): the chip uses "
+            f"{r.expected:.3g}x less (range {r.low:.2g}x to {r.high:.3g}x; device models, dynamic energy, "
+            "docs/energy.md)")
+
+
+def _targets_section(cmp: Any) -> list[str]:
+    rows = [[f"`{k}`", d.kind, d.basis, fmt_energy(d.joules.expected),
+             f"{fmt_energy(d.joules.low)} to {fmt_energy(d.joules.high)}",
+             "-" if d.total_joules is None else fmt_energy(d.total_joules.expected),
+             "-" if d.seconds is None else f"{d.seconds.expected * 1e3:.3g} ms"] for k, d in cmp.targets.items()]
+    out = ["## Energy per inference", "", energy_headline(cmp) + ".", "",
+           "Device models (`spikedeploy.metrics.devices`, numbers from `hardware/*.toml` with their sources; "
+           "docs/energy.md checks them against measured hardware): dynamic energy (above idle) per inference, "
+           "expected and range; the total adds idle / static power over the time taken. `gpu_arithmetic` is "
+           "the arithmetic alone at 45 nm, a lower bound of any conventional device, not a device.", ""]
+    out += _table(["target", "kind", "basis", "per inference", "range", "with idle", "time"], rows, "lllrrrr")
+    return out + [""]
+
+
 def _energy_section(cmp: Any) -> list[str]:
     rows = []
     for key, e in cmp.energy.items():
@@ -288,9 +320,12 @@ def _energy_section(cmp: Any) -> list[str]:
                      "measured, whole board"])
     else:
         rows.append(["GPU measured (NVML)", cmp.gpu_status, "", "", "", ""])
-    out = ["## Energy per inference", "",
-           "Chip energy from the emulator's counts with its exact `u`/`v` trace (the Lava run is identical "
-           "spike for spike); GPU energy from the float run's counts. Per inference = per sample.", ""]
+    out = _targets_section(cmp) if cmp.targets else []
+    out += ["### Operation counts x energy per operation" if cmp.targets else "## Energy per inference", "",
+            "Arithmetic and events only (no per-step overhead, memory traffic or idle power): the chips' "
+            "figures are the operations part of their device models, the GPU side's a lower bound. Chip energy "
+            "from the emulator's counts with its exact `u`/`v` trace (the Lava run is identical spike for "
+            "spike); GPU energy from the float run's counts. Per inference = per sample.", ""]
     out += _table(["target", "per inference", "synaptic", "neuron updates", "spikes", "status"], rows, "lrrrrl")
     chip0 = cmp.chips[0]
     ratios = []
@@ -302,7 +337,8 @@ def _energy_section(cmp: Any) -> list[str]:
     if cmp.gpu_measured is not None and cmp.energy[chip0].total_j:
         ratios.append(["GPU measured (NVML)", chip0,
                        f"{cmp.gpu_measured.joules_per_inference / cmp.energy[chip0].total_j:.3g}x"])
-    out += ["", "Energy ratio (GPU side / chip; above 1: the chip uses less):", ""]
+    out += ["", "Ratio of these figures (GPU side / chip; above 1: the chip uses less; arithmetic only, not "
+                "devices):", ""]
     out += _table(["GPU side", "chip", "ratio"], ratios, "llr")
     keys = [k for k in cmp.energy if all(l.name in cmp.energy[k].per_layer for l in cmp.layers)]
     per_layer = [[f"`{l.name}`"] + [fmt_energy(cmp.energy[k].per_layer[l.name].total_j) for k in keys]
@@ -314,6 +350,8 @@ def _energy_section(cmp: Any) -> list[str]:
 
 def _assumptions_section(cmp: Any) -> list[str]:
     out = ["## Assumptions", ""]
+    for key, d in cmp.targets.items():
+        out += [f"**Device model `{key}`** ({d.basis})", ""] + [f"- {line}" for line in d.assumptions] + [""]
     for key, e in cmp.energy.items():
         out.append(f"**{ENERGY_TITLES.get(key, key)}**")
         out.append("")
@@ -391,9 +429,10 @@ def render_markdown(cmp: Any, *, title: str | None = None, command: str | None =
                if cmp.lava_meta.get("decays") == "per-neuron" else []),
              "- Accuracy: " + ", ".join(f"{RUN_TITLES.get(k, k)} {100 * r.accuracy:.2f} %" for k, r in cmp.runs.items())
              + ".",
-             f"- Energy per inference: {chip0} {fmt_energy(cmp.energy[chip0].total_j)}, GPU (45 nm model) "
-             f"{fmt_energy(cmp.energy['gpu'].total_j)}"
-             + ("" if ratio is None else f": ratio {ratio:.3g}x") + "; GPU measured: "
+             *([f"- Energy per inference: {energy_headline(cmp)}."] if cmp.targets else []),
+             f"- Operations alone: {chip0} {fmt_energy(cmp.energy[chip0].total_j)}, arithmetic at 45 nm (a lower "
+             f"bound, not a GPU) {fmt_energy(cmp.energy['gpu'].total_j)}"
+             + ("" if ratio is None else f" (ratio {ratio:.3g}x)") + "; GPU measured: "
              + (fmt_energy(cmp.gpu_measured.joules_per_inference) if cmp.gpu_measured else cmp.gpu_status) + ".",
              ""]
     lines += _accuracy_section(cmp) + [""]
@@ -443,6 +482,42 @@ def _json_default(obj: Any) -> Any:
 
 # ----------------------------------------------------------------------------- several models
 
+def _index_energy(entries: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The index's energy tables: the device models (expected, with the headline ratio's range),
+    then the operations alone (chips' operations, arithmetic at 45 nm: a lower bound)."""
+    if not entries:
+        return []
+    first = entries[0]["summary"]
+    chips = list(first["config"]["chips"])
+    targets = list((first["energy"].get("targets") or {}))
+    def span(d: Mapping[str, Any]) -> str:
+        j = d["joules_per_inference"]
+        return f"{fmt_energy(j['expected'])} ({fmt_energy(j['low'])} to {fmt_energy(j['high'])})"
+
+    device_rows, op_rows = [], []
+    for e in entries:
+        d = e["summary"]
+        t, head, en = d["energy"].get("targets") or {}, d.get("energy_headline"), d["energy"]
+        r = None if head is None else head["device_over_chip"]
+        device_rows.append([e["name"]] + [span(t[k]) if k in t else "-" for k in targets]
+                           + ["-" if r is None else f"{r['expected']:.3g}x ({r['low']:.2g}x to {r['high']:.3g}x)"])
+        ratio = d["energy_ratios"].get(f"gpu/{chips[0]}")
+        op_rows.append([e["name"]] + [fmt_energy(en[c]["joules_per_inference"]) for c in chips]
+                       + [fmt_energy(en["gpu"]["joules_per_inference"]), "-" if ratio is None else f"{ratio:.3g}x"])
+    head = first.get("energy_headline")
+    lines = ["", "## Energy per inference", "",
+             "Device models (docs/energy.md: each number's source in hardware/*.toml, checked against Blouw et al. "
+             "2019's measurements): dynamic joules per inference, expected (low to high); streamed at batch 1 "
+             "unless `@B` (batched B per call). Each model's report lists the assumptions.", ""]
+    lines += _table(["model"] + [f"`{k}`" for k in targets]
+                    + ["-" if head is None else f"{head['device']} / {head['chip']}"], device_rows)
+    lines += ["", "Operations alone (counted operations x energy per operation; the 45 nm column is the arithmetic "
+              "of the float run, a lower bound of any conventional device, not a GPU):", ""]
+    est = first["energy"]
+    heads = [c + (" (ESTIMATE)" if est.get(c, {}).get("estimate_only") else "") for c in chips]
+    return lines + _table(["model"] + heads + ["arithmetic 45 nm", f"arithmetic / {chips[0]}"], op_rows)
+
+
 def write_index(out_dir: str | Path, entries: Sequence[Mapping[str, Any]], *, title: str = "spikedeploy pipeline",
                 stages: Sequence[Mapping[str, Any]] = (), command: str | None = None,
                 notes: Sequence[str] = ()) -> Path:
@@ -459,8 +534,7 @@ def write_index(out_dir: str | Path, entries: Sequence[Mapping[str, Any]], *, ti
     lines = [f"# {title}", "", f"Generated {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}.", ""]
     if command:
         lines += ["```", command, "```", ""]
-    rows, energy_rows = [], []
-    chips = list(entries[0]["summary"]["config"]["chips"]) if entries else []
+    rows = []
     for e in entries:
         d = e["summary"]
         report = Path(e["report"]).resolve()
@@ -474,27 +548,12 @@ def write_index(out_dir: str | Path, entries: Sequence[Mapping[str, Any]], *, ti
         rows.append([f"[{e['name']}]({rel})", d["n_samples"], f"{100 * acc['float']:.2f} %",
                      f"{100 * acc['emulator']:.2f} %", f"{100 * acc['lava']:.2f} %", fmt_num(rate),
                      fmt_num(emu["effective_acs"] + emu["effective_macs"])])
-        en = d["energy"]
-        measured = d.get("gpu_measured")
-        joules = lambda k: fmt_energy(en[k]["joules_per_inference"]) if k in en else "-"  # noqa: E731
-        ratio = d["energy_ratios"].get(f"gpu/{chips[0]}") if chips else None
-        energy_rows.append([e["name"]] + [joules(c) for c in chips] + [joules("gpu"), joules("gpu_dense"),
-                           fmt_energy(measured["joules_per_inference"]) if measured else "not measured",
-                           "-" if ratio is None else f"{ratio:.3g}x", joules("gpn_gpu"), joules("gpn_gpu_dense")])
     lines += ["## Models", "",
               "Accuracy, firing rate and SynOps on the test samples of each model's Lava run; the chip "
               "columns (emulator = Lava, checked spike for spike):", ""]
     lines += _table(["model", "samples", "float acc.", "emulator acc.", "Lava acc.", "rate / step (chip)",
                      "SynOps / inference (chip)"], rows)
-    lines += ["", "## Energy per inference", "",
-              "Estimates from the counts (chip: emulator counts with its state trace; GPU: the float run's "
-              "counts, 45 nm MAC/AC model, effective operations and dense); the GPU measured by NVML when "
-              "there is one; the GPN before folding on the GPU (its dense gates included). Each model's "
-              "report lists the assumptions.", ""]
-    est = entries[0]["summary"]["energy"] if entries else {}
-    lines += _table(["model"] + [c + (" (ESTIMATE)" if est.get(c, {}).get("estimate_only") else "") for c in chips]
-                    + ["GPU 45 nm", "GPU 45 nm dense", "GPU measured", f"GPU / {chips[0] if chips else 'chip'}",
-                       "GPN before folding, GPU", "GPN, GPU dense"], energy_rows)
+    lines += _index_energy(entries)
     chains = [e for e in entries if e.get("accuracy")]
     if chains:
         lines += ["", "## Accuracy at each stage", ""]

@@ -28,12 +28,14 @@ difference raises :class:`~spikedeploy.errors.VerificationError` naming the firs
 differing layer, sample, neuron and step. Float against quantised differences are
 expected and are reported as relative differences.
 
-Energy per inference: Loihi 1 and Loihi 2 (an estimate, labelled) from the emulator's
-counts with its exact ``u``/``v`` trace (the Lava run being identical spike for spike,
-its results file holds no state trace); the GPU side from the float run's counts with
-the 45 nm MAC/AC model (effective operations, and dense: what a dense matrix product
-performs); on a machine with an NVIDIA GPU the board's energy counter (NVML) is read
-around repeated float inferences, otherwise the report says it was not measured.
+Energy per inference, two ways. Operations: Loihi 1 and Loihi 2 (an estimate, labelled)
+from the emulator's counts with its exact ``u``/``v`` trace (the Lava run being identical
+spike for spike, its results file holds no state trace); the arithmetic of the float run
+at 45 nm (effective operations, and dense), a lower bound. Devices
+(:mod:`spikedeploy.metrics.targets`): each chip's operations plus its per-step and static
+costs, on the cores ``map`` gives it; each conventional device model streamed at batch 1
+(and the GPUs batched); on a machine with an NVIDIA GPU the board's energy counter (NVML)
+is read around repeated float inferences, otherwise the report says it was not measured.
 
 With ``options.out`` the report folder is written (:func:`spikedeploy.metrics.report.write_report`).
 
@@ -61,13 +63,15 @@ from ..data.shd import BinningConfig, ShdDataset
 from ..errors import (CheckpointError, ConfigError, DataFormatError, ResultsMismatchError, ShapeMismatchError,
                       SpikedeployError, VerificationError)
 from ..hashing import file_sha256, indices_sha256
+from ..lava_backend.mapping import map_network
 from ..lava_backend.results import LavaResults, read_results
 from ..metrics.backend_runs import check_counts_equal, layer_table, measure_gpu, run_emulator, run_float
 from ..metrics.comparison import NOT_MEASURED, BackendRun, CompareConfig, Comparison, check_chips
 from ..metrics.energy import EnergyEstimate, estimate_energy
 from ..metrics.report import FILES as REPORT_FILES
-from ..metrics.report import fmt_energy, write_report
+from ..metrics.report import energy_headline, fmt_energy, write_report
 from ..metrics.run_counts import count_run
+from ..metrics.targets import energy_targets
 from ..models.networks import SpikingNetwork
 from ..models.to_spec import model_to_spec
 from ..nir_io.load import nir_to_spec, read_loihi_network, read_nir
@@ -389,10 +393,12 @@ def compare(options: CompareOptions, *, nvml: Any = None, log: Callable[[str], N
               "predictions": {k: int(r.predictions[raster_sample]) for k, r in runs.items()}}
     inputs = _provenance(options, inp, gpn_path, clipped=int((x > 1).sum()), overflow=overflow, device=device,
                          count_s=count_s)
+    targets = energy_targets(runs, energy, config, cores=_cores(inp.net, config.chips), measured=measured,
+                             threads=torch.get_num_threads())
     cmp = Comparison(runs=runs, layers=layer_table(runs), energy=energy, gpu_measured=measured, gpu_status=status,
                      checks=checks, n_samples=int(x.shape[0]), n_steps=inp.n_steps, dt=dt, inputs=inputs,
                      raster=raster, lava_meta=dict(res.meta), config=config, versions=_versions(res.meta),
-                     seconds=time.perf_counter() - t_start)
+                     seconds=time.perf_counter() - t_start, targets=targets)
     report = None
     if options.out is not None:
         report = write_report(cmp, options.out, title=options.title, command=options.command, extra=options.extra)
@@ -422,6 +428,17 @@ def _energy(runs: Mapping[str, BackendRun], config: CompareConfig) -> dict[str, 
     return energy
 
 
+def _cores(net: LoihiNetwork, chips: tuple[str, ...]) -> dict[str, int | None]:
+    """Cores the network occupies on each chip (``map``); None where it cannot be mapped."""
+    out: dict[str, int | None] = {}
+    for chip in chips:
+        try:
+            out[chip] = map_network(net, chip).total_cores
+        except SpikedeployError:
+            out[chip] = None
+    return out
+
+
 def _provenance(options: CompareOptions, inp: _Inputs, gpn_path: Path | None, *, clipped: int,
                 overflow: Mapping[str, Any], device: torch.device, count_s: float) -> dict[str, Any]:
     """The comparison's inputs: paths, hashes, binning, what was clipped or overflowed."""
@@ -443,4 +460,5 @@ def _fold_summary(meta: Mapping[str, Any]) -> dict[str, Any] | None:
             "test_accuracy": {stage: (d.get("test") or {}).get("acc") for stage, d in acc.items()}}
 
 
-__all__ = ["CompareConfig", "CompareOptions", "CompareResult", "compare", "fmt_energy", "resolve_inputs"]
+__all__ = ["CompareConfig", "CompareOptions", "CompareResult", "compare", "energy_headline", "fmt_energy",
+           "resolve_inputs"]
