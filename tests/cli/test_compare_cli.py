@@ -87,17 +87,21 @@ learn_thresholds = false
 [quant]
 calib_samples = 20
 allow_approx = true
+[baselines]
+cells = ["gru"]
 """)
     out = tmp_path / "run"
     argv = ["pipeline", "--config", str(cfg), "--out", str(out), "--until", "export", "--no-progress"]
     assert main(argv) == 0
     text = capsys.readouterr().out
-    assert "[1/3] data: " in text and "[2/3] train:tiny ..." in text and "[3/3] export:tiny: done in" in text
-    assert f"(2 stages ran, 0 reused); artefacts in {out}" in text
+    assert "[1/4] data: " in text and "[2/4] train:tiny ..." in text and "[3/4] baselines: done in" in text
+    assert "[4/4] export:tiny: done in" in text
+    assert f"(3 stages ran, 0 reused); artefacts in {out}" in text
     assert (out / "checkpoints" / "tiny.pt").is_file() and (out / "nir" / "tiny.nir").is_file()
     assert main(argv) == 0
     text = capsys.readouterr().out
-    assert "[2/3] train:tiny: reused" in text and "(0 stages ran, 2 reused)" in text
+    assert "[2/4] train:tiny: reused" in text and "(0 stages ran, 3 reused)" in text
     manifest = json.loads((out / "pipeline.json").read_text())
-    assert set(manifest["stages"]) == {"train:tiny", "export:tiny"}
+    assert set(manifest["stages"]) == {"train:tiny", "baselines", "export:tiny"}
+    assert manifest["stages"]["baselines"]["info"]["accuracy"].keys() == {"gru"}
     assert manifest["config"]["data"]["dir"] == str(case["data_dir"])

@@ -111,14 +111,20 @@ def test_index_links_each_model_report(cmp, tmp_path):
     assert cells[1:5] == [str(cmp.n_samples)] + [f"{100 * cmp.runs[k].accuracy:.2f} %"
                                                  for k in ("float", "emulator", "lava")]
     assert cells[6] == fmt_num(cmp.runs["emulator"].counts.synops.effective_ops)
-    devices, ops = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()
-                    if line.startswith("| lif |")]
+    devices, ops, mults = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()
+                           if line.startswith("| lif |")]
     loihi1, h200 = cmp.targets["loihi1"].joules, cmp.targets["h200"].joules
     assert devices[1] == f"{fmt_energy(loihi1.expected)} ({fmt_energy(loihi1.low)} to {fmt_energy(loihi1.high)})"
     assert devices[-1].startswith(f"{h200.expected / loihi1.expected:.3g}x (")
     assert ops[1:5] == [fmt_energy(cmp.energy[k].total_j) for k in ("loihi1", "loihi2", "gpu")] + [
         f"{cmp.energy_ratio('loihi1'):.3g}x"]
     assert "loihi2 (ESTIMATE)" in text and "a lower bound of any conventional device, not a GPU" in text
+    m = cmp.multiplications
+    key = "source" if "source" in m else "deployed"
+    assert mults[1] == key and mults[3] == fmt_num(m[key].multiplications)
+    assert mults[5] == f"{m['gru'].multiplications / m[key].multiplications:.3g}x"
+    gru_row = next(line for line in text.splitlines() if line.startswith("| GRU | same width, dense |"))
+    assert fmt_num(m["gru"].multiplications) in gru_row
     assert np.isfinite(cmp.energy_ratio())
 
 
@@ -145,3 +151,20 @@ def test_json_and_markdown_hold_the_device_models_with_their_ranges(cmp, written
         t["h200"]["joules_per_inference"]["expected"] / t["loihi1"]["joules_per_inference"]["expected"])
     text = (written[0] / "report.md").read_text()
     assert energy_headline(cmp) in text and "a lower bound of any conventional device" in text
+
+
+def test_the_source_network_and_equal_width_rnns_are_counted_on_conventional_hardware(cmp, written):
+    from spikedeploy.metrics.source_ops import recurrent_baseline_ops
+
+    data = json.loads((written[0] / "comparison.json").read_text())
+    m = data["multiplications"]
+    assert set(m) >= {"deployed", "gru", "lstm"}
+    n_in, hidden = cmp.runs["float"].counts.n_in[0], cmp.layers[0].n_neurons
+    steps = cmp.n_steps
+    gru = recurrent_baseline_ops("gru", n_in, hidden, cmp.layers[-1].n_neurons, steps)
+    assert m["gru"]["multiplications"] == gru.multiplications == 3 * (n_in + hidden) * hidden * steps + \
+        3 * hidden * steps + cmp.layers[-1].n_neurons * hidden
+    # the deployed network reads binary spikes: its accumulates are the float run's effective ACs
+    assert m["deployed"]["accumulates"] == pytest.approx(cmp.runs["float"].counts.synops.effective_acs)
+    text = (written[0] / "report.md").read_text()
+    assert "On conventional hardware: multiplications per inference" in text

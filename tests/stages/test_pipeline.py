@@ -126,15 +126,21 @@ def test_quick_pipeline_end_to_end_then_reused(tmp_path):
     try:
         first = run_pipeline(TINY, out, progress=False, workers=2, command="spikedeploy pipeline --quick",
                              log=logs.append)
-        files = ["checkpoints/gpn.pt", "checkpoints/lif.pt", "folded/gpn.pt", "nir/gpn.nir", "nir/lif.nir",
+        files = ["checkpoints/gpn.pt", "checkpoints/lif.pt", "baselines.json", "folded/gpn.pt", "nir/gpn.nir",
+                 "nir/lif.nir",
                  "nir/gpn.quant.json", "lava/gpn.npz", "lava/lif.npz", "report/README.md", "report/gpn/report.md",
                  "report/gpn/raster.png", "report/lif/comparison.json", MANIFEST, "data/train.h5"]
         for f in files:
             assert (out / f).is_file(), f
-        assert [s.key for s in first.stages] == ["data", "train:gpn", "train:lif", "fold:gpn", "export:gpn",
-                                                 "lava:gpn", "compare:gpn", "export:lif", "lava:lif", "compare:lif"]
+        assert [s.key for s in first.stages] == ["data", "train:gpn", "train:lif", "baselines", "fold:gpn",
+                                                 "export:gpn", "lava:gpn", "compare:gpn", "export:lif", "lava:lif",
+                                                 "compare:lif"]
         assert all(s.status == "ran" for s in first.stages[1:])
-        assert logs[0].startswith("[1/10] data")
+        assert logs[0].startswith("[1/11] data")
+        base = json.loads((out / "baselines.json").read_text())
+        assert set(base) == {"gru", "lstm"} and all(0 <= b["test_acc"] <= 1 for b in base.values())
+        assert first.comparisons["lif"]["baseline_accuracy"] == {k: b["test_acc"] for k, b in base.items()}
+        assert first.comparisons["gpn"]["baseline_accuracy"]["source"] == first.models["gpn"].trained.test_acc
         for name in ("gpn", "lif"):
             d = first.comparisons[name]
             res = read_results(out / "lava" / f"{name}.npz")
@@ -149,7 +155,7 @@ def test_quick_pipeline_end_to_end_then_reused(tmp_path):
         mtimes = {f: (out / f).stat().st_mtime_ns for f in files}
 
         second = run_pipeline(TINY, out, progress=False, log=logs.append)
-        assert [s.status for s in second.stages[1:]] == ["reused"] * 9
+        assert [s.status for s in second.stages[1:]] == ["reused"] * 10
         assert [s.seconds for s in second.stages[1:]] == [round(s.seconds, 2) for s in first.stages[1:]]
         assert {f: (out / f).stat().st_mtime_ns for f in files if f != "report/README.md"} == \
             {f: t for f, t in mtimes.items() if f != "report/README.md"}

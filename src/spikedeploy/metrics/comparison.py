@@ -158,6 +158,8 @@ class Comparison:
     versions: Mapping[str, str]
     seconds: float
     targets: Mapping[str, DeviceEnergy] = field(default_factory=dict)   # device models (metrics.devices)
+    multiplications: Mapping[str, Any] = field(default_factory=dict)   # source_ops.SourceOps by name
+    baseline_accuracy: Mapping[str, float] = field(default_factory=dict)   # test accuracy: source, GRU, LSTM
 
     @property
     def chips(self) -> tuple[str, ...]:
@@ -189,6 +191,8 @@ class Comparison:
             "energy": {**{k: e.to_dict() for k, e in self.energy.items()},
                        "targets": {k: d.to_dict() for k, d in self.targets.items()}},
             "energy_ratios": ratios,
+            "multiplications": {k: m.to_dict() for k, m in self.multiplications.items()},
+            "baseline_accuracy": dict(self.baseline_accuracy),
             "energy_headline": None if self.headline() is None else dict(zip(
                 ("chip", "device", "device_over_chip"), (*self.headline()[:2], self.headline()[2].to_dict()))),
             "gpu_measured": None if self.gpu_measured is None else self.gpu_measured.to_dict(),

@@ -308,6 +308,35 @@ def _targets_section(cmp: Any) -> list[str]:
     return out + [""]
 
 
+#: Display names of the networks counted on conventional hardware.
+MULT_TITLES = {"deployed": "deployed network (folded, float)", "source": "source network (before folding)",
+               "gru": "GRU, same width", "lstm": "LSTM, same width"}
+
+
+def _multiplications_section(cmp: Any) -> list[str]:
+    """Multiplications apart from accumulates on conventional hardware (metrics.source_ops)."""
+    m = cmp.multiplications
+    if not m:
+        return []
+    gru = m["gru"].multiplications if "gru" in m else None
+    acc = {"deployed": cmp.runs["float"].accuracy, **dict(cmp.baseline_accuracy)}
+    rows = [[MULT_TITLES.get(k, k), "-" if k not in acc else f"{100 * acc[k]:.2f} %", fmt_num(o.multiplications),
+             fmt_num(o.accumulates), fmt_num(o.nonlinear),
+             "-" if not gru or not o.multiplications else f"{gru / o.multiplications:.3g}x"] for k, o in m.items()]
+    out = ["### On conventional hardware: multiplications per inference", "",
+           "The networks as a GPU or CPU runs them (`spikedeploy.metrics.source_ops`): binary inputs accumulate, "
+           "graded ones (pr-v2's multi-bit outputs, a GPN's gates) multiply; GRU and LSTM of the same width "
+           "counted dense. Ponghiran & Roy's claim for pr-v2 is over 10x fewer multiplications than a GRU at "
+           "LSTM-level accuracy. Accuracy: the deployed network on these samples, the source network and the "
+           "baselines on the whole test split (the baselines trained by the pipeline's baselines stage).", ""]
+    out += _table(["network", "accuracy", "multiplications", "accumulates", "sigmoid / tanh", "GRU / this"], rows,
+                  "lrrrrr")
+    for k, o in m.items():
+        if k in ("deployed", "source"):
+            out += ["", f"{MULT_TITLES[k]}: " + "; ".join(o.assumptions) + "."]
+    return out + [""]
+
+
 def _energy_section(cmp: Any) -> list[str]:
     rows = []
     for key, e in cmp.energy.items():
@@ -320,7 +349,7 @@ def _energy_section(cmp: Any) -> list[str]:
                      "measured, whole board"])
     else:
         rows.append(["GPU measured (NVML)", cmp.gpu_status, "", "", "", ""])
-    out = _targets_section(cmp) if cmp.targets else []
+    out = (_targets_section(cmp) if cmp.targets else []) + _multiplications_section(cmp)
     out += ["### Operation counts x energy per operation" if cmp.targets else "## Energy per inference", "",
             "Arithmetic and events only (no per-step overhead, memory traffic or idle power): the chips' "
             "figures are the operations part of their device models, the GPU side's a lower bound. Chip energy "
@@ -518,6 +547,34 @@ def _index_energy(entries: Sequence[Mapping[str, Any]]) -> list[str]:
     return lines + _table(["model"] + heads + ["arithmetic 45 nm", f"arithmetic / {chips[0]}"], op_rows)
 
 
+def _index_multiplications(entries: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The source networks on conventional hardware against a GRU and an LSTM of the same width."""
+    rows, base = [], {}
+    for e in entries:
+        m, acc = e["summary"].get("multiplications") or {}, e["summary"].get("baseline_accuracy") or {}
+        if not m:
+            continue
+        base = {k: (acc.get(k), m[k]["multiplications"]) for k in ("gru", "lstm") if k in m} or base
+        key = "source" if "source" in m else "deployed"
+        src_acc = acc.get("source") if key == "source" else e["summary"]["accuracy"]["float"]
+        ratio = m["gru"]["multiplications"] / m[key]["multiplications"] if m[key]["multiplications"] else None
+        rows.append([e["name"], key, "-" if src_acc is None else f"{100 * src_acc:.2f} %",
+                     fmt_num(m[key]["multiplications"]), fmt_num(m[key]["accumulates"]),
+                     "-" if ratio is None else f"{ratio:.3g}x"])
+    if not rows:
+        return []
+    rows += [[cell.upper(), "same width, dense", "-" if a is None else f"{100 * a:.2f} %", fmt_num(mult), "", "1x"
+              if cell == "gru" else f"{base['gru'][1] / mult:.3g}x"] for cell, (a, mult) in base.items()]
+    return ["", "## On conventional hardware: multiplications per inference", "",
+            "Each model's network before folding (after, for the LIF) as a GPU or CPU runs it: binary inputs "
+            "accumulate, graded ones (pr-v2's multi-bit outputs, a GPN's gates) multiply "
+            "(`spikedeploy.metrics.source_ops`); a GRU and an LSTM of the same width trained on the same frames "
+            "as long as the longest model (the baselines stage; longer runs: docs/benchmarks.md) and counted "
+            "dense. Ponghiran & Roy's claim: pr-v2 needs over 10x fewer multiplications than a GRU at LSTM-level "
+            "accuracy. Accuracy on the whole test split.", ""] + _table(
+        ["model", "network", "test accuracy", "multiplications", "accumulates", "GRU / this"], rows)
+
+
 def write_index(out_dir: str | Path, entries: Sequence[Mapping[str, Any]], *, title: str = "spikedeploy pipeline",
                 stages: Sequence[Mapping[str, Any]] = (), command: str | None = None,
                 notes: Sequence[str] = ()) -> Path:
@@ -553,7 +610,7 @@ def write_index(out_dir: str | Path, entries: Sequence[Mapping[str, Any]], *, ti
               "columns (emulator = Lava, checked spike for spike):", ""]
     lines += _table(["model", "samples", "float acc.", "emulator acc.", "Lava acc.", "rate / step (chip)",
                      "SynOps / inference (chip)"], rows)
-    lines += _index_energy(entries)
+    lines += _index_energy(entries) + _index_multiplications(entries)
     chains = [e for e in entries if e.get("accuracy")]
     if chains:
         lines += ["", "## Accuracy at each stage", ""]

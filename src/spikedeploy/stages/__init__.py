@@ -14,6 +14,9 @@ module             function (options)          result
 :mod:`.pipeline`   ``run_pipeline(PipelineConfig, out)``  :class:`~.pipeline.PipelineResult`
 =================  ==========================  =====================================
 
+and :mod:`.baselines` (``baselines(BaselineOptions)``: GRU and LSTM of the models' width,
+their accuracy and operations).
+
 The command line (:mod:`spikedeploy.cli`), the Python API (:mod:`spikedeploy.api`) and the
 pipeline call the stages; the stages call the libraries below them (data, models, foreign,
 training, quant, fold, nir_io, metrics, lava_backend), which never reach back up. Nothing is imported here, so that the command
@@ -21,4 +24,4 @@ line can name a stage without loading torch.
 """
 
 #: The pipeline's stage kinds, in order (``spikedeploy pipeline --until`` takes one of them).
-STAGES = ("data", "train", "fold", "export", "lava", "compare")
+STAGES = ("data", "train", "baselines", "fold", "export", "lava", "compare")

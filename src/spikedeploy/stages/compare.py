@@ -47,6 +47,7 @@ malformed file :class:`~spikedeploy.errors.DataFormatError`; an unknown chip nam
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import time
 from dataclasses import dataclass
@@ -71,6 +72,7 @@ from ..metrics.energy import EnergyEstimate, estimate_energy
 from ..metrics.report import FILES as REPORT_FILES
 from ..metrics.report import energy_headline, fmt_energy, write_report
 from ..metrics.run_counts import count_run
+from ..metrics.source_ops import SourceOps, count_source_ops, recurrent_baseline_ops
 from ..metrics.targets import energy_targets
 from ..models.networks import SpikingNetwork
 from ..models.to_spec import model_to_spec
@@ -79,6 +81,7 @@ from ..quant.emulator import verify_identical
 from ..quant.loihi_network import LoihiNetwork
 from ..training.checkpoint import load_checkpoint
 from ..training.distributed import pick_device
+from .baselines import read_baselines
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,8 @@ class CompareOptions:
     gpn         the GPN the model was folded from, counted before folding: a path, ``"auto"``
                 (the one the folded checkpoint records, when that file exists) or None
     config      how to compare (:class:`~spikedeploy.metrics.comparison.CompareConfig`)
+    baselines   a baselines JSON (:mod:`.baselines`): the GRU / LSTM accuracies shown beside their
+                multiplications (None: their operations only)
     out         write the report folder here (None: no report)
     title, command, extra   the report's title, the command line and extra provenance
     threads     torch CPU threads (None: torch's own choice)
@@ -104,6 +109,7 @@ class CompareOptions:
     nir: Path | None = None
     gpn: Path | str | None = "auto"
     config: CompareConfig = CompareConfig()
+    baselines: Path | None = None
     out: Path | None = None
     title: str | None = None
     command: str | None = None
@@ -395,10 +401,14 @@ def compare(options: CompareOptions, *, nvml: Any = None, log: Callable[[str], N
                          count_s=count_s)
     targets = energy_targets(runs, energy, config, cores=_cores(inp.net, config.chips), measured=measured,
                              threads=torch.get_num_threads())
+    say("counting multiplications on conventional hardware (source network, GRU and LSTM of equal width)")
+    mults, accuracies = _multiplications(inp, x)
+    accuracies.update({k: v["test_acc"] for k, v in (read_baselines(options.baselines) or {}).items()})
     cmp = Comparison(runs=runs, layers=layer_table(runs), energy=energy, gpu_measured=measured, gpu_status=status,
                      checks=checks, n_samples=int(x.shape[0]), n_steps=inp.n_steps, dt=dt, inputs=inputs,
                      raster=raster, lava_meta=dict(res.meta), config=config, versions=_versions(res.meta),
-                     seconds=time.perf_counter() - t_start, targets=targets)
+                     seconds=time.perf_counter() - t_start, targets=targets, multiplications=mults,
+                     baseline_accuracy=accuracies)
     report = None
     if options.out is not None:
         report = write_report(cmp, options.out, title=options.title, command=options.command, extra=options.extra)
@@ -426,6 +436,26 @@ def _energy(runs: Mapping[str, BackendRun], config: CompareConfig) -> dict[str, 
     energy["gpu"] = estimate_energy(runs["float"].counts, config.gpu)
     energy["gpu_dense"] = estimate_energy(runs["float"].counts, config.gpu, basis="dense")
     return energy
+
+
+def _multiplications(inp: _Inputs, x: torch.Tensor) -> tuple[dict[str, SourceOps], dict[str, float]]:
+    """Operations on conventional hardware of the deployed float network, the network it was
+    folded from (when its checkpoint exists) and a GRU and an LSTM of the same width; and the
+    source's test accuracy as its checkpoint records it."""
+    out = {"deployed": count_source_ops(inp.model, x, name="deployed")}
+    accuracy: dict[str, float] = {}
+    src = ((inp.meta.get("extra") or {}).get("fold") or {}).get("source_checkpoint")
+    if src and Path(src).is_file():
+        source, meta = load_checkpoint(src)
+        if source.config.input_size == inp.model.config.input_size:
+            ops = count_source_ops(source, x, name="source")
+            out["source"] = dataclasses.replace(ops, assumptions=(f"the network folded from: {src}",) + ops.assumptions)
+            if (meta.get("metrics") or {}).get("test_acc") is not None:
+                accuracy["source"] = float(meta["metrics"]["test_acc"])
+    cfg = inp.model.config
+    for cell in ("gru", "lstm"):
+        out[cell] = recurrent_baseline_ops(cell, cfg.input_size, cfg.hidden[0], cfg.n_classes, x.shape[1])
+    return out, accuracy
 
 
 def _cores(net: LoihiNetwork, chips: tuple[str, ...]) -> dict[str, int | None]:

@@ -4,6 +4,7 @@
 
     data     build the synthetic digits (cached by their own manifest) or check a given folder
     train    the train stage (stages.train)                    -> checkpoints/<model>.pt
+    baselines  GRU and LSTM of the models' width (stages.baselines, once) -> baselines.json
     fold     the fold stage (GPN, s2net, pr-v2; stages.fold)   -> folded/<model>.pt
     export   quantise + export-nir (stages.export)             -> nir/<model>.nir, nir/<model>.quant.json
     lava     lava-run on the test set (stages.lava_run)        -> lava/<model>.npz
@@ -38,10 +39,12 @@ import torch
 
 from .. import __version__
 from ..atomic import atomic_path
+from ..data.shd import BinningConfig
 from ..data.synth_digits import SynthConfig, build_dataset
 from ..errors import ConfigError, DataFormatError, SpikedeployError
 from ..hashing import file_sha256, settings_hash
 from ..metrics.report import write_index
+from .baselines import BaselineOptions, baselines
 from .compare import CompareOptions, compare
 from .export import ExportOptions, export
 from .fold import FoldOptions, fold
@@ -114,6 +117,12 @@ class LavaRan(_Product):
     replicas: int = 0
     gap_steps: int = 0
     wall_time_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class BaselinesRan(_Product):
+    results: Path = _output()
+    accuracy: Mapping[str, float] = field(default_factory=dict)     # {cell: test accuracy}
 
 
 @dataclass(frozen=True)
@@ -297,7 +306,8 @@ def run_pipeline(config: PipelineConfig, out: str | Path, *, force: bool = False
     if config.threads:
         torch.set_num_threads(int(config.threads))
     n_fold = sum(m.folds(config.binning) for m in config.models)
-    total = 1 + sum((n_fold if kind == "fold" else len(config.models)) for kind in STAGES[1:stop + 1])
+    per_kind = {"fold": n_fold, "baselines": 1 if config.baselines.cells else 0}
+    total = 1 + sum(per_kind.get(kind, len(config.models)) for kind in STAGES[1:stop + 1])
     runner = _Runner(config, out, force=force, progress=progress, log=say, total=total, command=command)
     t_start = time.perf_counter()
     data = _data_step(config, out, workers, runner)
@@ -319,6 +329,7 @@ def _model_steps(config: PipelineConfig, data: _Data, runner: _Runner, stop: int
     runs = {m.name: ModelRun(m) for m in config.models}
     for run in runs.values():
         run.trained = _train_step(run, data, runner)
+    base = _baselines_step(data, runner) if stop >= STAGES.index("baselines") and config.baselines.cells else None
     if stop >= STAGES.index("fold"):
         for run in runs.values():
             if run.plan.folds(config.binning):
@@ -329,7 +340,7 @@ def _model_steps(config: PipelineConfig, data: _Data, runner: _Runner, stop: int
         if stop >= STAGES.index("lava"):
             run.lava = _lava_step(run, data, runner)
         if stop >= STAGES.index("compare"):
-            run.compared = _compare_step(run, data, runner)
+            run.compared = _compare_step(run, data, runner, base)
             run.comparison = json.loads(Path(run.compared.comparison).read_text())
     return runs
 
@@ -390,6 +401,22 @@ def _train_step(run: ModelRun, data: _Data, runner: _Runner) -> Trained:
     return runner.step(f"train:{m.name}", Trained, {"run": rc.to_dict(), "device": config.device}, data.sha, work)
 
 
+def _baselines_step(data: _Data, runner: _Runner) -> BaselinesRan:
+    config = runner.config
+    hidden, epochs = config.baseline_size()
+    out = runner.out / "baselines.json"
+    opts = BaselineOptions(data.dir, BinningConfig.from_dict(dict(config.binning)), hidden, epochs,
+                           config.baselines.cells, config.seed, out)
+
+    def work() -> BaselinesRan:
+        res = baselines(opts, log=runner.log if runner.progress else None)
+        return BaselinesRan(out, {cell: r["test_acc"] for cell, r in res.items()})
+
+    settings = {"cells": list(opts.cells), "hidden": hidden, "epochs": epochs, "seed": config.seed,
+                "binning": dict(config.binning)}
+    return runner.step("baselines", BaselinesRan, settings, dict(data.sha), work)
+
+
 def _fold_step(run: ModelRun, data: _Data, runner: _Runner) -> Folded:
     m = run.plan
     fcfg = runner.config.fold_config(m)
@@ -444,16 +471,17 @@ def _gpn_source(run: ModelRun) -> Path | None:
     return run.trained.checkpoint
 
 
-def _compare_step(run: ModelRun, data: _Data, runner: _Runner) -> Compared:
+def _compare_step(run: ModelRun, data: _Data, runner: _Runner, base: BaselinesRan | None) -> Compared:
     m, ccfg = run.plan, runner.config.compare
     folder = runner.out / "report" / m.name
     gpn = _gpn_source(run)
     files = {"deployed": run.deployed, "nir": run.exported.nir, "results": run.lava.results, "test": data.test,
-             **({"gpn": gpn} if gpn is not None else {})}
+             **({"gpn": gpn} if gpn is not None else {}), **({"baselines": base.results} if base else {})}
 
     def work() -> Compared:
         res = compare(CompareOptions(checkpoint=run.deployed, results=run.lava.results, data=data.test,
                                      nir=run.exported.nir, gpn=gpn, config=ccfg, out=folder,
+                                     baselines=None if base is None else base.results,
                                      title=f"{m.name}: float PyTorch vs emulator vs Lava", command=runner.command,
                                      extra={"model": m.name, "stages": _stage_commands(run, data.test)},
                                      progress=runner.progress))

@@ -29,6 +29,7 @@
     [quant]                      # QuantOptions fields: calib_samples, headroom, allow_approx, ...
     [lava]                       # LavaSettings fields: replicas, samples, gap_steps, verify
     [compare]                    # CompareConfig fields
+    [baselines]                  # BaselineSettings: cells = ["gru", "lstm"] ([] for none), epochs, hidden
 
 Every section becomes its stage's own frozen options (``fold``: FoldConfig, ``quant``:
 QuantOptions, ``lava``: :class:`LavaSettings`, ``compare``: CompareConfig, ``synth``:
@@ -53,9 +54,11 @@ from ..fold import ALWAYS_FOLDED, FoldConfig, fold_needed
 from ..metrics.comparison import CompareConfig
 from ..training.run_config import RunConfig
 from . import STAGES
+from .baselines import BaselineSettings
 from .export import QuantOptions
 
-_TOP_KEYS = ("seed", "threads", "device", "data", "binning", "models", "fold", "quant", "lava", "compare")
+_TOP_KEYS = ("seed", "threads", "device", "data", "binning", "models", "baselines", "fold", "quant", "lava",
+             "compare")
 #: The main job's fold settings (the pipeline's seed is added).
 MAIN_FOLD = {"clusters": 4, "calib_samples": 512, "finetune_epochs": 6, "label_weight": 1.0, "finetune_decays": True}
 
@@ -225,6 +228,7 @@ class PipelineConfig:
     quant: QuantOptions = field(default_factory=lambda: {"calib_samples": 256})
     lava: LavaSettings = LavaSettings()
     compare: CompareConfig = CompareConfig()
+    baselines: BaselineSettings = BaselineSettings()
     seed: int = 0
     threads: int | None = 1
     device: str = "auto"
@@ -253,6 +257,7 @@ class PipelineConfig:
             object.__setattr__(self, name, _typed(cls, value, name))
         object.__setattr__(self, "lava", _typed(LavaSettings, self.lava, "lava"))
         object.__setattr__(self, "compare", _typed(CompareConfig, self.compare, "compare"))
+        object.__setattr__(self, "baselines", _typed(BaselineSettings, self.baselines, "baselines"))
 
     # --- presets -------------------------------------------------------------------------
     @classmethod
@@ -278,7 +283,8 @@ class PipelineConfig:
                 "data": {"dir": self.data_dir, "synth": None if self.synth is None else self.synth.to_dict()},
                 "binning": _plain(self.binning), "models": [m.to_dict() for m in self.models],
                 "fold": self.fold.to_dict(), "quant": dataclass_to_dict(self.quant),
-                "lava": dataclass_to_dict(self.lava), "compare": self.compare.to_dict()}
+                "lava": dataclass_to_dict(self.lava), "compare": self.compare.to_dict(),
+                "baselines": dataclass_to_dict(self.baselines)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, base: "PipelineConfig | None" = None) -> "PipelineConfig":
@@ -293,7 +299,7 @@ class PipelineConfig:
             kw["synth"] = data.get("synth")
         if "binning" in d:
             kw["binning"] = {**base.binning, **_known("binning", d["binning"], list(d["binning"]))}
-        for name in ("fold", "quant", "lava", "compare"):
+        for name in ("fold", "quant", "lava", "compare", "baselines"):
             if name in d:
                 kw[name] = {**dataclass_to_dict(getattr(base, name)), **_known(name, d[name], list(d[name]))}
         for name in ("fold", "quant"):      # their seed follows the pipeline's unless given
@@ -317,6 +323,14 @@ class PipelineConfig:
             raise ConfigError(f"{path}: {err.field}", err.problem, valid=err.valid, remedy=err.remedy) from None
 
     # --- derived --------------------------------------------------------------------------
+    def baseline_size(self) -> tuple[int, int]:
+        """(hidden, epochs) of the baselines: as set, else the first model's first hidden width
+        and the longest model training."""
+        b = self.baselines
+        hidden = b.hidden or self.models[0].run_config(self.binning).network.hidden[0]
+        epochs = b.epochs or max(m.run_config(self.binning).training.epochs for m in self.models)
+        return int(hidden), int(epochs)
+
     def fold_config(self, model: ModelPlan | None = None) -> FoldConfig:
         """The FoldConfig of ``model`` (the ``[fold]`` settings under its own ``fold_options``)."""
         return self.fold.replace(**(model.fold_options if model else {}))
