@@ -104,6 +104,19 @@ def test_synth_digits_small_then_cached(tmp_path, capsys):
     assert (out / "train.h5").stat().st_mtime_ns == mtime
 
 
+@needs_espeak
+def test_synth_digits_in_the_gsc_layout(tmp_path, capsys):
+    assert main(["data", "synth-digits", "--layout", "gsc", "--train", "4", "--test", "2", "--no-noise"]) == 2
+    assert "--out" in capsys.readouterr().err
+    out = tmp_path / "speech"
+    args = ["data", "synth-digits", "--layout", "gsc", "--out", str(out), "--train", "4", "--test", "2",
+            "--workers", "1", "--no-noise"]
+    assert main(args) == 0
+    assert capsys.readouterr().out.startswith(f"wrote the GSC layout in {out}: train ")
+    assert len((out / "testing_list.txt").read_text().splitlines()) == 2
+    assert main(args) == 0 and capsys.readouterr().out.startswith("reused the GSC layout")
+
+
 def test_synth_digits_without_espeak_prints_the_install_hint(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     out = tmp_path / "digits"

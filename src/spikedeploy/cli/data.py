@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import ConfigError
 from ..paths import default_data_dir
 
 
@@ -28,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
     s.add_argument("--no-noise", action="store_true", help="do not add background noise")
     s.add_argument("--force", action="store_true", help="rebuild even if a cached copy matches")
+    s.add_argument("--layout", choices=("shd", "gsc"), default="shd",
+                   help="shd: spikes in DIR/train.h5, test.h5 (default); gsc: the same utterances as 16 kHz wav "
+                        "files in Google Speech Commands' folder layout (needs --out)")
     s.set_defaults(handler=_synth_digits, preload="spikedeploy.data.synth_digits")
 
     e = dsub.add_parser("encode-audio", help="encode a 16-bit PCM wav into 700-channel spikes (SHD format)")
@@ -49,13 +53,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _synth_digits(args: argparse.Namespace) -> int:
     # lazy: keeps `spikedeploy --help` free of h5py and scipy
+    from ..data import synth_digits, synth_gsc
     from ..data.shd import summarize
-    from ..data.synth_digits import SynthConfig, build_dataset
 
-    cfg = SynthConfig.default().replace(
+    cfg = synth_digits.SynthConfig.default().replace(
         **{k: v for k, v in dict(n_train=args.train, n_test=args.test, seed=args.seed,
                                   noise=False if args.no_noise else None).items() if v is not None})
-    result = build_dataset(cfg, out_dir=args.out, workers=args.workers, force=args.force)
+    if args.layout == "gsc":
+        if args.out is None:
+            raise ConfigError("--out", "the GSC layout is written into a folder you name", remedy="add --out DIR")
+        gsc = synth_gsc.build_gsc_layout(cfg, args.out, workers=args.workers)
+        print(f"{'reused' if gsc.cached else 'wrote'} the GSC layout in {gsc.out_dir}: "
+              + ", ".join(f"{k} {v}" for k, v in gsc.counts.items()) + " utterances")
+        return 0
+    result = synth_digits.build_dataset(cfg, out_dir=args.out, workers=args.workers, force=args.force)
     print(f"{'reused cached' if result.cached else 'built'} data set in {result.out_dir}")
     for path in (result.train_path, result.test_path):
         print(summarize(path).format())

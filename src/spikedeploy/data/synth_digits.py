@@ -42,7 +42,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 import numpy as np
 
@@ -256,7 +256,7 @@ def _resample(x: np.ndarray, rate: int, target: int) -> np.ndarray:
     return resample_poly(x.astype(np.float64), target // g, rate // g)
 
 
-def _coloured_noise(rng: np.random.Generator, n: int, exponent: float) -> np.ndarray:
+def coloured_noise(rng: np.random.Generator, n: int, exponent: float) -> np.ndarray:
     """Noise with power spectral density ~ 1/f**exponent (0 white, 1 pink, 2 brown), rms 1."""
     if exponent == 0:
         x = rng.standard_normal(n)
@@ -280,7 +280,7 @@ def _babble(rng: np.random.Generator, n: int, bank: list[np.ndarray]) -> np.ndar
         if b > a:
             out[a:b] += clip[a - start: b - start] * 10 ** (rng.uniform(-4, 4) / 20)
     rms = float(np.sqrt(np.mean(out ** 2)))
-    return out / rms if rms > 0 else _coloured_noise(rng, n, 1.0)
+    return out / rms if rms > 0 else coloured_noise(rng, n, 1.0)
 
 
 # --------------------------------------------------------------------------- workers
@@ -316,46 +316,64 @@ def _speak_16k(program: str, cfg: SynthConfig, text: str, voice: str, variant: s
     return _resample(x, rate, cfg.sample_rate)
 
 
+def _audio(job: Job) -> tuple[np.ndarray, dict[str, Any]]:
+    """One utterance's audio at ``cfg.sample_rate`` (speak, place, add noise) and what was drawn;
+    the random numbers left in the generator seed the cochlea (``meta["rng"]``)."""
+    cfg: SynthConfig = _STATE["cfg"]
+    rng = np.random.default_rng([cfg.seed, _SPLIT_CODE[job.split], 1, job.index])
+    sp = job.speaker
+    english = job.label < 10
+    speed = int(rng.integers(cfg.speed_range[0], cfg.speed_range[1] + 1))
+    pitch = int(rng.integers(sp.pitch_band[0], sp.pitch_band[1]))
+    level = float(rng.uniform(*cfg.level_db_range))
+    voice = sp.english_voice if english else sp.german_voice
+    x = _speak_16k(_STATE["program"], cfg, SPOKEN_WORDS[job.label], voice, sp.variant, speed, pitch)
+    n = int(round(cfg.duration * cfg.sample_rate))
+    if x.size > n:                         # too slow for the window: keep the start, fade out
+        x = x[:n].copy()
+        fade = min(n, int(0.01 * cfg.sample_rate))
+        x[-fade:] *= np.linspace(1.0, 0.0, fade)
+    x *= 10 ** (level / 20) / max(float(np.sqrt(np.mean(x ** 2))), 1e-12)
+    onset = int(rng.integers(0, n - x.size + 1))
+    sig = np.zeros(n)
+    sig[onset:onset + x.size] = x
+    kind, snr = "none", float("nan")
+    if cfg.noise:
+        kind = cfg.noise_types[int(rng.integers(len(cfg.noise_types)))]
+        snr = float(rng.uniform(*cfg.snr_db_range))
+        if kind == "babble":
+            noise = _babble(rng, n, _STATE["banks"][job.split])
+        else:
+            noise = coloured_noise(rng, n, {"white": 0.0, "pink": 1.0, "brown": 2.0}[kind])
+        sig += noise * 10 ** ((level - snr) / 20)
+    np.clip(sig, -1.0, 1.0, out=sig)
+    return sig, dict(label=job.label, speaker=sp.id, speed=speed, pitch=pitch, level_db=level, snr_db=snr,
+                     onset=onset / cfg.sample_rate, noise=kind, length=x.size / cfg.sample_rate, rng=rng)
+
+
 def _utterance(job: Job) -> dict[str, Any]:
-    """Make one sample (runs in a worker): speak, place, add noise, encode."""
+    """Make one sample (runs in a worker): its audio, encoded by the cochlea."""
     try:
         cfg: SynthConfig = _STATE["cfg"]
-        rng = np.random.default_rng([cfg.seed, _SPLIT_CODE[job.split], 1, job.index])
-        sp = job.speaker
-        english = job.label < 10
-        speed = int(rng.integers(cfg.speed_range[0], cfg.speed_range[1] + 1))
-        pitch = int(rng.integers(sp.pitch_band[0], sp.pitch_band[1]))
-        level = float(rng.uniform(*cfg.level_db_range))
-        voice = sp.english_voice if english else sp.german_voice
-        x = _speak_16k(_STATE["program"], cfg, SPOKEN_WORDS[job.label], voice, sp.variant, speed, pitch)
-        n = int(round(cfg.duration * cfg.sample_rate))
-        if x.size > n:                         # too slow for the window: keep the start, fade out
-            x = x[:n].copy()
-            fade = min(n, int(0.01 * cfg.sample_rate))
-            x[-fade:] *= np.linspace(1.0, 0.0, fade)
-        x *= 10 ** (level / 20) / max(float(np.sqrt(np.mean(x ** 2))), 1e-12)
-        onset = int(rng.integers(0, n - x.size + 1))
-        sig = np.zeros(n)
-        sig[onset:onset + x.size] = x
-        kind, snr = "none", float("nan")
-        if cfg.noise:
-            kind = cfg.noise_types[int(rng.integers(len(cfg.noise_types)))]
-            snr = float(rng.uniform(*cfg.snr_db_range))
-            if kind == "babble":
-                noise = _babble(rng, n, _STATE["banks"][job.split])
-            else:
-                noise = _coloured_noise(rng, n, {"white": 0.0, "pink": 1.0, "brown": 2.0}[kind])
-            sig += noise * 10 ** ((level - snr) / 20)
-        np.clip(sig, -1.0, 1.0, out=sig)
+        sig, meta = _audio(job)
+        rng = meta.pop("rng")
         times, units = get_cochlea(cfg.cochlea).encode(sig, cfg.sample_rate, seed=int(rng.integers(2 ** 31)))
-        return dict(times=times.astype(np.float32), units=units, label=job.label, speaker=sp.id,
-                    speed=speed, pitch=pitch, level_db=level, snr_db=snr, onset=onset / cfg.sample_rate,
-                    noise=kind, length=x.size / cfg.sample_rate)
+        return dict(times=times.astype(np.float32), units=units, **meta)
     except SpikedeployError as err:            # project errors do not all survive pickling
         return dict(error=f"{type(err).__name__}: {err}")
 
 
-def _babble_bank(cfg: SynthConfig, split: str, table: list[Speaker], program: str,
+def utterance_audio(job: Job) -> dict[str, Any]:
+    """One sample's audio as 16-bit PCM (runs in a worker; ``synth-digits --layout gsc``)."""
+    try:
+        sig, meta = _audio(job)
+        meta.pop("rng")
+        return dict(pcm=np.clip(np.round(sig * 32767.0), -32768, 32767).astype("<i2"), **meta)
+    except SpikedeployError as err:
+        return dict(error=f"{type(err).__name__}: {err}")
+
+
+def babble_bank(cfg: SynthConfig, split: str, table: list[Speaker], program: str,
                  size: int = 8) -> list[np.ndarray]:
     pool = [s for s in table if s.split == split]
     if not pool or not cfg.noise or "babble" not in cfg.noise_types:
@@ -428,7 +446,7 @@ def _locked(out_dir: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _check_voices(cfg: SynthConfig, installed: tuple[str, ...], data_dir: Path | None) -> None:
+def check_voices(cfg: SynthConfig, installed: tuple[str, ...], data_dir: Path | None) -> None:
     if not installed:
         return  # cannot list them (unusual layout): espeak-ng will be asked directly
     missing = [v for v in cfg.variants if v not in installed]
@@ -449,7 +467,7 @@ def build_dataset(cfg: SynthConfig | None = None, out_dir: str | Path | None = N
     cfg = cfg or SynthConfig.default()
     out_dir = Path(out_dir) if out_dir is not None else default_data_dir()
     info = espeak_info()
-    _check_voices(cfg, info.variants, info.data_dir)
+    check_voices(cfg, info.variants, info.data_dir)
     h = cfg.config_hash(info.version)
     train_path, test_path = out_dir / TRAIN_FILE, out_dir / TEST_FILE
     if out_dir.exists() and not out_dir.is_dir():
@@ -463,7 +481,7 @@ def build_dataset(cfg: SynthConfig | None = None, out_dir: str | Path | None = N
         with contextlib.suppress(FileNotFoundError):
             (out_dir / MANIFEST).unlink()       # from here on the folder is "not built"
         t0 = time.perf_counter()
-        results = _run(cfg, info.program, workers, progress)
+        results = run_jobs(cfg, info.program, workers, progress)
         table = speakers(cfg)
         files = {}
         for split, path in (("train", train_path), ("test", test_path)):
@@ -488,13 +506,18 @@ def _n_workers(workers: int | None) -> int:
     return max(1, int(workers) if workers else (os.cpu_count() or 1))
 
 
-def _run(cfg: SynthConfig, program: str, workers: int | None, progress: bool) -> dict[str, list[dict]]:
+def run_jobs(cfg: SynthConfig, program: str, workers: int | None, progress: bool,
+             make: Callable[[Job], dict[str, Any]] | None = None) -> dict[str, list[dict]]:
+    """Every utterance of the plan, made by ``make`` (default: spikes through the cochlea) in
+    ``workers`` processes; ``{"train": [...], "test": [...]}`` in plan order."""
     from tqdm import tqdm
 
-    get_cochlea(cfg.cochlea)       # designed once here (each worker process designs its own, < 1 s)
+    make = make or _utterance
+    if make is _utterance:
+        get_cochlea(cfg.cochlea)   # designed once here (each worker process designs its own, < 1 s)
     jobs = plan(cfg)
     table = speakers(cfg)
-    banks = {split: _babble_bank(cfg, split, table, program) for split in ("train", "test")}
+    banks = {split: babble_bank(cfg, split, table, program) for split in ("train", "test")}
     flat = jobs["train"] + jobs["test"]
     n_workers = min(_n_workers(workers), max(len(flat), 1))
     out: list[dict] = []
@@ -506,7 +529,7 @@ def _run(cfg: SynthConfig, program: str, workers: int | None, progress: bool) ->
             try:
                 with _one_blas_thread():
                     for job in flat:
-                        out.append(_checked(_utterance(job)))
+                        out.append(_checked(make(job)))
                         bar.update()
             finally:
                 _STATE.clear()
@@ -518,7 +541,7 @@ def _run(cfg: SynthConfig, program: str, workers: int | None, progress: bool) ->
             # process, whose other threads' locks (tqdm, OpenMP, Lava) a plain fork would copy held
             ctx = mp.get_context("forkserver") if "forkserver" in mp.get_all_start_methods() else mp.get_context()
             with ctx.Pool(n_workers, initializer=_init_worker, initargs=(cfg, banks, program)) as pool:
-                for r in pool.imap(_utterance, flat, chunksize=4):
+                for r in pool.imap(make, flat, chunksize=4):
                     out.append(_checked(r))
                     bar.update()
     finally:
