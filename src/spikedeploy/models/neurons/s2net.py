@@ -101,8 +101,9 @@ class S2NetLIF(NeuronPopulation):
         self.recurrent = nn.Linear(size, size, bias=False) if recurrent else None
         self.__dict__["_synapse"] = None  # a reference, kept out of the module tree and state dict
 
-    def bind_synapse(self, synapse: nn.Linear) -> None:
-        """Use ``synapse.weight`` [size, n_in] as W (for D and the norms)."""
+    def bind_synapse(self, synapse: nn.Module) -> None:
+        """Use ``synapse.weight`` [size, n_in] (or a convolution's [size, C_in, k...], flattened per
+        channel: :mod:`spikedeploy.models.conv`) as W (for D and the norms)."""
         if synapse.weight.shape[0] != self.size:
             raise ShapeMismatchError("s2net synapse rows", self.size, synapse.weight.shape[0])
         self.__dict__["_synapse"] = synapse
@@ -115,7 +116,7 @@ class S2NetLIF(NeuronPopulation):
         return syn.weight
 
     def params(self) -> S2NetParameters:
-        w = self._weight()
+        w = self._weight().flatten(1)        # a conv kernel [C, C_in, k...] is one vector per channel
         return S2NetParameters(beta=self.beta.clamp(0.0, 1.0), b=self.b.clamp(min=0.0),
                                norm=(w * w).sum(1), d=(w @ w.t()) if self.lateral else None,
                                w_rec=None if self.recurrent is None else self.recurrent.weight,

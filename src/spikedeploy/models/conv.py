@@ -1,0 +1,89 @@
+"""s2net's convolutional spiking layers (Zimmer, Pellegrini, Masquelier; ``SpikingConv2DLayer``
+of ``romainzimmer/s2net``): a convolution as the synapse, s2net's neuron at every position.
+
+Input per sample ``[T, C_in, F]`` (time, channels, frequency); output spikes ``[T, C, F]``.
+Two synapses:
+
+- ``conv1d``: a ``Conv1d`` over frequency applied at each step (kernel ``k`` bands,
+  dilation ``d``, "same" zero padding in frequency);
+- ``conv2d``: a ``Conv2d`` over (time, frequency), kernel ``(kt, kf)``, dilation ``(dt, df)``,
+  **causal in time** (``dt (kt - 1)`` zero steps before the first: the output at step t reads
+  the inputs of steps t, t - dt, ..., t - dt (kt - 1): synaptic delays) and "same" in frequency.
+
+The neurons: s2net's dynamics (:mod:`.neurons.s2net`) with one ``beta`` per layer and one
+threshold ``b`` per channel, per position. The weight vector of channel ``c`` is its whole
+kernel ``w_c`` (``C_in x kt x kf`` numbers), its norm ``||w_c||^2`` scales the threshold, and
+the lateral term ``D = W W^T`` (``W`` the kernels flattened, ``[C, C_in kt kf]``) acts
+between the channels **at the same position**: when channel ``j`` fires at frequency ``f``,
+channel ``i`` at ``f`` loses ``<w_i, w_j>``; its diagonal is the subtractive self-reset.
+(The positions are folded into the batch, so the dense step function runs unchanged.)
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError, ShapeMismatchError
+from .neurons.s2net import S2NetLIF, S2NetState
+from .surrogate import Surrogate
+
+KINDS = ("conv1d", "conv2d")
+
+
+class S2NetConv(nn.Module):
+    """One convolutional s2net layer (module docstring)."""
+
+    kind: ClassVar[str] = "s2net-conv"
+
+    def __init__(self, in_channels: int, channels: int, surrogate: Surrogate, *, conv: str = "conv1d",
+                 kernel: tuple[int, ...] = (3,), dilation: tuple[int, ...] = (1,), lateral: bool = True,
+                 beta: float = 0.7, b: float = 1.0, reset: str = "subtract"):
+        super().__init__()
+        if conv not in KINDS:
+            raise ConfigError("conv", f"unknown convolution {conv!r}", valid=KINDS)
+        dims = 1 if conv == "conv1d" else 2
+        kernel, dilation = tuple(int(k) for k in kernel), tuple(int(d) for d in dilation)
+        if len(kernel) != dims or len(dilation) != dims or min(kernel + dilation) < 1:
+            raise ConfigError("kernel / dilation", f"{conv} needs {dims} positive sizes each, got {kernel}, {dilation}")
+        if kernel[-1] % 2 == 0:
+            raise ConfigError("kernel", f"the frequency extent must be odd for 'same' padding, got {kernel[-1]}")
+        self.conv_kind, self.kernel, self.dilation = conv, kernel, dilation
+        cls = nn.Conv1d if dims == 1 else nn.Conv2d
+        self.synapse = cls(in_channels, channels, kernel, dilation=dilation, bias=False)
+        self.neuron = S2NetLIF(channels, surrogate, lateral=lateral, beta=beta, b=b, reset=reset)
+        self.neuron.bind_synapse(self.synapse)
+
+    @property
+    def channels(self) -> int:
+        return self.synapse.out_channels
+
+    @property
+    def delay(self) -> int:
+        """Steps back the kernel reaches: ``dt (kt - 1)`` (0 for ``conv1d``)."""
+        return 0 if self.conv_kind == "conv1d" else self.dilation[0] * (self.kernel[0] - 1)
+
+    def currents(self, x: torch.Tensor) -> torch.Tensor:
+        """The synapse's output ``[B, T, C, F]`` for input ``[B, T, C_in, F]`` (every step at once)."""
+        if x.ndim != 4 or x.shape[2] != self.synapse.in_channels:
+            raise ShapeMismatchError("conv layer input [batch, time, channels, frequency]",
+                                     f"[*, *, {self.synapse.in_channels}, *]", tuple(x.shape))
+        pad_f = self.dilation[-1] * (self.kernel[-1] - 1) // 2
+        if self.conv_kind == "conv1d":
+            b, t = x.shape[:2]
+            y = F.conv1d(x.reshape(b * t, *x.shape[2:]), self.synapse.weight, padding=pad_f,
+                         dilation=self.dilation)
+            return y.reshape(b, t, *y.shape[1:])
+        xt = F.pad(x.transpose(1, 2), (pad_f, pad_f, self.delay, 0))      # [B, C_in, T + delay, F + 2 pad]
+        return F.conv2d(xt, self.synapse.weight, dilation=self.dilation).transpose(1, 2)
+
+    def forward(self, x: torch.Tensor, state: S2NetState | None = None) -> tuple[torch.Tensor, S2NetState]:
+        """Spikes ``[B, T, C, F]`` and the final state (positions folded into the batch: ``[B F, C]``)."""
+        cur = self.currents(x)
+        b, t, c, f = cur.shape
+        folded = cur.permute(0, 3, 1, 2).reshape(b * f, t, c)              # [B F, T, C]
+        s, st = self.neuron(folded, state)
+        return s.reshape(b, f, t, c).permute(0, 2, 3, 1), st
