@@ -87,3 +87,19 @@ def test_bad_shapes_are_refused():
         S2NetConv(1, 2, SG, conv="conv2d", kernel=(3,), dilation=(1,))
     with pytest.raises(ShapeMismatchError):
         S2NetConv(2, 2, SG)(torch.zeros(1, 5, 3, 4))
+
+
+def test_the_network_reads_flat_or_shaped_frames_and_the_loop_measures_its_rates():
+    from spikedeploy.models.conv import GSC_SMALL, ConvSpikingNetwork
+    from spikedeploy.training.loop import TensorData, evaluate
+
+    torch.manual_seed(1)
+    net = ConvSpikingNetwork(3, 8, 4, GSC_SMALL, SG).eval()
+    x = torch.randn(5, 12, 3, 8) * 3
+    with torch.no_grad():
+        logits, spikes = net(x, return_spikes=True)
+        assert torch.equal(net(x.flatten(2)), logits)
+    assert logits.shape == (5, 4) and [tuple(s.shape) for s in spikes] == [(5, 12, 16, 8)] * 2
+    res = evaluate(net, TensorData(x.flatten(2), torch.zeros(5, dtype=torch.long)))
+    expected = [float((s != 0).float().mean()) for s in spikes]
+    assert res["rates"] == pytest.approx(expected) and expected[0] > 0

@@ -21,6 +21,7 @@ channel ``i`` at ``f`` loses ``<w_i, w_j>``; its diagonal is the subtractive sel
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -87,3 +88,58 @@ class S2NetConv(nn.Module):
         folded = cur.permute(0, 3, 1, 2).reshape(b * f, t, c)              # [B F, T, C]
         s, st = self.neuron(folded, state)
         return s.reshape(b, f, t, c).permute(0, 2, 3, 1), st
+
+
+@dataclass(frozen=True)
+class ConvLayerSpec:
+    """One conv layer: output channels, kernel and dilation ((time, frequency) for conv2d)."""
+
+    channels: int
+    kernel: tuple[int, ...]
+    dilation: tuple[int, ...]
+
+
+#: s2net's Google Speech Commands network (Zimmer et al. 2019): three conv2d layers of 64 channels.
+GSC_PAPER = (ConvLayerSpec(64, (4, 3), (1, 1)), ConvLayerSpec(64, (4, 3), (4, 3)), ConvLayerSpec(64, (4, 3), (16, 9)))
+#: A smaller network of the same shape for 2-core machines.
+GSC_SMALL = (ConvLayerSpec(16, (4, 3), (1, 1)), ConvLayerSpec(16, (4, 3), (4, 3)))
+
+
+class ConvSpikingNetwork(nn.Module):
+    """s2net's convolutional SNN: S2NetConv layers and a non-spiking readout, ``logits = mean_t
+    (W s_t + b)`` over the last layer's spikes flattened (channels x bands).
+
+    Input ``[B, T, C_in * F]`` (channels x bands flattened, as :class:`~spikedeploy.training.loop.
+    TensorData` holds frames) or ``[B, T, C_in, F]``. ``forward(x, return_spikes=True)`` also
+    returns each layer's spikes ``[B, T, C, F]`` (the training loop's activity penalty and rates).
+    """
+
+    def __init__(self, in_channels: int, bands: int, n_classes: int, layers: tuple[ConvLayerSpec, ...],
+                 surrogate: Surrogate, *, conv: str = "conv2d", lateral: bool = True, reset: str = "subtract"):
+        super().__init__()
+        if not layers:
+            raise ConfigError("layers", "a convolutional network needs at least one layer")
+        self.in_channels, self.bands = int(in_channels), int(bands)
+        mods, c_in = [], self.in_channels
+        for spec in layers:
+            mods.append(S2NetConv(c_in, spec.channels, surrogate, conv=conv, kernel=spec.kernel,
+                                  dilation=spec.dilation, lateral=lateral, reset=reset))
+            c_in = spec.channels
+        self.layers = nn.ModuleList(mods)
+        self.readout = nn.Linear(c_in * self.bands, n_classes)
+
+    def forward(self, x: torch.Tensor, return_spikes: bool = False):
+        if x.ndim == 3:
+            x = x.reshape(x.shape[0], x.shape[1], self.in_channels, self.bands)
+        spikes = []
+        h = x
+        for layer in self.layers:
+            h, _ = layer(h)
+            spikes.append(h)
+        logits = self.readout(h.flatten(2)).mean(1)
+        return (logits, spikes) if return_spikes else logits
+
+    @torch.no_grad()
+    def constrain_(self) -> None:
+        for layer in self.layers:
+            layer.neuron.constrain_()

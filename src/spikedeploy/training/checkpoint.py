@@ -40,6 +40,7 @@ from ..data.shd import BinningConfig
 from ..errors import CheckpointError, ConfigError, ForeignModelError
 from ..foreign import suggestion
 from ..foreign.load import unwrap as state_dict_in
+from ..models.conv import ConvSpikingNetwork
 from ..models.networks import NetworkConfig, SpikingNetwork, build_network
 from ..models.to_spec import model_to_spec
 from ..netspec import NetworkSpec
@@ -73,10 +74,11 @@ def _plain(obj: Any, where: str) -> Any:
     raise TypeError(f"{where}: {type(obj).__name__} is not plain data (use dicts, lists, numbers, strings)")
 
 
-def unwrap(model: torch.nn.Module) -> SpikingNetwork:
-    """The SpikingNetwork inside a DistributedDataParallel/DataParallel wrapper (or itself)."""
+def unwrap(model: torch.nn.Module) -> SpikingNetwork | ConvSpikingNetwork:
+    """The network inside a DistributedDataParallel/DataParallel wrapper (or itself): a
+    SpikingNetwork, or s2net's ConvSpikingNetwork (trained by the same loop, not checkpointed yet)."""
     inner = getattr(model, "module", model)
-    if not isinstance(inner, SpikingNetwork):
+    if not isinstance(inner, (SpikingNetwork, ConvSpikingNetwork)):
         raise TypeError(f"expected a SpikingNetwork, got {type(inner).__name__}")
     return inner
 

@@ -96,7 +96,7 @@ def evaluate(model: torch.nn.Module, data: TensorData, *, batch_size: int = 256,
         sums[1] += float((logits.argmax(1) == y).sum())
         sums[2] += len(y)
         for k, s in enumerate(spikes):  # events: non-zero outputs (graded outputs of pr-v2 too)
-            sums[3 + k] += float((s != 0).float().mean(dim=(1, 2)).sum())
+            sums[3 + k] += float((s != 0).flatten(1).float().mean(1).sum())
     sums = all_reduce_sum(sums.to(_reduce_device(ctx, device)), ctx).cpu()
     net.train(was_training)
     n = max(float(sums[2]), 1.0)

@@ -25,10 +25,11 @@ def cross_entropy_per_sample(logits: torch.Tensor, targets: torch.Tensor) -> tor
 
 
 def spike_count_penalty(spikes: list[torch.Tensor]) -> torch.Tensor:
-    """Per sample: sum over layers of mean spikes per neuron per step (spikes [batch, time, n])."""
+    """Per sample: sum over layers of mean spikes per neuron per step (spikes [batch, time, n], or
+    [batch, time, channels, bands] for a convolutional layer)."""
     if not spikes:
         raise ValueError("no spiking layers to regularise")
-    return sum(s.abs().mean(dim=(1, 2)) for s in spikes)  # |s|: graded, signed outputs (pr-v2) count too
+    return sum(s.abs().flatten(1).mean(1) for s in spikes)  # |s|: graded, signed outputs (pr-v2) count too
 
 
 def sample_losses(logits: torch.Tensor, targets: torch.Tensor, spikes: list[torch.Tensor],
