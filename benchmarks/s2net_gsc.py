@@ -31,8 +31,7 @@ from spikedeploy.data.gsc import GscDataset
 from spikedeploy.data.synth_gsc import build_gsc_layout
 from spikedeploy.hardware import load_chip
 from spikedeploy.metrics.conv_ops import conv_synops
-from spikedeploy.models.conv import GSC_PAPER, GSC_SMALL, ConvSpikingNetwork
-from spikedeploy.models.surrogate import make_surrogate
+from spikedeploy.models.conv import GSC_PAPER, GSC_SMALL, ConvNetworkConfig, ConvSpikingNetwork
 from spikedeploy.paths import cache_dir
 from spikedeploy.training.config import TrainConfig
 from spikedeploy.training.loop import TensorData, evaluate, fit
@@ -54,13 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(2)
     root = args.gsc or build_gsc_layout(None, cache_dir() / "synth-gsc", workers=2).out_dir
     data = {s: features(root, s) for s in ("train", "validation", "testing")}
-    mean = data["train"][0].mean(dim=(0, 1), keepdim=True)
-    std = data["train"][0].std(dim=(0, 1), keepdim=True) + 1e-6
-    tensors = {s: TensorData(((x - mean) / std).flatten(2), y) for s, (x, y) in data.items()}
+    tensors = {s: TensorData(x.flatten(2), y) for s, (x, y) in data.items()}
     n_classes = int(max(int(y.max()) for _, y in data.values()) + 1)
     torch.manual_seed(0)
-    model = ConvSpikingNetwork(3, 40, n_classes, GSC_SMALL if args.layers == "small" else GSC_PAPER,
-                               make_surrogate("sigmoid"))
+    model = ConvSpikingNetwork(ConvNetworkConfig(3, 40, n_classes, GSC_SMALL if args.layers == "small"
+                                                 else GSC_PAPER))
+    model.set_input_norm(data["train"][0].mean(dim=(0, 1)), data["train"][0].std(dim=(0, 1)))
     cfg = TrainConfig(epochs=args.epochs, batch_size=64, lr=1e-3, early_stop_patience=4, activity_reg=0.1)
     t0 = time.perf_counter()
     res = fit(model, tensors["train"], tensors["validation"], cfg, progress=True)

@@ -6,15 +6,12 @@ import pytest
 import torch
 
 from spikedeploy.metrics.conv_ops import conv_synops
-from spikedeploy.models.conv import ConvLayerSpec, ConvSpikingNetwork
-from spikedeploy.models.surrogate import make_surrogate
-
-SG = make_surrogate("sigmoid")
+from spikedeploy.models.conv import ConvLayerSpec, ConvNetworkConfig, ConvSpikingNetwork
 
 
 def _net(conv="conv2d", kernel=(3, 3), dilation=(2, 1)):
     torch.manual_seed(0)
-    return ConvSpikingNetwork(1, 6, 4, (ConvLayerSpec(5, kernel, dilation),), SG, conv=conv)
+    return ConvSpikingNetwork(ConvNetworkConfig(1, 6, 4, (ConvLayerSpec(5, kernel, dilation),), conv=conv))
 
 
 def test_one_input_spike_reaches_c_out_times_the_taps_that_land_inside():

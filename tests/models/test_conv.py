@@ -90,11 +90,11 @@ def test_bad_shapes_are_refused():
 
 
 def test_the_network_reads_flat_or_shaped_frames_and_the_loop_measures_its_rates():
-    from spikedeploy.models.conv import GSC_SMALL, ConvSpikingNetwork
+    from spikedeploy.models.conv import GSC_SMALL, ConvNetworkConfig, ConvSpikingNetwork
     from spikedeploy.training.loop import TensorData, evaluate
 
     torch.manual_seed(1)
-    net = ConvSpikingNetwork(3, 8, 4, GSC_SMALL, SG).eval()
+    net = ConvSpikingNetwork(ConvNetworkConfig(3, 8, 4, GSC_SMALL)).eval()
     x = torch.randn(5, 12, 3, 8) * 3
     with torch.no_grad():
         logits, spikes = net(x, return_spikes=True)

@@ -163,3 +163,22 @@ def test_checkpoint_to_spec_takes_dt_from_the_binning_and_names_bad_weights(tmp_
     with pytest.raises(CheckpointError) as err:
         checkpoint_to_spec(bad)
     assert "'readout.synapse.weight'" in str(err.value) and "NaN or inf" in str(err.value)
+
+
+def test_a_conv_network_round_trips_weights_only_and_export_says_it_cannot_deploy_yet(tmp_path, capsys):
+    from spikedeploy.cli import main
+    from spikedeploy.models.conv import GSC_SMALL, ConvNetworkConfig, ConvSpikingNetwork
+
+    torch.manual_seed(3)
+    net = ConvSpikingNetwork(ConvNetworkConfig(3, 8, 4, GSC_SMALL)).eval()
+    net.set_input_norm(torch.randn(3, 8), torch.rand(3, 8) + 0.5)
+    path = save_checkpoint(tmp_path / "conv.pt", net)
+    back, meta = load_checkpoint(path)
+    assert isinstance(back, ConvSpikingNetwork) and meta["model_config"] == net.config
+    x = torch.randn(2, 10, 24) * 3
+    with torch.no_grad():
+        assert torch.equal(back(x), net(x))
+    assert main(["export-nir", str(path), "-o", str(tmp_path / "conv.nir")]) == 2
+    err = capsys.readouterr().err
+    assert "convolutional network, which cannot be deployed yet" in err and "Traceback" not in err
+    assert not (tmp_path / "conv.nir").exists()

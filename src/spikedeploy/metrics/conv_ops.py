@@ -41,7 +41,7 @@ def conv_synops(net: Any, x: torch.Tensor) -> dict[str, dict[str, float]]:
     _, spikes = net(x, return_spikes=True)
     b = x.shape[0]
     out: dict[str, dict[str, float]] = {}
-    h = x
+    h = (x - net.input_mean) / net.input_std           # what the first layer reads
     for k, (layer, s) in enumerate(zip(net.layers, spikes)):
         nz = (h != 0).to(x.dtype)
         binary = bool(((h == 0) | (h == 1)).all())

@@ -30,7 +30,7 @@ from torch import nn
 
 from ..errors import ConfigError, ShapeMismatchError
 from .neurons.s2net import S2NetLIF, S2NetState
-from .surrogate import Surrogate
+from .surrogate import Surrogate, make_surrogate
 
 KINDS = ("conv1d", "conv2d")
 
@@ -105,34 +105,93 @@ GSC_PAPER = (ConvLayerSpec(64, (4, 3), (1, 1)), ConvLayerSpec(64, (4, 3), (4, 3)
 GSC_SMALL = (ConvLayerSpec(16, (4, 3), (1, 1)), ConvLayerSpec(16, (4, 3), (4, 3)))
 
 
+@dataclass(frozen=True)
+class ConvNetworkConfig:
+    """Everything needed to rebuild a :class:`ConvSpikingNetwork` (stored in its checkpoint).
+
+    in_channels, bands   the input: channels (3: log-Mel, deltas, delta-deltas) and frequency bands
+    n_classes            output classes
+    layers               one :class:`ConvLayerSpec` per conv layer, input side first
+    conv                 "conv2d" (time x frequency, causal in time) or "conv1d" (frequency only)
+    lateral, reset       s2net's lateral connections D = W W^T; "subtract" (the paper) or "zero"
+    surrogate            surrogate gradient name (s2net: "sigmoid")
+    """
+
+    in_channels: int = 3
+    bands: int = 40
+    n_classes: int = 12
+    layers: tuple[ConvLayerSpec, ...] = GSC_SMALL
+    conv: str = "conv2d"
+    lateral: bool = True
+    reset: str = "subtract"
+    surrogate: str = "sigmoid"
+    kind: ClassVar[str] = "s2net-conv"
+
+    def __post_init__(self) -> None:
+        layers = tuple(l if isinstance(l, ConvLayerSpec) else ConvLayerSpec(
+            int(l["channels"]), tuple(l["kernel"]), tuple(l["dilation"])) for l in self.layers)
+        if not layers:
+            raise ConfigError("model.layers", "a convolutional network needs at least one layer")
+        object.__setattr__(self, "layers", layers)
+        for name in ("in_channels", "bands", "n_classes"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"model.{name}", f"must be a positive integer, got {v!r}")
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "in_channels": self.in_channels, "bands": self.bands,
+                "n_classes": self.n_classes, "conv": self.conv, "lateral": self.lateral, "reset": self.reset,
+                "surrogate": self.surrogate,
+                "layers": [{"channels": l.channels, "kernel": list(l.kernel), "dilation": list(l.dilation)}
+                           for l in self.layers]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ConvNetworkConfig":
+        d = {k: v for k, v in d.items() if k != "kind"}
+        known = {"in_channels", "bands", "n_classes", "layers", "conv", "lateral", "reset", "surrogate"}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError("model", f"unknown setting(s) {unknown}", valid=sorted(known))
+        return cls(**d)
+
+
 class ConvSpikingNetwork(nn.Module):
     """s2net's convolutional SNN: S2NetConv layers and a non-spiking readout, ``logits = mean_t
     (W s_t + b)`` over the last layer's spikes flattened (channels x bands).
 
     Input ``[B, T, C_in * F]`` (channels x bands flattened, as :class:`~spikedeploy.training.loop.
-    TensorData` holds frames) or ``[B, T, C_in, F]``. ``forward(x, return_spikes=True)`` also
-    returns each layer's spikes ``[B, T, C, F]`` (the training loop's activity penalty and rates).
+    TensorData` holds frames) or ``[B, T, C_in, F]``, standardised by the buffers ``input_mean``
+    and ``input_std`` [C_in, F] (the training set's statistics, :meth:`set_input_norm`; saved
+    with the weights). ``forward(x, return_spikes=True)`` also returns each layer's spikes
+    ``[B, T, C, F]`` (the training loop's activity penalty and rates).
     """
 
-    def __init__(self, in_channels: int, bands: int, n_classes: int, layers: tuple[ConvLayerSpec, ...],
-                 surrogate: Surrogate, *, conv: str = "conv2d", lateral: bool = True, reset: str = "subtract"):
+    def __init__(self, config: ConvNetworkConfig):
         super().__init__()
-        if not layers:
-            raise ConfigError("layers", "a convolutional network needs at least one layer")
-        self.in_channels, self.bands = int(in_channels), int(bands)
+        self.config = config
+        self.in_channels, self.bands = config.in_channels, config.bands
+        surrogate = make_surrogate(config.surrogate)
         mods, c_in = [], self.in_channels
-        for spec in layers:
-            mods.append(S2NetConv(c_in, spec.channels, surrogate, conv=conv, kernel=spec.kernel,
-                                  dilation=spec.dilation, lateral=lateral, reset=reset))
+        for spec in config.layers:
+            mods.append(S2NetConv(c_in, spec.channels, surrogate, conv=config.conv, kernel=spec.kernel,
+                                  dilation=spec.dilation, lateral=config.lateral, reset=config.reset))
             c_in = spec.channels
         self.layers = nn.ModuleList(mods)
-        self.readout = nn.Linear(c_in * self.bands, n_classes)
+        self.readout = nn.Linear(c_in * self.bands, config.n_classes)
+        self.register_buffer("input_mean", torch.zeros(self.in_channels, self.bands))
+        self.register_buffer("input_std", torch.ones(self.in_channels, self.bands))
+
+    @torch.no_grad()
+    def set_input_norm(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Standardise inputs with these [C_in, F] statistics (the training split's)."""
+        self.input_mean.copy_(mean.reshape(self.in_channels, self.bands))
+        self.input_std.copy_(std.reshape(self.in_channels, self.bands).clamp_min(1e-6))
 
     def forward(self, x: torch.Tensor, return_spikes: bool = False):
         if x.ndim == 3:
             x = x.reshape(x.shape[0], x.shape[1], self.in_channels, self.bands)
+        h = (x - self.input_mean) / self.input_std
         spikes = []
-        h = x
         for layer in self.layers:
             h, _ = layer(h)
             spikes.append(h)

@@ -40,7 +40,7 @@ from ..data.shd import BinningConfig
 from ..errors import CheckpointError, ConfigError, ForeignModelError
 from ..foreign import suggestion
 from ..foreign.load import unwrap as state_dict_in
-from ..models.conv import ConvSpikingNetwork
+from ..models.conv import ConvNetworkConfig, ConvSpikingNetwork
 from ..models.networks import NetworkConfig, SpikingNetwork, build_network
 from ..models.to_spec import model_to_spec
 from ..netspec import NetworkSpec
@@ -172,9 +172,12 @@ def _unpickling_error(path: Path, msg: str) -> CheckpointError:
                            remedy=_REMEDY_RETRAIN)
 
 
-def config_from_checkpoint(path: str | Path, ckpt: Mapping[str, Any]) -> NetworkConfig:
+def config_from_checkpoint(path: str | Path, ckpt: Mapping[str, Any]) -> NetworkConfig | ConvNetworkConfig:
     try:
-        return NetworkConfig.from_dict(ckpt["model_config"])
+        d = ckpt["model_config"]
+        if isinstance(d, Mapping) and d.get("kind") == ConvNetworkConfig.kind:
+            return ConvNetworkConfig.from_dict(dict(d))
+        return NetworkConfig.from_dict(d)
     except (ConfigError, TypeError) as err:
         raise CheckpointError(path, f"unknown model config ({err})",
                               remedy="the checkpoint was written by another spikedeploy version or edited; "
@@ -222,7 +225,7 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
         raise CheckpointError(path, f"the checkpoint is another architecture than expected "
                                     f"(field: (expected, found) {diff})",
                               remedy="use the checkpoint of this model, or build the model from the checkpoint")
-    model = build_network(config)
+    model = ConvSpikingNetwork(config) if isinstance(config, ConvNetworkConfig) else build_network(config)
     load_state(path, model, ckpt["state_dict"])
     model.to(map_location).eval()
     meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
@@ -245,6 +248,11 @@ def checkpoint_to_spec(path: str | Path, *, metadata: Mapping[str, Any] | None =
     :func:`model_to_spec`'s; NaN/inf weights are a CheckpointError naming the file and tensor.
     """
     model, meta = load_checkpoint(path)
+    if isinstance(model, ConvSpikingNetwork):
+        raise CheckpointError(path, "holds s2net's convolutional network, which cannot be deployed yet (no "
+                                    "convolution in the NIR export, the emulator or the Lava backend)",
+                              remedy="train a dense s2net (preset s2net-shd) to deploy; the conv network "
+                                     "trains and is counted (benchmarks/s2net_gsc.py)")
     binning = meta.get("binning")
     dt = None if binning is None else float(binning.dt)
     extra: dict[str, Any] = {"checkpoint": Path(path).name}
