@@ -1,5 +1,6 @@
 """``spikedeploy export-nir`` / ``quantize``: round trips through the NIR file and clear refusals."""
 
+import importlib.util
 import json
 
 import numpy as np
@@ -262,3 +263,27 @@ def test_export_for_rockpool_or_sinabs_refuses_naming_the_layer_and_for_lava_wri
     assert main(["export-nir", str(lif), "--for", "lava", "--quantized", "--data", str(write_toy_dataset(
         tmp_path / "data", n_train=20, n_test=4, channels=lava.input_size)), "-o", str(tmp_path / "lq.nir")]) == 0
     assert read_loihi_network(read_nir(tmp_path / "lq.nir")) is not None
+
+
+@pytest.mark.lava
+@pytest.mark.skipif(importlib.util.find_spec("lava") is None, reason="lava-nc is not installed")
+def test_an_s2net_conv1d_network_goes_through_export_nir_and_lava_run_bit_exactly(toy_dir, tmp_path, capsys):
+    """The conv network over the 40 channels (conv1d, reset to zero) exports through its dense
+    form and runs in Lava spike for spike as the emulator (lava-run --verify)."""
+    from spikedeploy.models.conv import ConvLayerSpec, ConvNetworkConfig, ConvSpikingNetwork
+
+    torch.manual_seed(5)
+    net = ConvSpikingNetwork(ConvNetworkConfig(1, 40, 4, (ConvLayerSpec(2, (5,), (1,)),), conv="conv1d",
+                                               reset="zero")).eval()
+    with torch.no_grad():
+        net.layers[0].neuron.b.fill_(0.2)
+    ckpt = save_checkpoint(tmp_path / "conv.pt", net, binning=BINARY)
+    out = tmp_path / "conv.nir"
+    assert main(["export-nir", str(ckpt), "-o", str(out), "--quantized", "--data", str(toy_dir)]) == 0
+    spec = load_nir(out)
+    assert [l.name for l in spec.layers] == ["conv0", "readout"] and spec.layers[0].weight.shape == (80, 40)
+    assert spec.layers[0].rec_weight is not None and spec.readout == "mean"
+    capsys.readouterr()
+    code = main(["lava-run", str(out), "--data", str(toy_dir), "--samples", "8", "--verify", "--no-progress"])
+    text = capsys.readouterr().out
+    assert code == 0 and "verify: bit-exact" in text

@@ -22,6 +22,8 @@ from typing import Any, Mapping
 from ..atomic import atomic_path, check_outputs
 from ..data.sampling import calibration_set
 from ..errors import ConfigError
+from ..fold.s2net_conv import conv_to_spec
+from ..models.conv import ConvSpikingNetwork
 from ..netspec import NetworkSpec
 from ..nir_io.convention import INPUT_GAINS
 from ..nir_io.export import write_nir
@@ -29,7 +31,7 @@ from ..nir_io.profiles import PROFILES, STANDARD_FORM
 from ..paths import default_data_dir
 from ..quant.loihi_network import LoihiNetwork
 from ..quant.ptq import WEIGHT_RANGES, QuantConfig, QuantReport, quantize
-from ..training.checkpoint import checkpoint_to_spec
+from ..training.checkpoint import checkpoint_to_spec, load_checkpoint
 from .convert import ForeignSource, checkpoint_of
 
 
@@ -115,7 +117,7 @@ def export(options: ExportOptions) -> ExportResult:
                    **({"calibration data": ddir / "train.h5"} if options.quantized else {})})
     checkpoint = options.checkpoint
     with checkpoint_of(checkpoint, options.foreign) as path:
-        spec, model, meta = checkpoint_to_spec(path)
+        spec, meta = _spec_of(path)
     binning = meta.get("binning")
     config: dict[str, Any] = {
         "checkpoint": str(checkpoint),
@@ -145,6 +147,17 @@ def export(options: ExportOptions) -> ExportResult:
     if report is not None and options.report is not None:
         report_path = _write_report(options.report, report)
     return ExportResult(path, spec, loihi, report, config, report_path, prepared.notes)
+
+
+def _spec_of(path: Path) -> tuple[NetworkSpec, dict[str, Any]]:
+    """The checkpoint's NetworkSpec and metadata; s2net's conv network through its dense fold
+    (:mod:`spikedeploy.fold.s2net_conv`: conv1d, reset to zero; others refused with the reason)."""
+    model, meta = load_checkpoint(path)
+    if isinstance(model, ConvSpikingNetwork):
+        binning = meta.get("binning")
+        return conv_to_spec(model, 1e-3 if binning is None else float(binning.dt)), meta
+    spec, _, meta = checkpoint_to_spec(path)
+    return spec, meta
 
 
 def _write_report(path: Path, report: QuantReport) -> Path:

@@ -249,10 +249,10 @@ def checkpoint_to_spec(path: str | Path, *, metadata: Mapping[str, Any] | None =
     """
     model, meta = load_checkpoint(path)
     if isinstance(model, ConvSpikingNetwork):
-        raise CheckpointError(path, "holds s2net's convolutional network, which cannot be deployed yet (no "
-                                    "convolution in the NIR export, the emulator or the Lava backend)",
-                              remedy="train a dense s2net (preset s2net-shd) to deploy; the conv network "
-                                     "trains and is counted (benchmarks/s2net_gsc.py)")
+        raise CheckpointError(path, "holds s2net's convolutional network, which this step does not take "
+                                    "(export-nir deploys conv1d networks with reset 'zero' through their dense "
+                                    "form, docs/s2net-conv.md)",
+                              remedy="export it with export-nir, or train a dense s2net (preset s2net-shd)")
     binning = meta.get("binning")
     dt = None if binning is None else float(binning.dt)
     extra: dict[str, Any] = {"checkpoint": Path(path).name}
