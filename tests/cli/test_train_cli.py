@@ -86,3 +86,39 @@ def test_resolve_precedence_and_hidden_size(tmp_path):
     run = RunConfig.resolve(config_file=cfg, binning={"n_steps": 80})
     assert run.preset == "gpn-shd" and run.binning.n_steps == 80 and run.training.lr == 0.01
     assert RunConfig.resolve().preset == "cuba-shd"
+
+
+@pytest.mark.lava
+def test_the_s2net_conv_preset_trains_exports_and_runs_bit_exactly_in_lava(toy_dir, tmp_path, capsys):
+    """train --preset s2net-conv-shd (over the toy data's 40 channels), then export-nir and
+    lava-run --verify: training -> NIR -> Lava for s2net's convolutional layer."""
+    pytest.importorskip("lava")
+    from spikedeploy.models.conv import ConvSpikingNetwork
+
+    cfg = _toml(tmp_path / "conv.toml", f"""
+preset = "s2net-conv-shd"
+data = "{toy_dir}"
+[model]
+bands = 40
+n_classes = 4
+[binning]
+n_steps = 20
+duration = 0.5
+pool = 1
+n_channels = 40
+""")
+    out = tmp_path / "conv.pt"
+    torch.set_num_threads(1)
+    assert main(["train", "--config", str(cfg), "--epochs", "2", "--out", str(out), "--no-progress",
+                 "--device", "cpu"]) == 0
+    assert "test accuracy:" in capsys.readouterr().out
+    model, meta = load_checkpoint(out)
+    assert isinstance(model, ConvSpikingNetwork) and meta["extra"]["preset"] == "s2net-conv-shd"
+    nir_path = tmp_path / "conv.nir"
+    assert main(["export-nir", str(out), "-o", str(nir_path), "--quantized", "--data", str(toy_dir)]) == 0
+    capsys.readouterr()
+    assert main(["lava-run", str(nir_path), "--data", str(toy_dir), "--samples", "8", "--verify",
+                 "--no-progress"]) == 0
+    assert "verify: bit-exact" in capsys.readouterr().out
+    with pytest.raises(Exception, match="convolutional layers, not hidden sizes"):
+        RunConfig.resolve(preset="s2net-conv-shd", hidden_size=16)

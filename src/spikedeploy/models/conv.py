@@ -145,6 +145,21 @@ class ConvNetworkConfig:
                 "layers": [{"channels": l.channels, "kernel": list(l.kernel), "dilation": list(l.dilation)}
                            for l in self.layers]}
 
+    # what the training loop and its messages read of any network config
+    @property
+    def input_size(self) -> int:
+        """Features per input frame: channels x bands (the frames are flattened channel-major)."""
+        return self.in_channels * self.bands
+
+    @property
+    def hidden(self) -> tuple[int, ...]:
+        """Neurons per layer (channels x bands)."""
+        return tuple(l.channels * self.bands for l in self.layers)
+
+    @property
+    def neuron(self) -> str:
+        return self.kind
+
     @classmethod
     def from_dict(cls, d: dict) -> "ConvNetworkConfig":
         d = {k: v for k, v in d.items() if k != "kind"}
@@ -202,3 +217,6 @@ class ConvSpikingNetwork(nn.Module):
     def constrain_(self) -> None:
         for layer in self.layers:
             layer.neuron.constrain_()
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)

@@ -51,6 +51,7 @@ from torch import nn
 
 from ..config import dataclass_from_dict, dataclass_to_dict
 from ..errors import ConfigError, ShapeMismatchError
+from .conv import ConvNetworkConfig, ConvSpikingNetwork
 from .neurons.base import NeuronPopulation
 from .neurons.gpn import GPN
 from .neurons.li import LIState, li_step
@@ -438,8 +439,16 @@ class SpikingNetwork(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-def build_network(config: NetworkConfig | Mapping[str, Any]) -> SpikingNetwork:
-    """Build a network from a config (or its ``to_dict`` form)."""
-    if not isinstance(config, NetworkConfig):
-        config = NetworkConfig.from_dict(config)
-    return SpikingNetwork(config)
+def network_config(d: Mapping[str, Any]) -> NetworkConfig | ConvNetworkConfig:
+    """A network config from its ``to_dict`` form: s2net's conv network when ``kind`` says so."""
+    if d.get("kind") == ConvNetworkConfig.kind:
+        return ConvNetworkConfig.from_dict(dict(d))
+    return NetworkConfig.from_dict(d)
+
+
+def build_network(config: NetworkConfig | ConvNetworkConfig | Mapping[str, Any]) -> SpikingNetwork:
+    """Build a network from a config (or its ``to_dict`` form); a ConvNetworkConfig builds
+    s2net's :class:`~.conv.ConvSpikingNetwork`."""
+    if not isinstance(config, (NetworkConfig, ConvNetworkConfig)):
+        config = network_config(config)
+    return ConvSpikingNetwork(config) if isinstance(config, ConvNetworkConfig) else SpikingNetwork(config)

@@ -13,10 +13,13 @@ gpn-ssc        the GPN paper's SSC net: 700 -> 1024 x 3 GPN -> 35; T = 60, batch
                Adam 1e-3, 300 epochs
 pr-v2-shd      700 -> 128 Ponghiran & Roy v2 neurons (6-bit graded outputs) -> LI readout -> 20
 s2net-shd      700 -> 128 s2net dense neurons with lateral connections -> LI readout -> 20
+s2net-conv-shd  the 700 channels pooled by 5 to 140 bands -> s2net conv1d (8 channels, kernel 5,
+               lateral, reset to zero: deployable) -> mean-over-time linear -> 20
 =============  ===========================================================================
 
 ``training`` holds overrides of :class:`spikedeploy.training.config.TrainConfig`
-fields; ``n_steps`` is the binning's number of frames per sample (1 s of audio).
+fields; ``n_steps`` is the binning's number of frames per sample (1 s of audio);
+``binning`` overrides other :class:`~spikedeploy.data.shd.BinningConfig` fields (pooling).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..errors import ConfigError
+from .conv import ConvLayerSpec, ConvNetworkConfig
 from .networks import NetworkConfig
 
 
@@ -32,9 +36,10 @@ from .networks import NetworkConfig
 class Preset:
     name: str
     description: str
-    network: NetworkConfig
+    network: NetworkConfig | ConvNetworkConfig
     n_steps: int = 100
     training: Mapping[str, Any] = field(default_factory=dict)
+    binning: Mapping[str, Any] = field(default_factory=dict)
 
 
 # Small presets: chosen by short pilot runs on the default synthetic digits (T = 100, 10 ms
@@ -68,6 +73,10 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("s2net-shd", "700 -> 128 s2net dense layer with lateral connections -> LI readout -> 20 (T = 100)",
            NetworkConfig(hidden=(128,), neuron="s2net", lateral=True, surrogate="sigmoid", readout="li",
                          dropout=0.1), 100, _SMALL_TRAIN),
+    Preset("s2net-conv-shd", "700 channels pooled to 140 bands -> s2net conv1d (8 channels, kernel 5, lateral, "
+           "reset to zero) -> mean-over-time linear -> 20 (T = 100)",
+           ConvNetworkConfig(in_channels=1, bands=140, n_classes=20, layers=(ConvLayerSpec(8, (5,), (1,)),),
+                             conv="conv1d", reset="zero"), 100, _SMALL_TRAIN, {"pool": 5, "binary": True}),
     Preset("gpn-shd", "GPN paper, SHD: 700 -> 1024 GPN -> mean-over-time linear -> 20 (T = 20)",
            NetworkConfig(hidden=(1024,), dropout=0.25, **_GPN_NET), 20, _GPN_PAPER_SHD),
     Preset("gpn-ssc", "GPN paper, SSC: 700 -> 1024 x 3 GPN -> mean-over-time linear -> 35 (T = 60)",

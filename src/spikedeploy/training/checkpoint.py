@@ -41,7 +41,7 @@ from ..errors import CheckpointError, ConfigError, ForeignModelError
 from ..foreign import suggestion
 from ..foreign.load import unwrap as state_dict_in
 from ..models.conv import ConvNetworkConfig, ConvSpikingNetwork
-from ..models.networks import NetworkConfig, SpikingNetwork, build_network
+from ..models.networks import NetworkConfig, SpikingNetwork, build_network, network_config
 from ..models.to_spec import model_to_spec
 from ..netspec import NetworkSpec
 
@@ -174,10 +174,7 @@ def _unpickling_error(path: Path, msg: str) -> CheckpointError:
 
 def config_from_checkpoint(path: str | Path, ckpt: Mapping[str, Any]) -> NetworkConfig | ConvNetworkConfig:
     try:
-        d = ckpt["model_config"]
-        if isinstance(d, Mapping) and d.get("kind") == ConvNetworkConfig.kind:
-            return ConvNetworkConfig.from_dict(dict(d))
-        return NetworkConfig.from_dict(d)
+        return network_config(ckpt["model_config"])
     except (ConfigError, TypeError) as err:
         raise CheckpointError(path, f"unknown model config ({err})",
                               remedy="the checkpoint was written by another spikedeploy version or edited; "
@@ -225,7 +222,7 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
         raise CheckpointError(path, f"the checkpoint is another architecture than expected "
                                     f"(field: (expected, found) {diff})",
                               remedy="use the checkpoint of this model, or build the model from the checkpoint")
-    model = ConvSpikingNetwork(config) if isinstance(config, ConvNetworkConfig) else build_network(config)
+    model = build_network(config)
     load_state(path, model, ckpt["state_dict"])
     model.to(map_location).eval()
     meta = {k: v for k, v in ckpt.items() if k != "state_dict"}

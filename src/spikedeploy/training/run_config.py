@@ -30,7 +30,8 @@ from typing import Any, Mapping
 from ..config import load_toml
 from ..data.shd import BinningConfig
 from ..errors import ConfigError
-from ..models.networks import NetworkConfig
+from ..models.conv import ConvNetworkConfig
+from ..models.networks import NetworkConfig, network_config
 from ..models.presets import get_preset
 from .config import TrainConfig
 
@@ -41,7 +42,7 @@ _TOP_KEYS = ("preset", "data", "out", "model", "binning", "training")
 @dataclass(frozen=True)
 class RunConfig:
     preset: str
-    network: NetworkConfig
+    network: NetworkConfig | ConvNetworkConfig
     binning: Any  # spikedeploy.data.shd.BinningConfig
     training: TrainConfig
     data_dir: Path | None = None
@@ -69,13 +70,17 @@ class RunConfig:
 
         net = {**base.network.to_dict(), **doc.get("model", {}), **(model or {})}
         if hidden_size is not None:
+            if "hidden" not in net:
+                raise ConfigError("--hidden", f"preset {name!r} has convolutional layers, not hidden sizes",
+                                  remedy="set the layers' channels in the [model] table of a config file")
             layers = net["hidden"] if isinstance(net["hidden"], (list, tuple)) else [net["hidden"]]
             net["hidden"] = [hidden_size] * len(layers)
-        bins = {**BinningConfig(n_steps=base.n_steps).to_dict(), **doc.get("binning", {}), **(binning or {})}
+        bins = {**BinningConfig(n_steps=base.n_steps).to_dict(), **dict(base.binning), **doc.get("binning", {}),
+                **(binning or {})}
         train = {**TrainConfig().to_dict(), **dict(base.training), **doc.get("training", {}), **(training or {})}
         data = data_dir if data_dir is not None else doc.get("data")
         dest = out if out is not None else doc.get("out")
-        return cls(preset=name, network=NetworkConfig.from_dict(net), binning=BinningConfig.from_dict(bins),
+        return cls(preset=name, network=network_config(net), binning=BinningConfig.from_dict(bins),
                    training=TrainConfig.from_dict(train), data_dir=None if data is None else Path(data),
                    out=None if dest is None else Path(dest))
 
