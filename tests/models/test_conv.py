@@ -103,3 +103,17 @@ def test_the_network_reads_flat_or_shaped_frames_and_the_loop_measures_its_rates
     res = evaluate(net, TensorData(x.flatten(2), torch.zeros(5, dtype=torch.long)))
     expected = [float((s != 0).float().mean()) for s in spikes]
     assert res["rates"] == pytest.approx(expected) and expected[0] > 0
+
+
+def test_a_threshold_floor_holds_in_training_and_travels_with_the_config():
+    from spikedeploy.models.conv import ConvLayerSpec, ConvNetworkConfig, ConvSpikingNetwork
+
+    cfg = ConvNetworkConfig(1, 6, 2, (ConvLayerSpec(2, (3,), (1,)),), conv="conv1d", b_min=0.1)
+    net = ConvSpikingNetwork(cfg)
+    with torch.no_grad():
+        net.layers[0].neuron.b.fill_(-1.0)
+    net.constrain_()
+    assert torch.equal(net.layers[0].neuron.b, torch.full((2,), 0.1))
+    assert ConvNetworkConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ConfigError, match="b_min"):
+        S2NetLIF(2, SG, b=0.5, b_min=0.6)

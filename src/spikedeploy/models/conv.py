@@ -42,7 +42,7 @@ class S2NetConv(nn.Module):
 
     def __init__(self, in_channels: int, channels: int, surrogate: Surrogate, *, conv: str = "conv1d",
                  kernel: tuple[int, ...] = (3,), dilation: tuple[int, ...] = (1,), lateral: bool = True,
-                 beta: float = 0.7, b: float = 1.0, reset: str = "subtract"):
+                 beta: float = 0.7, b: float = 1.0, reset: str = "subtract", b_min: float = 0.0):
         super().__init__()
         if conv not in KINDS:
             raise ConfigError("conv", f"unknown convolution {conv!r}", valid=KINDS)
@@ -55,7 +55,7 @@ class S2NetConv(nn.Module):
         self.conv_kind, self.kernel, self.dilation = conv, kernel, dilation
         cls = nn.Conv1d if dims == 1 else nn.Conv2d
         self.synapse = cls(in_channels, channels, kernel, dilation=dilation, bias=False)
-        self.neuron = S2NetLIF(channels, surrogate, lateral=lateral, beta=beta, b=b, reset=reset)
+        self.neuron = S2NetLIF(channels, surrogate, lateral=lateral, beta=beta, b=b, reset=reset, b_min=b_min)
         self.neuron.bind_synapse(self.synapse)
 
     @property
@@ -115,6 +115,8 @@ class ConvNetworkConfig:
     conv                 "conv2d" (time x frequency, causal in time) or "conv1d" (frequency only)
     lateral, reset       s2net's lateral connections D = W W^T; "subtract" (the paper) or "zero"
     surrogate            surrogate gradient name (s2net: "sigmoid")
+    b_min                the thresholds' floor in training (s2net: 0). Deployment divides each neuron's
+                         weights by its threshold, so one near 0 swamps its layer's fixed-point scale.
     """
 
     in_channels: int = 3
@@ -125,6 +127,7 @@ class ConvNetworkConfig:
     lateral: bool = True
     reset: str = "subtract"
     surrogate: str = "sigmoid"
+    b_min: float = 0.0
     kind: ClassVar[str] = "s2net-conv"
 
     def __post_init__(self) -> None:
@@ -141,7 +144,7 @@ class ConvNetworkConfig:
     def to_dict(self) -> dict:
         return {"kind": self.kind, "in_channels": self.in_channels, "bands": self.bands,
                 "n_classes": self.n_classes, "conv": self.conv, "lateral": self.lateral, "reset": self.reset,
-                "surrogate": self.surrogate,
+                "surrogate": self.surrogate, "b_min": self.b_min,
                 "layers": [{"channels": l.channels, "kernel": list(l.kernel), "dilation": list(l.dilation)}
                            for l in self.layers]}
 
@@ -163,7 +166,7 @@ class ConvNetworkConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "ConvNetworkConfig":
         d = {k: v for k, v in d.items() if k != "kind"}
-        known = {"in_channels", "bands", "n_classes", "layers", "conv", "lateral", "reset", "surrogate"}
+        known = {"in_channels", "bands", "n_classes", "layers", "conv", "lateral", "reset", "surrogate", "b_min"}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError("model", f"unknown setting(s) {unknown}", valid=sorted(known))
@@ -189,7 +192,8 @@ class ConvSpikingNetwork(nn.Module):
         mods, c_in = [], self.in_channels
         for spec in config.layers:
             mods.append(S2NetConv(c_in, spec.channels, surrogate, conv=config.conv, kernel=spec.kernel,
-                                  dilation=spec.dilation, lateral=config.lateral, reset=config.reset))
+                                  dilation=spec.dilation, lateral=config.lateral, reset=config.reset,
+                                  b_min=config.b_min))
             c_in = spec.channels
         self.layers = nn.ModuleList(mods)
         self.readout = nn.Linear(c_in * self.bands, config.n_classes)

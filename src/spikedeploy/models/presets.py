@@ -13,8 +13,9 @@ gpn-ssc        the GPN paper's SSC net: 700 -> 1024 x 3 GPN -> 35; T = 60, batch
                Adam 1e-3, 300 epochs
 pr-v2-shd      700 -> 128 Ponghiran & Roy v2 neurons (6-bit graded outputs) -> LI readout -> 20
 s2net-shd      700 -> 128 s2net dense neurons with lateral connections -> LI readout -> 20
-s2net-conv-shd  the 700 channels pooled by 5 to 140 bands -> s2net conv1d (8 channels, kernel 5,
-               lateral, reset to zero: deployable) -> mean-over-time linear -> 20
+s2net-conv-shd  the 700 channels pooled by 5 to 140 bands -> two s2net conv1d layers (8 channels,
+               kernel 5, dilations 1, 2; lateral, reset to zero, thresholds >= 0.1: deployable)
+               -> mean-over-time linear -> 20
 =============  ===========================================================================
 
 ``training`` holds overrides of :class:`spikedeploy.training.config.TrainConfig`
@@ -73,10 +74,11 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("s2net-shd", "700 -> 128 s2net dense layer with lateral connections -> LI readout -> 20 (T = 100)",
            NetworkConfig(hidden=(128,), neuron="s2net", lateral=True, surrogate="sigmoid", readout="li",
                          dropout=0.1), 100, _SMALL_TRAIN),
-    Preset("s2net-conv-shd", "700 channels pooled to 140 bands -> s2net conv1d (8 channels, kernel 5, lateral, "
-           "reset to zero) -> mean-over-time linear -> 20 (T = 100)",
-           ConvNetworkConfig(in_channels=1, bands=140, n_classes=20, layers=(ConvLayerSpec(8, (5,), (1,)),),
-                             conv="conv1d", reset="zero"), 100, _SMALL_TRAIN, {"pool": 5, "binary": True}),
+    Preset("s2net-conv-shd", "700 channels pooled to 140 bands -> s2net conv1d x 2 (8 channels each, kernel 5, "
+           "dilations 1 and 2, lateral, reset to zero, thresholds >= 0.1) -> mean-over-time linear -> 20 (T = 100)",
+           ConvNetworkConfig(in_channels=1, bands=140, n_classes=20, conv="conv1d", reset="zero", b_min=0.1,
+                             layers=(ConvLayerSpec(8, (5,), (1,)), ConvLayerSpec(8, (5,), (2,)))),
+           100, {**_SMALL_TRAIN, "lr": 2e-3}, {"pool": 5, "binary": True}),
     Preset("gpn-shd", "GPN paper, SHD: 700 -> 1024 GPN -> mean-over-time linear -> 20 (T = 20)",
            NetworkConfig(hidden=(1024,), dropout=0.25, **_GPN_NET), 20, _GPN_PAPER_SHD),
     Preset("gpn-ssc", "GPN paper, SSC: 700 -> 1024 x 3 GPN -> mean-over-time linear -> 35 (T = 60)",

@@ -86,7 +86,7 @@ class S2NetLIF(NeuronPopulation):
     kind: ClassVar[str] = "s2net"
 
     def __init__(self, size: int, surrogate: Surrogate, *, lateral: bool = True, recurrent: bool = False,
-                 beta: float = 0.7, b: float = 1.0, reset: str = "subtract"):
+                 beta: float = 0.7, b: float = 1.0, reset: str = "subtract", b_min: float = 0.0):
         super().__init__(size, surrogate)
         if reset not in RESETS:
             raise ConfigError("s2net_reset", f"unknown reset {reset!r}", valid=RESETS)
@@ -95,6 +95,9 @@ class S2NetLIF(NeuronPopulation):
             raise ConfigError("beta_init", f"must lie in [0, 1], got {beta!r}")
         if b < 0:
             raise ConfigError("b_init", f"must be >= 0, got {b!r}")
+        if not 0 <= b_min <= b:
+            raise ConfigError("b_min", f"must lie in [0, b_init], got {b_min!r}")
+        self.b_min = float(b_min)    # the threshold's floor (deployable presets keep it off zero)
         self.lateral = bool(lateral)
         self.beta = nn.Parameter(torch.tensor(float(beta)))
         self.b = nn.Parameter(torch.full((size,), float(b)))
@@ -117,7 +120,7 @@ class S2NetLIF(NeuronPopulation):
 
     def params(self) -> S2NetParameters:
         w = self._weight().flatten(1)        # a conv kernel [C, C_in, k...] is one vector per channel
-        return S2NetParameters(beta=self.beta.clamp(0.0, 1.0), b=self.b.clamp(min=0.0),
+        return S2NetParameters(beta=self.beta.clamp(0.0, 1.0), b=self.b.clamp(min=self.b_min),
                                norm=(w * w).sum(1), d=(w @ w.t()) if self.lateral else None,
                                w_rec=None if self.recurrent is None else self.recurrent.weight,
                                reset_to_zero=self.reset == "zero")
@@ -134,9 +137,9 @@ class S2NetLIF(NeuronPopulation):
 
     @torch.no_grad()
     def constrain_(self) -> None:
-        """Clamp beta to [0, 1] and b to >= 0 in place (after each optimiser step)."""
+        """Clamp beta to [0, 1] and b to >= b_min (0 unless set) in place (after each optimiser step)."""
         self.beta.clamp_(0.0, 1.0)
-        self.b.clamp_(min=0.0)
+        self.b.clamp_(min=self.b_min)
 
     def initial_state(self, batch: int, device: torch.device | None = None,
                       dtype: torch.dtype = torch.float32) -> S2NetState:
