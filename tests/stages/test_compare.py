@@ -128,6 +128,8 @@ def test_gpu_energy_measured_with_nvml(case):
     assert cmp.gpu_status == "measured" and m.device_name == "Fake H100"
     assert (m.n_inferences, m.end_mj - m.start_mj) == (cmp.n_samples, 500)
     assert m.joules_per_inference == 0.5 / cmp.n_samples
+    t = cmp.targets["gpu_measured"]
+    assert (t.basis, t.kind, t.joules.expected) == ("measured", "gpu", 0.5 / cmp.n_samples)
 
 
 def test_gpn_before_folding_counts_its_dense_gates(tmp_path):

@@ -43,7 +43,7 @@ def energy_targets(runs: Mapping[str, Any], energy: Mapping[str, Any], config: A
     if measured is not None:
         out["gpu_measured"] = _measured(measured)
     run = runs["float"]
-    if run.device == "cpu" or str(run.device).startswith("cpu"):
+    if str(run.device).startswith("cpu"):
         out["this_cpu"] = _this_cpu(run, threads)
     out["gpu_arithmetic"] = arithmetic_bound(run.counts, config.gpu)
     return out
@@ -51,9 +51,12 @@ def energy_targets(runs: Mapping[str, Any], energy: Mapping[str, Any], config: A
 
 def _measured(m: Any) -> DeviceEnergy:
     above = m.above_idle_joules_per_inference
-    j = above if above is not None else m.joules_per_inference
-    what = "above the idle power measured before the run" if above is not None else \
-        "whole board, idle included (no idle reading)"
+    use_above = above is not None and above >= 0
+    j = above if use_above else m.joules_per_inference
+    what = ("above the idle power measured before the run" if use_above else
+            "whole board, idle included (" + ("no idle reading" if above is None else
+                                              "the reading above idle was negative: the run was too short to "
+                                              "rise above the idle power's noise") + ")")
     return DeviceEnergy(target=f"gpu_measured ({m.device_name})", kind="gpu", basis="measured", joules=Span(j, j, j),
                         total_joules=Span(*(m.joules_per_inference,) * 3),
                         seconds=Span(*(m.elapsed_s / m.n_inferences,) * 3),
