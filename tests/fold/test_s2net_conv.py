@@ -80,3 +80,13 @@ def test_the_quantised_conv_network_runs_bit_exactly_in_lava():
     res = run_stream(loihi, x.numpy().astype(np.uint8), gap_steps=2, record_voltage="all")
     verify_bit_exact(res)                                # every spike and voltage, or VerificationError
     assert 0.01 < float(res.spikes["conv0"].mean()) < 0.9
+
+
+def test_an_li_readout_becomes_the_specs_max_readout():
+    net = _net(2, readout="li")
+    x = _x(4)
+    spec = conv_to_spec(net, 1e-3)
+    assert spec.readout == "max" and float(spec.layers[-1].dv[0]) == pytest.approx(0.1)
+    with torch.no_grad():
+        run = SpecNetwork(spec, dtype=torch.float64).run(x.double())
+        assert torch.allclose(run.logits.float(), net(x), atol=1e-4)

@@ -17,7 +17,8 @@ Exact (the same spikes, float rounding aside) for ``reset = "zero"``; the paper'
 reset and ``conv2d`` layers (time taps are synaptic delays) are refused, with the reason.
 The input standardisation (``input_mean``, ``input_std``) folds into the first layer: its
 columns divided by ``std``, a bias ``-W' mean / std``. The readout ``mean_t (W s_t + b)`` is
-the spec's ``mean`` readout (a perfect integrator with bias ``b``).
+the spec's ``mean`` readout (a perfect integrator with bias ``b``); the LI readout its
+``max`` readout, as for the dense networks (``models.to_spec.readout_layer``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import torch.nn.functional as F
 
 from ..errors import ConversionError
 from ..models.neurons.s2net import EPS
+from ..models.to_spec import readout_layer
 from ..netspec import LayerSpec, NetworkSpec
 from .s2net import DV_MIN, VTH_MIN
 
@@ -80,9 +82,7 @@ def conv_to_spec(net, dt: float) -> NetworkSpec:
         layers.append(LayerSpec(f"conv{k}", (weight / th[:, None]).astype(np.float32), du=np.ones(c * bands),
                                 dv=np.full(c * bands, dv), vth=np.ones(c * bands), bias=(bias / th).astype(np.float32),
                                 rec_weight=None if rec is None else (rec / th[:, None]).astype(np.float32)))
-    r = net.readout
-    n = r.out_features
-    layers.append(LayerSpec("readout", r.weight.detach().numpy().astype(np.float32), du=np.ones(n), dv=np.zeros(n),
-                            vth=None, bias=r.bias.detach().numpy().astype(np.float32)))
-    return NetworkSpec(input_size=net.in_channels * bands, layers=tuple(layers), readout="mean", dt=float(dt),
+    readout, mode = readout_layer(net.readout)
+    layers.append(readout)
+    return NetworkSpec(input_size=net.in_channels * bands, layers=tuple(layers), readout=mode, dt=float(dt),
                        metadata={"source": "s2net conv1d (fold.s2net_conv)"})

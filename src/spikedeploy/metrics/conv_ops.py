@@ -52,7 +52,7 @@ def conv_synops(net: Any, x: torch.Tensor) -> dict[str, dict[str, float]]:
                            "dense_ops": _reach(layer, torch.ones_like(nz)) / b,
                            "neuron_updates": float(s[0].numel()), "spikes": float((s != 0).sum()) / b}
         h = s
-    k = net.readout.out_features
+    k = net.readout.synapse.out_features
     out["readout"] = {"effective_acs": float((h != 0).sum()) * k / b, "effective_macs": 0.0,
                       "dense_ops": float(h[0].numel()) * k, "neuron_updates": 0.0, "spikes": 0.0}
     return out

@@ -30,6 +30,7 @@ from torch import nn
 
 from ..errors import ConfigError, ShapeMismatchError
 from .neurons.s2net import S2NetLIF, S2NetState
+from .readout import LIReadout, MeanLinearReadout
 from .surrogate import Surrogate, make_surrogate
 
 KINDS = ("conv1d", "conv2d")
@@ -115,6 +116,8 @@ class ConvNetworkConfig:
     conv                 "conv2d" (time x frequency, causal in time) or "conv1d" (frequency only)
     lateral, reset       s2net's lateral connections D = W W^T; "subtract" (the paper) or "zero"
     surrogate            surrogate gradient name (s2net: "sigmoid")
+    readout              "mean-linear" (``mean_t (W s_t + b)``) or "li" (a leaky integrator, the max over
+                         time of its voltage; ``readout_dv_init`` its initial decay)
     b_min                the thresholds' floor in training (s2net: 0). Deployment divides each neuron's
                          weights by its threshold, so one near 0 swamps its layer's fixed-point scale.
     """
@@ -128,6 +131,8 @@ class ConvNetworkConfig:
     reset: str = "subtract"
     surrogate: str = "sigmoid"
     b_min: float = 0.0
+    readout: str = "mean-linear"
+    readout_dv_init: float = 0.1
     kind: ClassVar[str] = "s2net-conv"
 
     def __post_init__(self) -> None:
@@ -140,11 +145,14 @@ class ConvNetworkConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"model.{name}", f"must be a positive integer, got {v!r}")
+        if self.readout not in ("mean-linear", "li"):
+            raise ConfigError("model.readout", f"unknown readout {self.readout!r}", valid=("mean-linear", "li"))
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "in_channels": self.in_channels, "bands": self.bands,
                 "n_classes": self.n_classes, "conv": self.conv, "lateral": self.lateral, "reset": self.reset,
-                "surrogate": self.surrogate, "b_min": self.b_min,
+                "surrogate": self.surrogate, "b_min": self.b_min, "readout": self.readout,
+                "readout_dv_init": self.readout_dv_init,
                 "layers": [{"channels": l.channels, "kernel": list(l.kernel), "dilation": list(l.dilation)}
                            for l in self.layers]}
 
@@ -166,7 +174,8 @@ class ConvNetworkConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "ConvNetworkConfig":
         d = {k: v for k, v in d.items() if k != "kind"}
-        known = {"in_channels", "bands", "n_classes", "layers", "conv", "lateral", "reset", "surrogate", "b_min"}
+        known = {"in_channels", "bands", "n_classes", "layers", "conv", "lateral", "reset", "surrogate", "b_min",
+                 "readout", "readout_dv_init"}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError("model", f"unknown setting(s) {unknown}", valid=sorted(known))
@@ -174,8 +183,8 @@ class ConvNetworkConfig:
 
 
 class ConvSpikingNetwork(nn.Module):
-    """s2net's convolutional SNN: S2NetConv layers and a non-spiking readout, ``logits = mean_t
-    (W s_t + b)`` over the last layer's spikes flattened (channels x bands).
+    """s2net's convolutional SNN: S2NetConv layers and a non-spiking readout over the last layer's
+    spikes flattened (channels x bands): ``mean_t (W s_t + b)`` or a leaky integrator's maximum.
 
     Input ``[B, T, C_in * F]`` (channels x bands flattened, as :class:`~spikedeploy.training.loop.
     TensorData` holds frames) or ``[B, T, C_in, F]``, standardised by the buffers ``input_mean``
@@ -196,7 +205,9 @@ class ConvSpikingNetwork(nn.Module):
                                   b_min=config.b_min))
             c_in = spec.channels
         self.layers = nn.ModuleList(mods)
-        self.readout = nn.Linear(c_in * self.bands, config.n_classes)
+        n_feat = c_in * self.bands
+        self.readout = (MeanLinearReadout(n_feat, config.n_classes) if config.readout == "mean-linear" else
+                        LIReadout(n_feat, config.n_classes, reduce="max", dv=config.readout_dv_init))
         self.register_buffer("input_mean", torch.zeros(self.in_channels, self.bands))
         self.register_buffer("input_std", torch.ones(self.in_channels, self.bands))
 
@@ -214,7 +225,7 @@ class ConvSpikingNetwork(nn.Module):
         for layer in self.layers:
             h, _ = layer(h)
             spikes.append(h)
-        logits = self.readout(h.flatten(2)).mean(1)
+        logits = self.readout(h.flatten(2))
         return (logits, spikes) if return_spikes else logits
 
     @torch.no_grad()

@@ -15,7 +15,7 @@ pr-v2-shd      700 -> 128 Ponghiran & Roy v2 neurons (6-bit graded outputs) -> L
 s2net-shd      700 -> 128 s2net dense neurons with lateral connections -> LI readout -> 20
 s2net-conv-shd  the 700 channels pooled by 5 to 140 bands -> two s2net conv1d layers (8 channels,
                kernel 5, dilations 1, 2; lateral, reset to zero, thresholds >= 0.1: deployable)
-               -> mean-over-time linear -> 20
+               -> LI readout (max over time) -> 20
 =============  ===========================================================================
 
 ``training`` holds overrides of :class:`spikedeploy.training.config.TrainConfig`
@@ -75,8 +75,9 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            NetworkConfig(hidden=(128,), neuron="s2net", lateral=True, surrogate="sigmoid", readout="li",
                          dropout=0.1), 100, _SMALL_TRAIN),
     Preset("s2net-conv-shd", "700 channels pooled to 140 bands -> s2net conv1d x 2 (8 channels each, kernel 5, "
-           "dilations 1 and 2, lateral, reset to zero, thresholds >= 0.1) -> mean-over-time linear -> 20 (T = 100)",
+           "dilations 1 and 2, lateral, reset to zero, thresholds >= 0.1) -> LI readout -> 20 (T = 100)",
            ConvNetworkConfig(in_channels=1, bands=140, n_classes=20, conv="conv1d", reset="zero", b_min=0.1,
+                             readout="li",
                              layers=(ConvLayerSpec(8, (5,), (1,)), ConvLayerSpec(8, (5,), (2,)))),
            100, {**_SMALL_TRAIN, "lr": 2e-3}, {"pool": 5, "binary": True}),
     Preset("gpn-shd", "GPN paper, SHD: 700 -> 1024 GPN -> mean-over-time linear -> 20 (T = 20)",

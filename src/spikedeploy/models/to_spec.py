@@ -123,7 +123,8 @@ def _hidden_layer(k: int, layer: Any) -> LayerSpec:
                      bias=bias.astype(np.float32), rec_weight=rec_weight)
 
 
-def _readout_layer(readout: Any) -> tuple[LayerSpec, str]:
+def readout_layer(readout: Any) -> tuple[LayerSpec, str]:
+    """The readout module (MeanLinearReadout or LIReadout) as the spec's readout layer and mode."""
     weight = _array(readout.synapse.weight)
     _check_finite(READOUT_NAME, "weight", weight)
     p = {key: _array(v) for key, v in readout.neuron_params().items()}
@@ -161,7 +162,7 @@ def model_to_spec(model: torch.nn.Module, *, dt: float | None = None,
     if not isinstance(net, SpikingNetwork):
         raise ConfigError("model", f"expected a SpikingNetwork, got {type(net).__name__}")
     layers = [_hidden_layer(k, layer) for k, layer in enumerate(net.layers)]
-    readout, mode = _readout_layer(net.readout)
+    readout, mode = readout_layer(net.readout)
     layers.append(readout)
     meta: dict[str, Any] = {"source": SOURCE, "model_config": net.config.to_dict()}
     meta.update(dict(metadata or {}))
