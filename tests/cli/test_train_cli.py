@@ -122,3 +122,27 @@ n_channels = 40
     assert "verify: bit-exact" in capsys.readouterr().out
     with pytest.raises(Exception, match="convolutional layers, not hidden sizes"):
         RunConfig.resolve(preset="s2net-conv-shd", hidden_size=16)
+
+
+@pytest.mark.skipif(__import__("shutil").which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_train_an_s2net_gsc_preset_on_a_gsc_folder(tmp_path, capsys):
+    """train --preset s2net-gsc-small --data GSC_DIR: the GSC folder's features, its validation
+    list, the inputs standardised in the checkpoint; export-nir then says why conv2d waits."""
+    from spikedeploy.data.synth_digits import SynthConfig
+    from spikedeploy.data.synth_gsc import build_gsc_layout
+    from spikedeploy.models.conv import ConvSpikingNetwork
+
+    gsc = build_gsc_layout(SynthConfig.default().replace(n_train=40, n_test=20), tmp_path / "gsc", workers=1,
+                           progress=False)
+    out = tmp_path / "gsc.pt"
+    torch.set_num_threads(1)
+    assert main(["train", "--preset", "s2net-gsc-small", "--data", str(gsc.out_dir), "--epochs", "1",
+                 "--out", str(out), "--device", "cpu"]) == 0
+    text = capsys.readouterr().out
+    assert "test accuracy" in text and "T = 101" in text
+    model, meta = load_checkpoint(out)
+    assert isinstance(model, ConvSpikingNetwork) and meta["binning"] is None
+    assert meta["extra"]["data"]["n_test"] == 20 and meta["extra"]["data"]["n_val"] == gsc.counts["validation"]
+    assert float(model.input_std.min()) > 0 and float(model.input_mean.abs().max()) > 0
+    assert main(["export-nir", str(out), "-o", str(tmp_path / "gsc.nir")]) == 2
+    assert "synaptic delays" in capsys.readouterr().err

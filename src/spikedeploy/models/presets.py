@@ -16,6 +16,8 @@ s2net-shd      700 -> 128 s2net dense neurons with lateral connections -> LI rea
 s2net-conv-shd  the 700 channels pooled by 5 to 140 bands -> two s2net conv1d layers (8 channels,
                kernel 5, dilations 1, 2; lateral, reset to zero, thresholds >= 0.1: deployable)
                -> LI readout (max over time) -> 20
+s2net-gsc      s2net's GSC network: 3 conv2d layers of 64 channels over log-Mel + deltas -> 35 words
+s2net-gsc-small  2 conv2d layers of 16 channels -> 20 (the synthetic digits in GSC's layout)
 =============  ===========================================================================
 
 ``training`` holds overrides of :class:`spikedeploy.training.config.TrainConfig`
@@ -29,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..errors import ConfigError
-from .conv import ConvLayerSpec, ConvNetworkConfig
+from .conv import GSC_PAPER, GSC_SMALL, ConvLayerSpec, ConvNetworkConfig
 from .networks import NetworkConfig
 
 
@@ -53,6 +55,10 @@ _GPN_PAPER_SHD = {"epochs": 150, "batch_size": 128, "lr": 5e-4, "lr_factor": 0.7
                   "early_stop_patience": 20}
 _GPN_PAPER_SSC = {"epochs": 300, "batch_size": 1024, "lr": 1e-3, "lr_factor": 0.75, "lr_patience": 3,
                   "early_stop_patience": 20}
+
+#: s2net's GSC training (Adam here; the paper's RAdam 1e-3), the activity penalty of benchmarks/s2net_gsc.py.
+_S2NET_GSC = {"epochs": 30, "batch_size": 64, "lr": 1e-3, "lr_factor": 0.75, "lr_patience": 3,
+              "early_stop_patience": 6, "activity_reg": 0.1}
 
 _GPN_NET = dict(neuron="gpn", readout="mean-linear", synapse_bias=True, surrogate="atan")
 
@@ -80,6 +86,12 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
                              readout="li",
                              layers=(ConvLayerSpec(8, (5,), (1,)), ConvLayerSpec(8, (5,), (2,)))),
            100, {**_SMALL_TRAIN, "lr": 2e-3}, {"pool": 5, "binary": True}),
+    Preset("s2net-gsc", "s2net paper, GSC: log-Mel + deltas (3 x 40) -> 3 conv2d x 64 (kernel (4, 3), dilations "
+           "(1, 1), (4, 3), (16, 9)) -> mean-over-time linear -> 35 words (--data GSC_DIR)",
+           ConvNetworkConfig(in_channels=3, bands=40, n_classes=35, layers=GSC_PAPER), 101, _S2NET_GSC),
+    Preset("s2net-gsc-small", "GSC layout: log-Mel + deltas -> 2 conv2d x 16 (kernel (4, 3), dilations (1, 1), "
+           "(4, 3)) -> mean-over-time linear -> 20 (the synthetic digits; --data GSC_DIR)",
+           ConvNetworkConfig(in_channels=3, bands=40, n_classes=20, layers=GSC_SMALL), 101, _S2NET_GSC),
     Preset("gpn-shd", "GPN paper, SHD: 700 -> 1024 GPN -> mean-over-time linear -> 20 (T = 20)",
            NetworkConfig(hidden=(1024,), dropout=0.25, **_GPN_NET), 20, _GPN_PAPER_SHD),
     Preset("gpn-ssc", "GPN paper, SSC: 700 -> 1024 x 3 GPN -> mean-over-time linear -> 35 (T = 60)",

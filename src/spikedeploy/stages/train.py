@@ -16,6 +16,7 @@ import torch
 
 from ..atomic import check_outputs
 from ..data.shd import count_samples
+from ..training.gsc_data import GSC_FRAMES, gsc_sample_count, is_gsc_folder
 from ..memory import require
 from ..paths import default_data_dir
 from ..training.loop import TrainResult, run_training
@@ -53,11 +54,14 @@ def train(options: TrainOptions, log: Callable[[str], None] | None = None) -> Tr
         torch.set_num_threads(options.threads)
     data_dir = Path(options.data_dir or run.data_dir or default_data_dir())
     out = options.out or run.out or Path("model.pt")
-    check_outputs({"checkpoint (--out)": out}, {"training data": data_dir / "train.h5",
-                                                "test data": data_dir / "test.h5",
-                                                "configuration (--config)": options.config_file})
-    n_samples = count_samples(data_dir / "train.h5") + count_samples(data_dir / "test.h5")
-    require(training_memory(run.network, run.binning.n_steps, run.training.batch_size, n_samples),
+    gsc = is_gsc_folder(data_dir)
+    inputs = {"GSC folder": data_dir} if gsc else {"training data": data_dir / "train.h5",
+                                                   "test data": data_dir / "test.h5"}
+    check_outputs({"checkpoint (--out)": out}, {**inputs, "configuration (--config)": options.config_file})
+    n_samples = (gsc_sample_count(data_dir) if gsc else
+                 count_samples(data_dir / "train.h5") + count_samples(data_dir / "test.h5"))
+    n_steps = GSC_FRAMES if gsc else run.binning.n_steps
+    require(training_memory(run.network, n_steps, run.training.batch_size, n_samples),
             "--time-steps / --hidden / --batch-size", remedy=describe(run))
     extra = {"preset": run.preset, "run": run.to_dict(), **dict(options.extra)}
     return run_training(run.network, run.binning, run.training, data_dir, out, device=options.device,

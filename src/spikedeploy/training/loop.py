@@ -33,6 +33,7 @@ from ..models.networks import NetworkConfig, SpikingNetwork, build_network
 from .checkpoint import save_checkpoint, unwrap
 from .config import TrainConfig
 from .distributed import DistContext, all_reduce_sum, init_from_env, shard, shutdown, wrap_model
+from .gsc_data import is_gsc_folder, load_gsc_split
 from .losses import sample_losses
 
 
@@ -246,8 +247,12 @@ class TrainResult:
 def load_split(data_dir: str | Path, binning, network: NetworkConfig, val_fraction: float, seed: int,
                progress: bool = True):
     """Read ``data_dir/{train,test}.h5``; return (train, val, test) TensorData, the binning
-    actually used (channels taken from the file), the class names and split sizes."""
+    actually used (channels taken from the file), the class names and split sizes. A GSC
+    folder (:mod:`.gsc_data`) gives its log-Mel features instead, and no binning (None)."""
     data_dir = Path(data_dir)
+    if is_gsc_folder(data_dir):
+        tr, va, te, info = load_gsc_split(data_dir, network, val_fraction, seed)
+        return TensorData(*tr), TensorData(*va), TensorData(*te), None, info
     paths = {name: data_dir / f"{name}.h5" for name in ("train", "test")}
     for name, p in paths.items():
         if not p.is_file():
@@ -306,12 +311,14 @@ def run_training(network: NetworkConfig, binning, training: TrainConfig, data_di
                                                      training.seed, progress=progress and ctx.is_main)
         torch.manual_seed(training.seed)
         net = build_network(network).to(dev)
+        if binning is None and hasattr(net, "set_input_norm"):     # real-valued features: standardise them
+            net.set_input_norm(train.x.float().mean(dim=(0, 1)), train.x.float().std(dim=(0, 1)))
         model = wrap_model(net, ctx, dev)
         extra = {**(extra or {}), "data": info, "world_size": ctx.world_size, "device": str(dev)}
         if ctx.is_main and progress:
             say(f"training {network.neuron} {list(network.hidden)} ({net.n_parameters():,} parameters) on "
                 f"{info['n_train']} samples ({info['n_val']} for validation, {info['n_test']} test), "
-                f"T = {binning.n_steps}, device {dev}" + (f", {ctx.world_size} processes" if ctx.world_size > 1 else ""))
+                f"T = {train.x.shape[1]}, device {dev}" + (f", {ctx.world_size} processes" if ctx.world_size > 1 else ""))
 
         def save(state: dict[str, torch.Tensor], metrics: dict[str, Any]) -> Path | None:
             if out is None:

@@ -1,0 +1,70 @@
+"""A Google Speech Commands folder as training data (``spikedeploy train --data GSC_DIR``).
+
+:func:`load_gsc_split` reads the three splits with :class:`~spikedeploy.data.gsc.GscDataset`
+(s2net's features: 40 log-Mel bands with deltas, ``[3, 101, 40]`` per second) and gives
+them as frames ``[N, 101, 3 x 40]`` with labels (channels x bands flattened,
+channel-major, as :class:`~spikedeploy.models.conv.ConvSpikingNetwork` reads them). The
+validation split is GSC's ``validation_list.txt``; when it is empty, a stratified share of
+the training split. A folder is a GSC folder when it holds ``testing_list.txt``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.gsc import TESTING_LIST, GscDataset
+from ..data.shd import stratified_split
+from ..errors import ShapeMismatchError
+
+
+#: Frames per 1 s clip (10 ms hop, centred frames).
+GSC_FRAMES = 101
+
+
+def is_gsc_folder(path: str | Path) -> bool:
+    return (Path(path) / TESTING_LIST).is_file()
+
+
+def _features(ds: GscDataset) -> tuple[torch.Tensor, torch.Tensor]:
+    if len(ds) == 0:
+        return torch.zeros(0, 101, 120), torch.zeros(0, dtype=torch.long)
+    x = torch.stack([ds[i][0] for i in range(len(ds))])                  # [N, C, T, F]
+    return x.permute(0, 2, 1, 3).flatten(2).contiguous(), torch.as_tensor(ds.labels, dtype=torch.long)
+
+
+Split = tuple[torch.Tensor, torch.Tensor]
+
+
+def load_gsc_split(data_dir: str | Path, network: Any, val_fraction: float, seed: int
+                   ) -> tuple[Split, Split, Split, dict[str, Any]]:
+    """(train, val, test) as (frames, labels) and what was read (module docstring)."""
+    data_dir = Path(data_dir)
+    splits = {s: GscDataset(data_dir, s) for s in ("train", "validation", "testing")}
+    classes = splits["train"].classes
+    (xtr, ytr), (xva, yva), (xte, yte) = (_features(splits[s]) for s in ("train", "validation", "testing"))
+    if xtr.shape[-1] != network.input_size:
+        raise ShapeMismatchError(f"features per frame of {data_dir} (3 channels x 40 bands)", network.input_size,
+                                 int(xtr.shape[-1]), remedy="use a model with in_channels = 3 and bands = 40 "
+                                                            "(the s2net-gsc presets)")
+    if len(classes) != network.n_classes:
+        raise ShapeMismatchError(f"classes (word folders) of {data_dir}", network.n_classes, len(classes),
+                                 remedy=f"set the model's n_classes to {len(classes)} ([model] n_classes in a "
+                                        "TOML config)")
+    if len(yva) == 0:
+        tr_idx, va_idx = stratified_split(ytr.numpy(), val_fraction, seed)
+        tr, va = torch.from_numpy(np.asarray(tr_idx)), torch.from_numpy(np.asarray(va_idx))
+        xtr, ytr, xva, yva = xtr[tr], ytr[tr], xtr[va], ytr[va]
+    info = {"data_dir": str(data_dir), "features": "gsc log-Mel + deltas [3, 101, 40]", "n_train": len(ytr),
+            "n_val": len(yva), "n_test": len(yte), "keys": list(classes)}
+    return (xtr, ytr), (xva, yva), (xte, yte), info
+
+
+def gsc_sample_count(data_dir: str | Path) -> int:
+    """Utterances in the word folders (the training-memory check's sample count)."""
+    root = Path(data_dir)
+    return sum(1 for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))
+               for _ in p.glob("*.wav"))
