@@ -3,7 +3,9 @@
 :func:`train` trains the network of a :class:`~spikedeploy.training.run_config.RunConfig`
 on ``DIR/train.h5`` (a stratified validation split held out) and tests it on
 ``DIR/test.h5`` with :func:`spikedeploy.training.loop.run_training` (under torchrun:
-DistributedDataParallel), writing a weights-only checkpoint.
+DistributedDataParallel), writing a weights-only checkpoint. A DIR in Google Speech
+Commands' layout (it holds ``testing_list.txt``) gives its log-Mel features and its own
+validation and testing lists instead (:mod:`spikedeploy.training.gsc_data`).
 """
 
 from __future__ import annotations
