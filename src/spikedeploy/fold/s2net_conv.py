@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..errors import ConversionError
 from ..models.neurons.s2net import EPS
@@ -37,11 +36,11 @@ from .s2net import DV_MIN, VTH_MIN
 def conv1d_matrix(layer, bands: int) -> np.ndarray:
     """The conv1d layer's dense matrix [C F, C_in F] (float64), rows and columns channel-major."""
     w = layer.synapse.weight.detach().double()
-    c_in = w.shape[1]
-    eye = torch.eye(c_in * bands, dtype=torch.float64).reshape(c_in * bands, c_in, bands)
-    pad = layer.dilation[-1] * (layer.kernel[-1] - 1) // 2
-    out = F.conv1d(eye, w, padding=pad, dilation=layer.dilation)           # [C_in F, C, F]
-    return out.reshape(c_in * bands, -1).t().numpy()
+    n = w.shape[1] * bands
+    eye = torch.eye(n, dtype=torch.float64).reshape(n, 1, w.shape[1], bands)     # every unit input, one step
+    with torch.no_grad():
+        out = layer.convolve(eye, w)                                            # [C_in F, 1, C, F]
+    return out.reshape(n, -1).t().numpy()
 
 
 def _check(net) -> None:

@@ -15,20 +15,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 
 def _reach(layer: Any, nz: torch.Tensor) -> float:
     """Output elements reached by the non-zero inputs ``nz`` [B, T, C_in, F] (0/1), summed."""
-    ones = torch.ones_like(layer.synapse.weight)
-    pad_f = layer.dilation[-1] * (layer.kernel[-1] - 1) // 2
-    if layer.conv_kind == "conv1d":
-        b, t = nz.shape[:2]
-        y = F.conv1d(nz.reshape(b * t, *nz.shape[2:]), ones, padding=pad_f, dilation=layer.dilation)
-    else:
-        xt = F.pad(nz.transpose(1, 2), (pad_f, pad_f, layer.delay, 0))
-        y = F.conv2d(xt, ones, dilation=layer.dilation)
-    return float(y.sum())
+    return float(layer.convolve(nz, torch.ones_like(layer.synapse.weight)).sum())
 
 
 @torch.no_grad()

@@ -68,19 +68,24 @@ class S2NetConv(nn.Module):
         """Steps back the kernel reaches: ``dt (kt - 1)`` (0 for ``conv1d``)."""
         return 0 if self.conv_kind == "conv1d" else self.dilation[0] * (self.kernel[0] - 1)
 
-    def currents(self, x: torch.Tensor) -> torch.Tensor:
-        """The synapse's output ``[B, T, C, F]`` for input ``[B, T, C_in, F]`` (every step at once)."""
+    def convolve(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """``weight`` applied as this layer's convolution (its dilation, "same" in frequency, causal
+        in time) to ``x`` [B, T, C_in, F] -> [B, T, C, F], every step at once. The synapse's own
+        weight gives :meth:`currents`; the operation counts and the dense form use other ones."""
         if x.ndim != 4 or x.shape[2] != self.synapse.in_channels:
             raise ShapeMismatchError("conv layer input [batch, time, channels, frequency]",
                                      f"[*, *, {self.synapse.in_channels}, *]", tuple(x.shape))
         pad_f = self.dilation[-1] * (self.kernel[-1] - 1) // 2
         if self.conv_kind == "conv1d":
             b, t = x.shape[:2]
-            y = F.conv1d(x.reshape(b * t, *x.shape[2:]), self.synapse.weight, padding=pad_f,
-                         dilation=self.dilation)
+            y = F.conv1d(x.reshape(b * t, *x.shape[2:]), weight, padding=pad_f, dilation=self.dilation)
             return y.reshape(b, t, *y.shape[1:])
         xt = F.pad(x.transpose(1, 2), (pad_f, pad_f, self.delay, 0))      # [B, C_in, T + delay, F + 2 pad]
-        return F.conv2d(xt, self.synapse.weight, dilation=self.dilation).transpose(1, 2)
+        return F.conv2d(xt, weight, dilation=self.dilation).transpose(1, 2)
+
+    def currents(self, x: torch.Tensor) -> torch.Tensor:
+        """The synapse's output ``[B, T, C, F]`` for input ``[B, T, C_in, F]`` (every step at once)."""
+        return self.convolve(x, self.synapse.weight)
 
     def forward(self, x: torch.Tensor, state: S2NetState | None = None) -> tuple[torch.Tensor, S2NetState]:
         """Spikes ``[B, T, C, F]`` and the final state (positions folded into the batch: ``[B F, C]``)."""
