@@ -69,10 +69,12 @@ def _check_s2net(net: SpikingNetwork) -> None:
 
 def fold_s2net_layer(weight: np.ndarray, beta: float, b: np.ndarray, d: np.ndarray | None,
                      w_rec: np.ndarray | None, *, reset: str = "subtract",
-                     spike_v: np.ndarray | None = None) -> dict[str, Any]:
+                     spike_v: np.ndarray | None = None, norm: np.ndarray | None = None) -> dict[str, Any]:
     """The LIF form of one s2net layer (module docstring), float64. ``d`` = W W^T with
     lateral connections (else None); ``spike_v`` [C]: each neuron's mean scaled voltage
     when it fires (NaN: never fired; None: no calibration), used for the subtractive reset.
+    ``norm`` [C]: ``||w_i||^2`` when it is not the rows' own (a convolution's dense form, whose
+    edge rows are shorter than the kernel: :mod:`.s2net_conv`).
 
     Returns ``weight`` [C, n_in], ``rec_weight`` [C, C] or None, ``dv`` [C], ``vth`` [C] (all
     1: every row is divided by ``threshold`` [C], the clamped ``b``), ``self_weight`` [C]
@@ -82,7 +84,7 @@ def fold_s2net_layer(weight: np.ndarray, beta: float, b: np.ndarray, d: np.ndarr
         raise ConfigError("s2net_reset", f"unknown reset {reset!r}", valid=RESETS)
     weight = np.asarray(weight, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
-    norm = (weight * weight).sum(1)
+    norm = (weight * weight).sum(1) if norm is None else np.asarray(norm, dtype=np.float64)
     scale = 1.0 / (norm + EPS)
     c = weight.shape[0]
     w_in = (1.0 - beta) * scale[:, None] * weight

@@ -7,8 +7,8 @@ applying the convolution to every unit input, so padding and dilation are the la
 mostly zeros, which Lava's Dense holds (the per-core synaptic memory decides whether it
 fits: ``map``). The lateral term acts between the channels at one position: a block
 recurrent weight, ``D[c, c']`` between ``(c, f)`` and ``(c', f)``, zero across bands. Then the
-dense s2net fold (:mod:`.s2net`) with the kernel's own norms (``||w_c||^2`` of the whole
-kernel, also at the edges where ``T``'s rows are shorter):
+dense s2net fold (:func:`.s2net.fold_s2net_layer`) with the kernel's own norms (``||w_c||^2``
+of the whole kernel, also at the edges where ``T``'s rows are shorter):
 
     V = v / (||w_c||^2 + eps),   dv = 1 - beta,   W' = (1 - beta) T / (||w_c||^2 + eps),
     R = -beta (D_block - diag) / (||w_c||^2 + eps),   rows / b_c so that vth = 1
@@ -27,10 +27,9 @@ import numpy as np
 import torch
 
 from ..errors import ConversionError
-from ..models.neurons.s2net import EPS
 from ..models.to_spec import readout_layer
 from ..netspec import LayerSpec, NetworkSpec
-from .s2net import DV_MIN, VTH_MIN
+from .s2net import fold_s2net_layer
 
 
 def conv1d_matrix(layer, bands: int) -> np.ndarray:
@@ -58,29 +57,23 @@ def conv_to_spec(net, dt: float) -> NetworkSpec:
     """The LIF NetworkSpec of a conv1d, reset-to-zero ConvSpikingNetwork (module docstring)."""
     _check(net)
     bands = net.bands
-    layers, bias0 = [], None
+    layers = []
     mean = net.input_mean.detach().double().reshape(-1).numpy()
     std = net.input_std.detach().double().reshape(-1).numpy()
     for k, layer in enumerate(net.layers):
         p = layer.neuron.params()
-        beta, c = float(p.beta), layer.channels
-        norm = np.repeat(p.norm.detach().double().numpy(), bands)               # per row c F + f
-        scale = 1.0 / (norm + EPS)
-        weight = (1.0 - beta) * scale[:, None] * conv1d_matrix(layer, bands)
-        if k == 0:
-            bias0 = -(weight / std[None, :]) @ mean
+        c = layer.channels * bands
+        rows = lambda v: np.repeat(v.detach().double().numpy(), bands)   # noqa: E731 - per row c F + f
+        d = None if p.d is None else np.kron(p.d.detach().double().numpy(), np.eye(bands))
+        f = fold_s2net_layer(conv1d_matrix(layer, bands), float(p.beta), rows(p.b), d, None, reset="zero",
+                             norm=rows(p.norm))
+        weight, bias = f["weight"], np.zeros(c)
+        if k == 0:                          # the input standardisation: columns / std, bias -W' mean / std
             weight = weight / std[None, :]
-        rec = None
-        if p.d is not None:
-            d = p.d.detach().double().numpy().copy()
-            np.fill_diagonal(d, 0.0)
-            rec = -beta * scale[:, None] * np.kron(d, np.eye(bands))
-        th = np.repeat(np.maximum(p.b.detach().double().numpy(), VTH_MIN), bands)
-        dv = float(np.clip(1.0 - beta, DV_MIN, 1.0 - DV_MIN))
-        bias = np.zeros(c * bands) if k else bias0
-        layers.append(LayerSpec(f"conv{k}", (weight / th[:, None]).astype(np.float32), du=np.ones(c * bands),
-                                dv=np.full(c * bands, dv), vth=np.ones(c * bands), bias=(bias / th).astype(np.float32),
-                                rec_weight=None if rec is None else (rec / th[:, None]).astype(np.float32)))
+            bias = -weight @ mean
+        layers.append(LayerSpec(f"conv{k}", weight.astype(np.float32), du=np.ones(c), dv=f["dv"], vth=f["vth"],
+                                bias=bias.astype(np.float32),
+                                rec_weight=None if f["rec_weight"] is None else f["rec_weight"].astype(np.float32)))
     readout, mode = readout_layer(net.readout)
     layers.append(readout)
     return NetworkSpec(input_size=net.in_channels * bands, layers=tuple(layers), readout=mode, dt=float(dt),
