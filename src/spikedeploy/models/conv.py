@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import dataclass_from_dict, dataclass_to_dict
 from ..errors import ConfigError, ShapeMismatchError
 from .neurons.s2net import S2NetLIF, S2NetState
 from .readout import LIReadout, MeanLinearReadout
@@ -154,12 +155,8 @@ class ConvNetworkConfig:
             raise ConfigError("model.readout", f"unknown readout {self.readout!r}", valid=("mean-linear", "li"))
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "in_channels": self.in_channels, "bands": self.bands,
-                "n_classes": self.n_classes, "conv": self.conv, "lateral": self.lateral, "reset": self.reset,
-                "surrogate": self.surrogate, "b_min": self.b_min, "readout": self.readout,
-                "readout_dv_init": self.readout_dv_init,
-                "layers": [{"channels": l.channels, "kernel": list(l.kernel), "dilation": list(l.dilation)}
-                           for l in self.layers]}
+        """Plain data with ``kind`` (what tells it from a NetworkConfig); :meth:`from_dict` reads it back."""
+        return {"kind": self.kind, **dataclass_to_dict(self), "layers": [dataclass_to_dict(l) for l in self.layers]}
 
     # what the training loop and its messages read of any network config
     @property
@@ -178,13 +175,8 @@ class ConvNetworkConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ConvNetworkConfig":
-        d = {k: v for k, v in d.items() if k != "kind"}
-        known = {"in_channels", "bands", "n_classes", "layers", "conv", "lateral", "reset", "surrogate", "b_min",
-                 "readout", "readout_dv_init"}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError("model", f"unknown setting(s) {unknown}", valid=sorted(known))
-        return cls(**d)
+        """Inverse of :meth:`to_dict`; missing keys take their defaults, unknown keys raise ConfigError."""
+        return dataclass_from_dict(cls, {k: v for k, v in d.items() if k != "kind"}, section="model")
 
 
 class ConvSpikingNetwork(nn.Module):
