@@ -34,13 +34,8 @@ from spikedeploy.metrics.conv_ops import conv_synops
 from spikedeploy.models.conv import GSC_PAPER, GSC_SMALL, ConvNetworkConfig, ConvSpikingNetwork
 from spikedeploy.paths import cache_dir
 from spikedeploy.training.config import TrainConfig
+from spikedeploy.training.gsc_data import load_gsc_split
 from spikedeploy.training.loop import TensorData, evaluate, fit
-
-
-def features(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    ds = GscDataset(root, split)
-    x = torch.stack([ds[i][0] for i in range(len(ds))])            # [N, 3, 101, 40]
-    return x.permute(0, 2, 1, 3).contiguous(), torch.as_tensor(ds.labels)   # [N, T, C, F]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,13 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
     root = args.gsc or build_gsc_layout(None, cache_dir() / "synth-gsc", workers=2).out_dir
-    data = {s: features(root, s) for s in ("train", "validation", "testing")}
-    tensors = {s: TensorData(x.flatten(2), y) for s, (x, y) in data.items()}
-    n_classes = int(max(int(y.max()) for _, y in data.values()) + 1)
+    config = ConvNetworkConfig(3, 40, GscDataset(root, "testing").n_classes,
+                               GSC_SMALL if args.layers == "small" else GSC_PAPER)
+    splits = load_gsc_split(root, config, val_fraction=0.1, seed=0)      # what `train --data GSC_DIR` reads
+    tensors = {s: TensorData(x, y) for s, (x, y) in zip(("train", "validation", "testing"), splits[:3])}
     torch.manual_seed(0)
-    model = ConvSpikingNetwork(ConvNetworkConfig(3, 40, n_classes, GSC_SMALL if args.layers == "small"
-                                                 else GSC_PAPER))
-    model.set_input_norm(data["train"][0].mean(dim=(0, 1)), data["train"][0].std(dim=(0, 1)))
+    model = ConvSpikingNetwork(config)
+    x_train = tensors["train"].x.float()
+    model.set_input_norm(x_train.mean(dim=(0, 1)), x_train.std(dim=(0, 1)))
     cfg = TrainConfig(epochs=args.epochs, batch_size=64, lr=1e-3, early_stop_patience=4, activity_reg=0.1)
     t0 = time.perf_counter()
     res = fit(model, tensors["train"], tensors["validation"], cfg, progress=True)
