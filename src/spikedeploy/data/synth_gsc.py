@@ -70,12 +70,13 @@ def _config_hash(cfg: SynthConfig, espeak_version: str) -> str:
     return hashlib.sha256(f"gsc:{cfg.config_hash(espeak_version)}".encode()).hexdigest()[:16]
 
 
-def _cached(out: Path, h: str) -> bool:
+def _reusable(out: Path, h: str) -> dict | None:
+    """The folder's manifest when it is a complete build with hash ``h``, else None."""
     try:
         m = json.loads((out / MANIFEST).read_text())
     except (OSError, ValueError):
-        return False
-    return m.get("config_hash") == h and all((out / f).is_file() for f in m.get("files", []))
+        return None
+    return m if m.get("config_hash") == h and all((out / f).is_file() for f in m.get("files", [])) else None
 
 
 def build_gsc_layout(cfg: SynthConfig | None = None, out_dir: str | Path = "gsc", workers: int | None = None,
@@ -88,9 +89,9 @@ def build_gsc_layout(cfg: SynthConfig | None = None, out_dir: str | Path = "gsc"
     h = _config_hash(cfg, info.version)
     if out.exists() and not out.is_dir():
         raise DataFormatError(out, "exists and is not a folder", remedy="choose another --out")
-    if _cached(out, h):
-        m = json.loads((out / MANIFEST).read_text())
-        return GscBuild(out, True, m["counts"])
+    done = _reusable(out, h)
+    if done is not None:
+        return GscBuild(out, True, done["counts"])
     if out.exists() and any(out.iterdir()) and not (out / MANIFEST).is_file():
         raise DataFormatError(out, "is not empty and holds no synthetic GSC build: nothing is written into it",
                               remedy="choose a new folder for --out")
