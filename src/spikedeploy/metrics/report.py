@@ -563,8 +563,9 @@ def _index_multiplications(entries: Sequence[Mapping[str, Any]]) -> list[str]:
                      "-" if ratio is None else f"{ratio:.3g}x"])
     if not rows:
         return []
-    rows += [[cell.upper(), "same width, dense", "-" if a is None else f"{100 * a:.2f} %", fmt_num(mult), "", "1x"
-              if cell == "gru" else f"{base['gru'][1] / mult:.3g}x"] for cell, (a, mult) in base.items()]
+    gru = base["gru"][1]
+    rows += [[cell.upper(), "same width, dense", "-" if a is None else f"{100 * a:.2f} %", fmt_num(mult), "",
+              f"{gru / mult:.3g}x"] for cell, (a, mult) in base.items()]
     return ["", "## On conventional hardware: multiplications per inference", "",
             "Each model's network before folding (after, for the LIF) as a GPU or CPU runs it: binary inputs "
             "accumulate, graded ones (pr-v2's multi-bit outputs, a GPN's gates) multiply "
