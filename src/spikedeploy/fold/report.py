@@ -23,15 +23,21 @@ def _gpn_layer_lines(rep: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _spike_voltage_lines(rep: Mapping[str, Any]) -> list[str]:
+    """What the calibration measured of the voltage at spike (folds with an expected-remainder reset)."""
+    sv = rep.get("spike_voltage")
+    if not sv:
+        return []
+    std = "n/a" if sv["mean_std"] is None else f"{sv['mean_std']:.4f}"
+    return [f"  voltage at spike measured for {sv['calibrated_neurons']} neurons, mean within-neuron "
+            f"std {std} (what the expected-remainder reset loses)"]
+
+
 def _s2net_layer_lines(rep: Mapping[str, Any]) -> list[str]:
     lines = [f"{rep['name']} ({rep['size']} s2net neurons, beta {rep['beta']:.4f}, lateral {rep['lateral']}):",
              f"  self-reset: {rep['self_reset']}; recurrent diagonal {rep['self_weight']['min']:+.4f}.."
              f"{rep['self_weight']['max']:+.4f}; thresholds {rep['vth']['min']:.4f}..{rep['vth']['max']:.4f}"]
-    sv = rep.get("spike_voltage")
-    if sv:
-        std = "n/a" if sv["mean_std"] is None else f"{sv['mean_std']:.4f}"
-        lines.append(f"  voltage at spike measured for {sv['calibrated_neurons']} neurons, mean within-neuron "
-                     f"std {std} (what the expected-remainder reset loses)")
+    lines += _spike_voltage_lines(rep)
     if rep["dv_clamped"] or rep["vth_clamped"]:
         lines.append(f"  clamped: dv for {rep['dv_clamped']} neurons, vth for {rep['vth_clamped']} neurons")
     return lines
@@ -55,11 +61,7 @@ def _lif_layer_lines(rep: Mapping[str, Any]) -> list[str]:
     lines = [f"{rep['name']} ({rep['size']} {rep['kind']} neurons): synapse bias moved to the voltage bias for "
              f"{rep['bias_moved']} neurons with du < 1 (steady state) and {rep['bias_exact']} with du = 1 (exact); "
              f"recurrent diagonal added {rep['self_weight']['min']:+.4f}..{rep['self_weight']['max']:+.4f}"]
-    sv = rep.get("spike_voltage")
-    if sv:
-        std = "n/a" if sv["mean_std"] is None else f"{sv['mean_std']:.4f}"
-        lines.append(f"  voltage at spike measured for {sv['calibrated_neurons']} neurons, mean within-neuron "
-                     f"std {std} (what the expected-remainder reset loses)")
+    lines += _spike_voltage_lines(rep)
     return lines
 
 
