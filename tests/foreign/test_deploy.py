@@ -45,33 +45,29 @@ def _imp():
                          ForeignOptions(threshold=3))
 
 
-def _snntorch():
-    snn = pytest.importorskip("snntorch")
+def _library(neuron: nn.Module, gain: float):
+    """Linear(N_IN, 16) (weights x gain) -> a library's neuron -> Linear(16, 4), converted."""
     torch.manual_seed(0)
     l1 = nn.Linear(N_IN, 16)
     with torch.no_grad():
-        l1.weight.mul_(3.0)
-    return sd.from_module(nn.Sequential(l1, snn.Synaptic(alpha=0.6, beta=0.8, init_hidden=True), nn.Linear(16, 4)),
-                          time_steps=20)
+        l1.weight.mul_(gain)
+    return sd.from_module(nn.Sequential(l1, neuron, nn.Linear(16, 4)), time_steps=20)
+
+
+def _snntorch():
+    snn = pytest.importorskip("snntorch")
+    return _library(snn.Synaptic(alpha=0.6, beta=0.8, init_hidden=True), 3.0)
 
 
 def _norse():
     import norse.torch as norse
 
-    torch.manual_seed(0)
-    l1 = nn.Linear(N_IN, 16)
-    with torch.no_grad():
-        l1.weight.mul_(20.0)
-    return sd.from_module(nn.Sequential(l1, norse.LIFCell(), nn.Linear(16, 4)), time_steps=20)
+    return _library(norse.LIFCell(), 20.0)
 
 
 def _spikingjelly():
     neuron = pytest.importorskip("spikingjelly.clock_driven.neuron")
-    torch.manual_seed(0)
-    l1 = nn.Linear(N_IN, 16)
-    with torch.no_grad():
-        l1.weight.mul_(3.0)
-    return sd.from_module(nn.Sequential(l1, neuron.LIFNode(tau=2.0), nn.Linear(16, 4)), time_steps=20)
+    return _library(neuron.LIFNode(tau=2.0), 3.0)
 
 
 SOURCES = {"hr-gpn-snn GPN": lambda: _hr("GPN"), "hr-gpn-snn RLIF": lambda: _hr("RLIF"),
