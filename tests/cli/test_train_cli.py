@@ -56,6 +56,11 @@ def test_preset_whose_channels_do_not_match_the_data(toy_dir, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "expected 700, got 40" in err and "input_size" in err
     assert not (tmp_path / "m.pt").exists()
+    code = main(["train", "--preset", "s2net-gsc-small", "--data", str(toy_dir), "--epochs", "1",
+                 "--out", str(tmp_path / "m.pt"), "--no-progress", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 2 and "expected 120, got 40" in err and "testing_list.txt" in err and "bands = 40" in err
+    assert "Traceback" not in err and not (tmp_path / "m.pt").exists()
 
 
 def test_unknown_preset_lists_the_valid_ones(capsys, tmp_path):

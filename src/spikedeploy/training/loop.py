@@ -268,11 +268,14 @@ def load_split(data_dir: str | Path, binning, network: NetworkConfig, val_fracti
                                  f"a multiple of {binning.pool}", channels)
     binning = binning.replace(n_channels=channels)
     if binning.n_features != network.input_size:
+        conv = hasattr(network, "bands")      # s2net's conv network: channels x bands per frame
+        remedy = (f"GSC presets read a Google Speech Commands folder (--data DIR holding testing_list.txt); "
+                  f"for SHD-format data set the model's in_channels = 1 and bands = {binning.n_features}" if conv else
+                  f"set the model's input_size to {binning.n_features}")
         raise ShapeMismatchError(
             f"features per frame of {paths['train']} ({channels} channels / pool {binning.pool})",
             network.input_size, binning.n_features,
-            remedy=f"set the model's input_size to {binning.n_features} (or the binning's pool so that "
-                   f"channels / pool = {network.input_size})")
+            remedy=f"{remedy} (or the binning's pool so that channels / pool = {network.input_size})")
     n_classes = spikes["train"].n_classes
     if n_classes != network.n_classes or int(spikes["test"].labels.max()) >= network.n_classes:
         raise ShapeMismatchError(f"classes of {paths['train']}", network.n_classes, n_classes,
