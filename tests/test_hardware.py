@@ -91,7 +91,9 @@ def test_core_fit_and_check_core():
     l1.check_delay("hidden", 62)
     with pytest.raises(MappingError):
         l1.check_delay("hidden", 63)
-    l2.check_delay("hidden", 1000)  # unpublished: not checked
+    l2.check_delay("hidden", 63)    # Lava's bit-accurate DelayDense: 6 bits
+    with pytest.raises(MappingError):
+        l2.check_delay("hidden", 64)
 
 
 def test_malformed_profiles_are_refused(tmp_path):

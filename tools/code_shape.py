@@ -31,7 +31,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 # The floors, lowest first. A module's floor is the first prefix that matches it
 # (the longest prefix wins); a module may import from its own floor or any floor below.
 FLOORS: list[tuple[str, list[str]]] = [
-    ("base", ["errors", "atomic", "paths", "config", "hardware", "hashing", "memory", "processes", "netspec"]),
+    ("base", ["errors", "atomic", "paths", "config", "hardware", "hashing", "memory", "processes", "netspec",
+              "delays"]),
     ("data", ["data"]),
     ("models", ["models"]),
     ("foreign", ["foreign"]),

@@ -29,6 +29,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .delays import NO_DELAYS, check_delays, taps
 from .errors import ConfigError, ShapeMismatchError
 
 #: How the logits are read from the last (non-spiking) layer's voltage trace.
@@ -75,7 +76,10 @@ def _as_vector(name: str, layer: str, value, n: int) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class LayerSpec:
-    """One synapse + neuron layer. Arrays are float32; per-neuron fields have shape [out]."""
+    """One synapse + neuron layer. Arrays are float32; per-neuron fields have shape [out].
+
+    ``delays``: the feed-forward weight's taps (``spikedeploy.delays``): ``weight`` is
+    ``[out, K in]``, the block ``k`` reading the input ``delays[k]`` steps late."""
 
     name: str
     weight: np.ndarray
@@ -84,6 +88,7 @@ class LayerSpec:
     vth: np.ndarray | None
     bias: np.ndarray | None = None
     rec_weight: np.ndarray | None = None
+    delays: tuple[int, ...] = NO_DELAYS
 
     def __post_init__(self) -> None:
         w = np.asarray(self.weight, dtype=np.float32)
@@ -94,6 +99,7 @@ class LayerSpec:
                               remedy="retrain or repair the model; non-finite weights cannot be deployed")
         n = w.shape[0]
         object.__setattr__(self, "weight", w)
+        object.__setattr__(self, "delays", check_delays(f"layer {self.name!r}", self.delays, w.shape[1]))
         for name in ("du", "dv"):
             arr = _as_vector(name, self.name, getattr(self, name), n)
             if np.any(arr < 0) or np.any(arr > 1):
@@ -116,11 +122,19 @@ class LayerSpec:
 
     @property
     def n_in(self) -> int:
-        return int(self.weight.shape[1])
+        return int(self.weight.shape[1]) // len(self.delays)
 
     @property
     def n_out(self) -> int:
         return int(self.weight.shape[0])
+
+    @property
+    def delayed(self) -> bool:
+        return self.delays != NO_DELAYS
+
+    def taps(self) -> list[tuple[int, np.ndarray]]:
+        """``[(delay, W_k [out, in])]``, one per tap."""
+        return taps(self.weight, self.delays)
 
     @property
     def spiking(self) -> bool:
@@ -132,7 +146,9 @@ class LayerSpec:
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return {k: v for k, v in d.items() if v is not None}
+        if not self.delayed:
+            d.pop("delays")
+        return {k: (list(v) if k == "delays" else v) for k, v in d.items() if v is not None}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "LayerSpec":

@@ -141,24 +141,31 @@ def test_non_spiking_layer_feeding_another_is_refused_naming_it():
     assert (info.value.node, info.value.node_type) == ("li", "LI") and "readout" in str(info.value)
 
 
-def test_delays_are_refused_unless_approximation_is_allowed():
+def test_delays_become_delayed_connections_and_fractional_ones_are_refused():
     g = hand_graph()
     nodes = dict(g.nodes)
     nodes["delay"] = nir.Delay(delay=np.full(3, 2 * DT))
     edges = [("in", "delay"), ("delay", "fc1")] + [e for e in g.edges if e != ("in", "fc1")]
+    plan = convert_graph(nir.NIRGraph(nodes=nodes, edges=edges), DT)
+    first = plan.spec.layers[0]
+    assert first.delays == (2,) and plan.notes == ()
+    assert dict((n.name, n.target.role) for n in plan.nodes)["delay"] == ROLE_DENSE
+    assert plan.layers[0].synapse_nodes == ("delay", "fc1")
+    np.testing.assert_array_equal(first.weight, convert_graph(g, DT).spec.layers[0].weight)
+    nodes["delay"] = nir.Delay(delay=np.full(3, 2.5 * DT))
     graph = nir.NIRGraph(nodes=nodes, edges=edges)
     with pytest.raises(ConversionError) as info:
         convert_graph(graph, DT)
     assert info.value.node == "delay" and "strict=False" in info.value.remedy
-    with pytest.warns(NirImportWarning, match="delay is dropped"):
+    with pytest.warns(NirImportWarning, match="rounded to whole steps"):
         plan = convert_graph(graph, DT, strict=False)
     assert len(plan.notes) == 1 and "node 'delay' (Delay)" in plan.notes[0]
-    assert dict((n.name, n.target.role) for n in plan.nodes)["delay"] == ROLE_PASS
     # zero delays are exact
     nodes["delay"] = nir.Delay(delay=np.zeros(3))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert convert_graph(nir.NIRGraph(nodes=nodes, edges=edges), DT).notes == ()
+        plan = convert_graph(nir.NIRGraph(nodes=nodes, edges=edges), DT)
+    assert plan.notes == () and dict((n.name, n.target.role) for n in plan.nodes)["delay"] == ROLE_PASS
 
 
 def test_stored_integers_must_match_the_graph():

@@ -19,7 +19,7 @@ from spikedeploy.lava_backend.run import run_stream, verify_bit_exact  # noqa: E
 from spikedeploy.quant.emulator import emulate, quiet_gap  # noqa: E402
 
 from ..quant.small_nets import (TRACE_A, TRACE_A_INPUT, TRACE_A_S, TRACE_A_U, TRACE_A_V,  # noqa: E402
-                                negative_exp_net, random_spikes, recurrent_net, single_neuron)
+                                delayed_net, negative_exp_net, random_spikes, recurrent_net, single_neuron)
 
 
 def test_single_lif_neuron_in_lava_follows_the_hand_trace():
@@ -93,6 +93,32 @@ def test_negative_exponents_on_split_groups_are_bit_exact():
     whole = (s @ w.T) >> 2
     parts = sum((s[..., g.neurons] @ w[:, g.neurons].T) >> 2 for g in net.layers[0].decay_groups())
     assert np.any(whole != parts)
+
+
+def test_a_single_input_spike_arrives_after_exactly_its_delay_in_lava():
+    from spikedeploy.quant.loihi_network import LoihiLayer, LoihiNetwork
+    layer = LoihiLayer("lif", np.array([[0, 100]]), 0, 4095, 0, vth=100000, delays=(0, 4))   # only the delay-4 tap
+    x = np.zeros((1, 8, 1), dtype=np.uint8)
+    x[0, 1, 0] = 1
+    res = run_stream(LoihiNetwork(1, (layer,)), x, gap_steps=4, record_current="all")
+    verify_bit_exact(res)
+    u = res.per_sample()["current"]["lif"][0, :, 0]
+    assert u.tolist() == [0, 0, 0, 0, 0, 6400, 0, 0]          # sent at step 1, received at step 1 + 4
+
+
+@pytest.mark.parametrize("exp, connection", [(1, "dense"), (-2, "sparse")])
+def test_delayed_taps_are_bit_exact_in_lava(exp, connection):
+    """DelayDense / DelaySparse per tap (negative exponent: each tap and group floored alone), two copies
+    side by side, the gap from the stream rule: Lava equals the emulator, each window its own run."""
+    net, rng = delayed_net(exp=exp)
+    x = random_spikes(rng, 4, 12, 12, 0.3)
+    gap = quiet_gap(net, x, max_gap=40)
+    res = run_stream(net, x, gap_steps=gap, replicas=2, record_voltage="all", connection=connection)
+    assert verify_bit_exact(res).independent
+    assert 0.01 < float(res.spikes["hidden"].mean()) < 0.9
+    ref = emulate(net, x)
+    for name in net.layer_names:
+        np.testing.assert_array_equal(res.per_sample()["voltage"][name], ref.voltage[name].numpy())
 
 
 def test_lava_imports_after_the_start_method_was_fixed():

@@ -192,14 +192,20 @@ def test_forward_euler_overshoot_strict_and_non_strict():
     np.testing.assert_allclose(spec.layers[0].dv, [0.1, 1.0], rtol=1e-6)
 
 
-def test_delay_zero_is_identity_non_zero_is_refused_or_dropped():
+def test_delays_become_the_layers_taps_and_fractional_steps_are_refused():
     g = _chain(("d", nir.Delay(delay=np.zeros(2))), ("lif", _lif()))
-    assert nir_to_spec(g, dt=1e-3).layers[0].weight.tolist() == [[1.0, 0.0], [0.0, 1.0]]
+    layer = nir_to_spec(g, dt=1e-3).layers[0]
+    assert layer.weight.tolist() == [[1.0, 0.0], [0.0, 1.0]] and layer.delays == (0,)
+    # per-element delays: one tap per distinct delay, each holding its elements
     g = _chain(("d", nir.Delay(delay=np.array([0.0, 2e-3]))), ("lif", _lif()))
-    with pytest.raises(ConversionError, match=r"\(2 steps\)"):
+    layer = nir_to_spec(g, dt=1e-3).layers[0]
+    assert layer.delays == (0, 2)
+    assert layer.weight.tolist() == [[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
+    g = _chain(("d", nir.Delay(delay=np.array([0.0, 1.5e-3]))), ("lif", _lif()))
+    with pytest.raises(ConversionError, match="not whole steps"):
         nir_to_spec(g, dt=1e-3)
-    with pytest.warns(NirImportWarning, match="dropped"):
-        nir_to_spec(g, dt=1e-3, strict=False)
+    with pytest.warns(NirImportWarning, match="rounded to whole steps"):
+        assert nir_to_spec(g, dt=1e-3, strict=False).layers[0].delays == (0, 2)
 
 
 def test_scale_flatten_if_i_threshold_and_a_trailing_affine():
@@ -234,14 +240,20 @@ def test_snntorch_style_recurrent_subgraph_reads_like_the_flat_form():
     assert_same_spec(leaky_readout_spec(), spec)
 
 
-def test_graphs_that_are_not_layer_stacks_are_refused():
-    # a skip connection: in -> a -> lif -> out and in -> b -> lif
+def test_parallel_linear_paths_add_and_graphs_that_are_not_layer_stacks_are_refused():
+    # parallel linear paths that rejoin at a neuron add up (NIR sums a node's inputs)
     nodes = {"in": nir.Input(input_type=np.array([2])), "a": nir.Linear(weight=np.eye(2)),
-             "b": nir.Linear(weight=np.eye(2)), "lif": _lif(), "out": nir.Output(output_type=np.array([2]))}
+             "b": nir.Linear(weight=np.array([[0.0, 3.0], [0.0, 0.0]])), "lif": _lif(),
+             "out": nir.Output(output_type=np.array([2]))}
     g = nir.NIRGraph(nodes=nodes, edges=[("in", "a"), ("in", "b"), ("a", "lif"), ("b", "lif"), ("lif", "out")])
-    with pytest.raises(ConversionError, match="feeds 2 nodes") as err:
+    assert nir_to_spec(g, dt=1e-3).layers[0].weight.tolist() == [[1.0, 3.0], [0.0, 1.0]]
+    # a skip connection over a neuron: in -> l1 -> l2 and in -> l2
+    nodes = {"in": nir.Input(input_type=np.array([2])), "l1": _lif(), "l2": _lif(),
+             "out": nir.Output(output_type=np.array([2]))}
+    g = nir.NIRGraph(nodes=nodes, edges=[("in", "l1"), ("in", "l2"), ("l1", "l2"), ("l2", "out")])
+    with pytest.raises(ConversionError, match="is a neuron on a branch") as err:
         nir_to_spec(g, dt=1e-3)
-    assert err.value.node == "in"
+    assert err.value.node == "l1"
     # a loop from layer 2 back to layer 1
     nodes = {"in": nir.Input(input_type=np.array([2])), "l1": _lif(), "fc": nir.Linear(weight=np.eye(2)),
              "l2": _lif(), "back": nir.Linear(weight=np.eye(2)), "out": nir.Output(output_type=np.array([2]))}

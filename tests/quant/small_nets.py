@@ -61,3 +61,19 @@ def negative_exp_net(seed: int = 1) -> tuple[LoihiNetwork, np.random.Generator]:
 
 def random_spikes(rng: np.random.Generator, n: int, steps: int, channels: int, rate: float) -> np.ndarray:
     return (rng.random((n, steps, channels)) < rate).astype(np.uint8)
+
+
+def delayed_net(seed: int = 2, *, exp: int = 1) -> tuple[LoihiNetwork, np.random.Generator]:
+    """12 inputs -> 10 LIF (two decay groups, recurrent) through taps at delays 0, 2 and 5 ->
+    4 non-spiking readout through taps at delays 0 and 3 (``spikedeploy.delays``). ``exp < 0``
+    floors each tap's (and group's) partial sum separately in Lava."""
+    rng = np.random.default_rng(seed)
+    n_in, n_h, n_o = 12, 10, 4
+    grp = np.arange(n_h) % 2 == 0
+    hidden = LoihiLayer("hidden", rng.integers(-30, 90, (n_h, 3 * n_in)) * 2, exp,
+                        np.where(grp, 1500, 3000), np.where(grp, 800, 1600), vth=np.where(grp, 1200, 1000),
+                        bias_mant=rng.integers(-40, 1, n_h), bias_exp=1,
+                        rec_weight=rng.integers(-40, 20, (n_h, n_h)) * 2, rec_weight_exp=1, delays=(0, 2, 5))
+    out = LoihiLayer("out", rng.integers(-60, 61, (n_o, 2 * n_h)) * 2, min(exp, 1), 4095, 0, vth=None,
+                     spiking=False, delays=(0, 3))
+    return LoihiNetwork(n_in, (hidden, out), metadata={"test": "delayed_net", "seed": seed}), rng

@@ -11,8 +11,8 @@ from spikedeploy.quant.emulator import (StreamLayout, emulate, emulate_stream, q
                                         verify_identical)
 from spikedeploy.quant.loihi_network import LoihiLayer, LoihiNetwork
 
-from .small_nets import (TRACE_A, TRACE_A_INPUT, TRACE_A_S, TRACE_A_U, TRACE_A_V, negative_exp_net,
-                         random_spikes, recurrent_net, single_neuron)
+from .small_nets import (TRACE_A, TRACE_A_INPUT, TRACE_A_S, TRACE_A_U, TRACE_A_V, delayed_net,
+                         negative_exp_net, random_spikes, recurrent_net, single_neuron)
 
 
 def run_one(net, inputs, **kw):
@@ -152,6 +152,41 @@ def test_negative_exponent_floors_each_source_group():
     assert emulate(net([0, 0]), x).readout[0, 0, 0].item() == 64          # one part: 2 >> 1 = 1 -> << 6
     neg, _ = negative_exp_net()
     assert len(source_parts(neg, 1)) == 2 and len(source_parts(neg, 0, recurrent=True)) == 2
+
+
+def test_a_delayed_tap_reaches_the_neuron_exactly_its_delay_later():
+    # one input, taps at delays 0 and 3 with weights 100 and 50 (x 2^0 << 6): u = a_in << 6, du = 4095 clears it
+    layer = LoihiLayer("lif", np.array([[100, 50]]), 0, 4095, 0, vth=100000, delays=(0, 3))
+    net = LoihiNetwork(1, (layer,))
+    assert layer.n_in == 1 and [d for d, _ in layer.taps()] == [0, 3]
+    spikes = [1, 0, 0, 0, 0, 1, 0, 0, 1]
+    u, _, _ = run_one(net, spikes)
+    assert u == [6400, 0, 0, 3200, 0, 6400, 0, 0, 9600]
+    # on Lava's grid the same, shifted by the depth; the last spike's delayed tap lands in the gap
+    lay = StreamLayout(9, 1, 1, gap_steps=3)
+    st = emulate_stream(net, lay.pack(np.array([spikes], dtype=np.uint8)[..., None])[None],
+                        lay, record=("s", "v", "u"))
+    assert st.current["lif"][0, 1:10, 0].tolist() == u and st.current["lif"][0, 10:, 0].tolist() == [0, 0, 3200]
+    assert int(st.carry_spikes.sum()) == 0
+    with pytest.raises(ConfigError, match="distinct and increasing"):
+        LoihiLayer("lif", np.array([[100, 50]]), 0, 4095, 0, vth=10, delays=(3, 0))
+    with pytest.raises(ShapeMismatchError):
+        LoihiLayer("lif", np.array([[100, 50, 2]]), 0, 4095, 0, vth=10, delays=(0, 3))
+
+
+def test_delayed_taps_carry_across_a_reset_unless_the_gap_covers_them():
+    net, rng = delayed_net()
+    x = random_spikes(rng, 4, 12, 12, 0.3)
+    gap = quiet_gap(net, x, max_gap=40)
+    assert gap is not None and gap >= 5                    # the hidden layer's taps reach 5 steps back
+    stream_samples = np.concatenate([x, x[:1]])
+    ref = emulate(net, stream_samples)
+    for g, carried in ((0, True), (gap, False)):
+        lay = StreamLayout(12, 5, 2, gap_steps=g)
+        st = emulate_stream(net, lay.pack(stream_samples)[None], lay)
+        assert st.independent == (not carried)
+        got = st.per_sample()
+        assert all(torch.equal(got.spikes[n], ref.spikes[n]) for n in net.layer_names) == (not carried)
 
 
 def test_overflow_policies():

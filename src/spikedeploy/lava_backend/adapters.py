@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ..delays import NO_DELAYS, taps
 from ..errors import ConfigError
 from ..hardware import FixedPointSpec
 from ..netspec import LayerStack, NetworkSpec
@@ -47,7 +48,8 @@ class LavaLayer:
     exponent applied (``floating_pt``); ``weight_exp`` / ``rec_exp``: the Dense exponents
     (``fixed_pt`` applies them; a float network keeps its integer network's, or 0);
     ``bias``: per-neuron ``bias_mant`` (shifted by ``bias_exp``) or the float bias;
-    ``du``, ``dv``, ``vth``: per neuron, as the LIF process takes them.
+    ``du``, ``dv``, ``vth``: per neuron, as the LIF process takes them; ``delays``: the feed-forward
+    taps side by side in ``weight`` (``spikedeploy.delays``), one connection process each.
     """
 
     name: str
@@ -64,10 +66,18 @@ class LavaLayer:
     rec_weight: np.ndarray | None = None
     rec_exp: int = 0
     rec_sign_mode: str | None = None
+    delays: tuple[int, ...] = NO_DELAYS
 
     @property
     def n_out(self) -> int:
         return int(self.weight.shape[0])
+
+    @property
+    def delayed(self) -> bool:
+        return self.delays != NO_DELAYS
+
+    def taps(self) -> list[tuple[int, np.ndarray]]:
+        return taps(self.weight, self.delays)
 
     @property
     def recurrent(self) -> bool:
@@ -97,7 +107,8 @@ class LavaNetwork(LayerStack):
 
 def _integer_layer(layer: LoihiLayer, fixed: bool, spec: FixedPointSpec) -> LavaLayer:
     common = dict(name=layer.name, spiking=layer.spiking, weight_exp=layer.weight_exp, sign_mode=layer.sign_mode,
-                  num_weight_bits=layer.num_weight_bits, rec_exp=layer.rec_exp, rec_sign_mode=layer.rec_sign_mode)
+                  num_weight_bits=layer.num_weight_bits, rec_exp=layer.rec_exp, rec_sign_mode=layer.rec_sign_mode,
+                  delays=layer.delays)
     if fixed:
         return LavaLayer(weight=layer.weight, bias=layer.bias_mant, bias_exp=layer.bias_exp, du=layer.du,
                          dv=layer.dv, vth=layer.vth, rec_weight=layer.rec_weight, **common)
@@ -138,7 +149,7 @@ def from_float(spec: NetworkSpec) -> LavaNetwork:
             du=layer.du.astype(np.float64), dv=layer.dv.astype(np.float64),
             vth=np.full(n, np.inf) if layer.vth is None else layer.vth.astype(np.float64),
             rec_weight=None if layer.rec_weight is None else layer.rec_weight.astype(np.float64),
-            rec_sign_mode=None if layer.rec_weight is None else "mixed"))
+            rec_sign_mode=None if layer.rec_weight is None else "mixed", delays=layer.delays))
     return LavaNetwork("floating_pt", int(spec.input_size), tuple(layers), 1.0)
 
 

@@ -9,7 +9,11 @@ holds one per LIF process) the builder makes:
   per (source port, group) pair that has any synapse, holding the rows of the
   layer's weights that feed this group and the columns the source port carries;
 * if the layer is recurrent, the same with ``rec_weight``, fed by the spike
-  ports of the layer's own groups.
+  ports of the layer's own groups;
+* a layer with delayed taps (``spikedeploy.delays``) gets the feed-forward
+  connections once per tap, ``DelayDense`` / ``DelaySparse`` with the tap's delay
+  on every synapse (``Dense`` / ``Sparse`` for delay 0): a convolution's time taps
+  join the same pair of neurons at several delays, one delay per synapse allows one.
 
 A source port is the RingBuffer's output (all input channels) or one group's
 ``s_out`` (that group's neurons). Lava 0.10's compiler does not support
@@ -139,11 +143,11 @@ def build_graph(net: LavaNetwork, stream: np.ndarray, layout: StreamLayout, work
         groups = (layer.whole_layer(),) if decays == "per-neuron" else layer.decay_groups()
         lifs = [_lif_process(graph, layer, g, depth) for g in groups]
         own_ports = [(lif.s_out, g.neurons, _local_positions(replicas, g.size)) for g, lif in zip(groups, lifs)]
-        links = [(layer.weight, layer.weight_exp, layer.sign_mode, prev_ports)]
+        links = [(weight, delay, layer.weight_exp, layer.sign_mode, prev_ports) for delay, weight in layer.taps()]
         if layer.recurrent:
-            links.append((layer.rec_weight, layer.rec_exp, layer.rec_sign_mode, own_ports))
-        for weight, exp, mode, ports in links:
-            _connect(graph, layer, weight, exp, mode, ports, groups, lifs)
+            links.append((layer.rec_weight, 0, layer.rec_exp, layer.rec_sign_mode, own_ports))
+        for weight, delay, exp, mode, ports in links:
+            _connect(graph, layer, weight, delay, exp, mode, ports, groups, lifs)
         _record(graph, layer, depth, groups, lifs, Path(workdir), recorded)
         graph.lifs[layer.name] = lifs
         graph.groups[layer.name] = groups
@@ -190,24 +194,26 @@ def _lif_process(graph: LavaGraph, layer: LavaLayer, g: DecayGroup, depth: int) 
     return lif
 
 
-def _connect(graph: LavaGraph, layer: LavaLayer, weight: np.ndarray, exp: int, mode: str, ports: list,
-             groups: Sequence[DecayGroup], lifs: Sequence[Any]) -> None:
-    """One connection process per (source port, group) pair that has any synapse."""
+def _connect(graph: LavaGraph, layer: LavaLayer, weight: np.ndarray, delay: int, exp: int, mode: str,
+             ports: list, groups: Sequence[DecayGroup], lifs: Sequence[Any]) -> None:
+    """One connection process per (source port, group) pair that has any synapse; ``delay`` > 0:
+    a delayed one (every synapse of a tap has the same delay)."""
     for g, lif in zip(groups, lifs):
         for port, cols, pos in ports:
             block = weight[:, cols]
             if not np.any(block[g.neurons]):
                 continue          # no synapse from this port to this group: no process
-            conn = _connection_process(graph, block, g.neurons, pos, exp, mode, layer.num_weight_bits)
+            conn = _connection_process(graph, block, g.neurons, pos, exp, mode, layer.num_weight_bits, delay)
             port.connect(conn.s_in)
             conn.a_out.connect(lif.a_in)
 
 
 def _connection_process(graph: LavaGraph, weight: np.ndarray, rows: np.ndarray, col_pos: np.ndarray, exp: int,
-                        mode: str, num_weight_bits: int) -> Any:
-    """A Dense or Sparse process with the replicated block-diagonal matrix of ``weight[rows]``."""
-    from lava.proc.dense.process import Dense  # lazy: Lava is imported only in the Lava backend
-    from lava.proc.sparse.process import Sparse
+                        mode: str, num_weight_bits: int, delay: int = 0) -> Any:
+    """A Dense or Sparse process with the replicated block-diagonal matrix of ``weight[rows]``
+    (``DelayDense`` / ``DelaySparse`` with every synapse delayed by ``delay`` when it is > 0)."""
+    from lava.proc.dense.process import Dense, DelayDense  # lazy: Lava is imported only in the Lava backend
+    from lava.proc.sparse.process import DelaySparse, Sparse
     from lava.utils.weightutils import SignMode
 
     rr, cc, vv, shape = _block_rows(weight, rows, col_pos, col_pos.size, graph.replicas)
@@ -219,13 +225,21 @@ def _connection_process(graph: LavaGraph, weight: np.ndarray, rows: np.ndarray, 
         vv = vv.astype(np.float64)
         kw = {}
     if graph.connection == "sparse":
-        proc = Sparse(weights=sp.csr_matrix((vv, (rr, cc)), shape=shape), **kw)
+        mat = sp.csr_matrix((vv, (rr, cc)), shape=shape)
+        proc = DelaySparse(weights=mat, delays=_delays_like(mat, delay), **kw) if delay else Sparse(weights=mat, **kw)
     else:
         mat = np.zeros(shape, dtype=vv.dtype)
         mat[rr, cc] = vv
-        proc = Dense(weights=mat, **kw)
+        proc = DelayDense(weights=mat, delays=int(delay), **kw) if delay else Dense(weights=mat, **kw)
     graph.processes.append(proc)
     return proc
+
+
+def _delays_like(mat: sp.csr_matrix, delay: int) -> sp.csr_matrix:
+    """DelaySparse's delay matrix: ``delay`` at every stored synapse of ``mat``."""
+    out = mat.copy()
+    out.data = np.full(out.data.shape, int(delay), dtype=int)
+    return out
 
 
 def _record(graph: LavaGraph, layer: LavaLayer, depth: int, groups: Sequence[DecayGroup], lifs: Sequence[Any],

@@ -129,8 +129,11 @@ def lava_flatten(name: str, node: nir.Flatten, ctx: ReadContext):
 
 
 def lava_delay(name: str, node: nir.Delay, ctx: ReadContext):
-    # Zero delays are an identity; others: nir_io refuses (strict) or drops them with a warning.
-    return load.convert_delay(name, node, ctx), LavaTarget(ROLE_PASS, "nothing (zero delay, or dropped)")
+    ops = load.convert_delay(name, node, ctx)      # zero delays: an identity
+    if not ops:
+        return ops, LavaTarget(ROLE_PASS, "nothing (zero delay)")
+    return ops, LavaTarget(ROLE_DENSE, "the layer's synaptic delays: DelayDense (DelaySparse when replicated), "
+                                       "one per delay, every synapse of it delayed alike")
 
 
 def lava_lif(name: str, node: nir.LIF, ctx: ReadContext):
@@ -346,11 +349,11 @@ def convert_graph(graph: nir.NIRGraph, dt: float | None = None, strict: bool = T
                     pending = []
                     index += 1
             node_plans.append(NodePlan(name, node_type, target, layers[-1].name))
-        elif any(isinstance(op, LinearOp) for op in ops) and name in cyclic and layers:
+        elif any(isinstance(op, (LinearOp, load.DelayOp)) for op in ops) and name in cyclic and layers:
             lp = layers[-1]
             layers[-1] = dataclasses.replace(lp, recurrent_nodes=lp.recurrent_nodes + (name,))
             node_plans.append(NodePlan(name, node_type, target, lp.name, recurrent=True))
-        elif any(isinstance(op, LinearOp) for op in ops):
+        elif any(isinstance(op, (LinearOp, load.DelayOp)) for op in ops):
             pending.append(name)
             node_plans.append(NodePlan(name, node_type, target, None))
         else:
@@ -379,9 +382,11 @@ def check_stored_network(net: Any, spec: NetworkSpec) -> None:
     if len(net.layers) != len(spec.layers):
         problems.append(f"{len(net.layers)} layers vs the graph's {len(spec.layers)}")
     for a, b in zip(net.layers, spec.layers):
-        if (a.name, a.n_in, a.n_out, a.recurrent, a.spiking) != (b.name, b.n_in, b.n_out, b.recurrent, b.spiking):
+        if (a.name, a.n_in, a.n_out, a.recurrent, a.spiking, a.delays) != \
+                (b.name, b.n_in, b.n_out, b.recurrent, b.spiking, b.delays):
             problems.append(f"layer {a.name!r} ({a.n_in} -> {a.n_out}, recurrent {a.recurrent}, spiking "
-                            f"{a.spiking}) vs the graph's {b.name!r} ({b.n_in} -> {b.n_out}, recurrent "
+                            f"{a.spiking}, delays {list(a.delays)}) vs the graph's {b.name!r} ({b.n_in} -> "
+                            f"{b.n_out}, delays {list(b.delays)}, recurrent "
                             f"{b.recurrent}, spiking {b.spiking})")
     if problems:
         raise ConversionError("graph", "NIRGraph", "the stored Loihi integers (spikedeploy.quantization) do not "

@@ -25,7 +25,11 @@ neuron model, as Loihi's per-core neuron profiles require). For a block of
   ``sparse = synapses * (w + ceil(log2 k))`` bits (each synapse names its target
   compartment), rounded up to bytes. This is a model of Loihi's synapse formats
   (which also have per-axon headers and compressed run-length forms), not their
-  exact layout.
+  exact layout. A layer with delayed taps (``spikedeploy.delays``) counts each tap's
+  synapses (one source axon carries every tap: Loihi's synapses hold their own delay),
+  the dense form once per tap, and ``ceil(log2(max delay + 1))`` delay bits per synapse;
+  its largest delay is checked against the chip's ``max_synaptic_delay`` (Loihi 1: 62
+  steps; Loihi 2: 63, Lava's bit-accurate ``DelayDense``).
 
 The layer gets the smallest ``c`` (searched by doubling then bisection from
 ``ceil(n / neurons_per_core)``) for which every block passes ``core_fit``; a
@@ -46,6 +50,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..delays import NO_DELAYS
 from ..errors import ConfigError, MappingError
 from ..hardware import ChipProfile, load_chip
 from ..netspec import NetworkSpec
@@ -64,13 +69,15 @@ CHIP_LIMITS = ("cores_per_chip", "neurons_per_chip", "synapses_per_chip")
 class LayerConnectivity:
     """What the mapper needs of one layer: sizes and which synapses exist.
 
-    ``mask`` bool [n, n_in] (feed-forward synapses), ``rec_mask`` bool [n, n] or None.
+    ``mask`` bool [n, K n_in] (feed-forward synapses, the taps of ``delays`` side by side),
+    ``rec_mask`` bool [n, n] or None.
     """
 
     name: str
     mask: np.ndarray
     rec_mask: np.ndarray | None = None
     weight_bits: int = 8
+    delays: tuple[int, ...] = NO_DELAYS
 
     @property
     def n(self) -> int:
@@ -78,7 +85,16 @@ class LayerConnectivity:
 
     @property
     def n_in(self) -> int:
-        return int(self.mask.shape[1])
+        return int(self.mask.shape[1]) // len(self.delays)
+
+    @property
+    def axon_mask(self) -> np.ndarray:
+        """bool [n, n_in]: which inputs reach each neuron through any tap (one axon per input)."""
+        return self.mask.reshape(self.n, len(self.delays), self.n_in).any(axis=1)
+
+    @property
+    def delay_bits(self) -> int:
+        return math.ceil(math.log2(max(self.delays) + 1))
 
     @property
     def synapses(self) -> int:
@@ -90,10 +106,10 @@ def connectivity(network: Any) -> list[LayerConnectivity]:
     NetworkSpec (non-zero float weights, 8-bit weights assumed)."""
     if isinstance(network, LoihiNetwork):
         return [LayerConnectivity(l.name, l.weight != 0, None if l.rec_weight is None else l.rec_weight != 0,
-                                  int(l.num_weight_bits)) for l in network.layers]
+                                  int(l.num_weight_bits), l.delays) for l in network.layers]
     if isinstance(network, NetworkSpec):
-        return [LayerConnectivity(l.name, l.weight != 0, None if l.rec_weight is None else l.rec_weight != 0, 8)
-                for l in network.layers]
+        return [LayerConnectivity(l.name, l.weight != 0, None if l.rec_weight is None else l.rec_weight != 0, 8,
+                                  l.delays) for l in network.layers]
     raise ConfigError("network", f"expected a LoihiNetwork or a NetworkSpec, got {type(network).__name__}")
 
 
@@ -121,6 +137,7 @@ class LayerMapping:
     cores: tuple[CoreLoad, ...]
     limit: str                    # the limit one core fewer would break ("none": one core)
     unchecked: tuple[str, ...]    # per-core limits the chip does not publish
+    max_delay: int = 0            # the largest synaptic delay (steps; 0 without delayed taps)
 
     @property
     def n_cores(self) -> int:
@@ -185,7 +202,7 @@ class MappingReport:
                         "cores": l.n_cores, "limit": l.limit, "synapses": l.synapses,
                         "synapse_bytes": l.synapse_bytes, "max_neurons_per_core": l.max("neurons"),
                         "max_axons_in": l.max("axons_in"), "max_axons_out": l.max("axons_out"),
-                        "max_synapse_bytes_per_core": l.max("synapse_bytes"),
+                        "max_synapse_bytes_per_core": l.max("synapse_bytes"), "max_delay": l.max_delay,
                         "per_core": [c.__dict__ for c in l.cores]} for l in self.layers],
         }
 
@@ -206,6 +223,10 @@ class MappingReport:
             lines.append(f"{l.name:<14} {l.neurons:>7} {l.fan_in:>6} {l.n_cores:>5} {l.max('neurons'):>10} "
                          f"{l.max('axons_in'):>12} {l.max('axons_out'):>13} {l.synapses:>9,} "
                          f"{l.synapse_bytes:>10,} {l.max('synapse_bytes'):>10,}  {l.limit}")
+        delayed = [f"{l.name} {l.max_delay}" for l in self.layers if l.max_delay]
+        if delayed:
+            lines.append(f"synaptic delays (steps, largest per layer): {', '.join(delayed)}; limit "
+                         f"{lim('max_synaptic_delay')}: ok")
         lines.append(f"total: {self.total_cores} core(s), {self.synapses:,} synapses, "
                      f"{self.synapse_bytes:,} bytes of synaptic memory (model: docs/lava-backend.md)")
         for key, c in self.chip_checks.items():
@@ -229,13 +250,21 @@ def _blocks(n: int, c: int) -> list[tuple[int, int]]:
 
 
 def _sources(layer: LayerConnectivity) -> np.ndarray:
-    """bool [n, n_in (+ n)]: the synapses into each neuron, inputs then own neurons."""
-    return layer.mask if layer.rec_mask is None else np.concatenate([layer.mask, layer.rec_mask], axis=1)
+    """bool [n, n_in (+ n)]: the axons into each neuron, inputs then own neurons."""
+    axons = layer.axon_mask
+    return axons if layer.rec_mask is None else np.concatenate([axons, layer.rec_mask], axis=1)
 
 
-def _synapse_bytes(axons_in: int, k: int, synapses: int, bits: int) -> tuple[int, str]:
-    dense = axons_in * k * bits
-    sparse = synapses * (bits + max(1, math.ceil(math.log2(k))) if k > 1 else bits)
+def _synapse_counts(layer: LayerConnectivity) -> np.ndarray:
+    """int [n]: the synapses into each neuron (every tap, and the recurrent ones)."""
+    count = layer.mask.sum(axis=1)
+    return count if layer.rec_mask is None else count + layer.rec_mask.sum(axis=1)
+
+
+def _synapse_bytes(axons_in: int, k: int, synapses: int, bits: int, taps: int = 1,
+                   delay_bits: int = 0) -> tuple[int, str]:
+    dense = axons_in * k * taps * (bits + delay_bits)
+    sparse = synapses * (bits + delay_bits + (max(1, math.ceil(math.log2(k))) if k > 1 else 0))
     return (math.ceil(dense / 8), "dense") if dense <= sparse else (math.ceil(sparse / 8), "sparse")
 
 
@@ -257,13 +286,12 @@ def _fan_out(targets: list[tuple[np.ndarray, list[tuple[int, int]]]], n: int) ->
 
 
 def _loads(layer: LayerConnectivity, blocks: list[tuple[int, int]], fan_out: np.ndarray) -> list[CoreLoad]:
-    src = _sources(layer)
+    src, counts = _sources(layer), _synapse_counts(layer)
     loads = []
     for a, b in blocks:
-        sub = src[a:b]
-        axons_in = int(sub.any(axis=0).sum())
-        syn = int(sub.sum())
-        nbytes, enc = _synapse_bytes(axons_in, b - a, syn, layer.weight_bits)
+        axons_in = int(src[a:b].any(axis=0).sum())
+        syn = int(counts[a:b].sum())
+        nbytes, enc = _synapse_bytes(axons_in, b - a, syn, layer.weight_bits, len(layer.delays), layer.delay_bits)
         loads.append(CoreLoad(a, b - a, axons_in, int(fan_out[a:b].sum()), syn, nbytes, enc))
     return loads
 
@@ -289,10 +317,11 @@ class _Mapper:
         src = _sources(layer)
         need = {"axons_in_per_core": int(src.sum(axis=1).max()) if layer.n else 0,
                 "axons_out_per_core": int(fan_out.max()) if fan_out.size else 0}
-        per_neuron_syn = src.sum(axis=1)
+        per_neuron_syn = _synapse_counts(layer)
         worst = int(per_neuron_syn.argmax()) if layer.n else 0
-        need["synaptic_memory_bytes_per_core"] = _synapse_bytes(int(per_neuron_syn[worst]), 1,
-                                                                int(per_neuron_syn[worst]), layer.weight_bits)[0]
+        need["synaptic_memory_bytes_per_core"] = _synapse_bytes(
+            int(src[worst].sum()), 1, int(per_neuron_syn[worst]), layer.weight_bits, len(layer.delays),
+            layer.delay_bits)[0]
         remedies = {"axons_in_per_core": "reduce the layer's fan-in (fewer inputs per neuron: pool the input, "
                                          "prune weights, or insert a relay layer)",
                     "axons_out_per_core": "reduce the fan-out (prune weights or merge target cores)",
@@ -353,6 +382,8 @@ def map_network(network: Any, chip: str | ChipProfile = "loihi2", *, max_rounds:
     for a, b in zip(layers[:-1], layers[1:]):
         if b.n_in != a.n:
             raise ConfigError("network", f"layer {b.name!r} takes {b.n_in} inputs, {a.name!r} has {a.n} neurons")
+    for layer in layers:
+        profile.check_delay(layer.name, max(layer.delays))
     mapper = _Mapper(profile, layers)
     L = len(layers)
     blocks: list[list[tuple[int, int]]] = [[(0, l.n)] for l in layers]
@@ -362,7 +393,7 @@ def map_network(network: Any, chip: str | ChipProfile = "loihi2", *, max_rounds:
         for i in reversed(range(L)):
             targets = []
             if i + 1 < L:
-                targets.append((layers[i + 1].mask, blocks[i + 1]))
+                targets.append((layers[i + 1].axon_mask, blocks[i + 1]))
             if layers[i].rec_mask is not None:
                 targets.append((layers[i].rec_mask, blocks[i]))
             fan_out = _fan_out(targets, layers[i].n)
@@ -380,7 +411,7 @@ def map_network(network: Any, chip: str | ChipProfile = "loihi2", *, max_rounds:
     for i, layer in enumerate(layers):
         targets = []
         if i + 1 < L:
-            targets.append((layers[i + 1].mask, blocks[i + 1]))
+            targets.append((layers[i + 1].axon_mask, blocks[i + 1]))
         if layer.rec_mask is not None:
             targets.append((layer.rec_mask, blocks[i]))
         fan_out = _fan_out(targets, layer.n)
@@ -388,9 +419,9 @@ def map_network(network: Any, chip: str | ChipProfile = "loihi2", *, max_rounds:
         unchecked = mapper.chip.core_fit(neurons=0).unchecked
         result.append(LayerMapping(layer.name, layer.n, int(_sources(layer).any(axis=0).sum()),
                                    layer.rec_mask is not None, tuple(loads), mapper.reason(i, len(blocks[i]), fan_out),
-                                   tuple(unchecked)))
+                                   tuple(unchecked), max(layer.delays)))
     limits = {}
-    for key in CORE_LIMITS + CHIP_LIMITS:
+    for key in CORE_LIMITS + CHIP_LIMITS + ("max_synaptic_delay",):
         if key in profile.sections.get("limits", {}):
             q = profile.quantity("limits", key)
             limits[key] = {"value": q.value, "status": q.status, "source": q.source}

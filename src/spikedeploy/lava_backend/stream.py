@@ -2,8 +2,8 @@
 processes per layer, which samples received spikes across a reset, and the values the
 predictions are read from. Imports without Lava.
 
-The stream rule (``docs/fixed-point.md``): the only thing a sample can pass to the next in a
-Lava stream is the recurrent Dense's last spikes. After a run :func:`carried_samples` counts
+The stream rule (``docs/fixed-point.md``): the only things a sample can pass to the next in a
+Lava stream are the recurrent Dense's last spikes and what a delayed tap still holds. After a run :func:`carried_samples` counts
 them from Lava's own recordings; with none, every sample's window equals an independent run
 (``emulate``), otherwise the exact reference is ``emulate_stream`` (Lava's timing).
 """
@@ -56,17 +56,24 @@ def choose_decays(net: LavaNetwork, decays: str) -> tuple[str, list[str]]:
 
 
 def carried_samples(result: Any) -> np.ndarray:
-    """bool [N]: samples whose window received recurrent spikes across its reset, read from
-    Lava's own recordings (a recurrent layer at depth k spiking on the step before its reset,
-    ``i R + k - 1``). All False: every window equals an independent run."""
+    """bool [N]: samples whose window received spikes across its reset, read from Lava's own
+    recordings and the stream: a recurrent layer at depth k spiking on the step before its
+    reset (``i R + k - 1``), or the source of a delayed layer (``spikedeploy.delays``) spiking
+    in the last ``max(delays)`` steps before the delayed layer's reset. All False: every
+    window equals an independent run."""
     lay = result.layout
     R = lay.reset_interval
     carried = np.zeros((result.replicas, lay.n_samples), dtype=bool)
+    starts = np.arange(lay.n_samples) * R
     for depth, layer in enumerate(result.lava.layers, start=1):
-        if not layer.recurrent:
-            continue
-        steps = np.arange(lay.n_samples) * R + depth - 1
-        carried |= result.spikes[layer.name][:, steps, :].any(axis=2)
+        if layer.recurrent:
+            carried |= result.spikes[layer.name][:, starts + depth - 1, :].any(axis=2)
+        if max(layer.delays) > 0:
+            source = result.stream if depth == 1 else result.spikes[result.lava.layers[depth - 2].name]
+            for back in range(1, min(max(layer.delays), R) + 1):   # source step s, arriving at s + 1 + d
+                steps = starts + depth - 1 - back
+                ok = steps >= 0
+                carried[:, ok] |= source[:, steps[ok], :].any(axis=2)
     return carried.reshape(-1)[:result.n_samples]
 
 
@@ -82,22 +89,25 @@ def default_replicas(net: Any, n_samples: int, budget: int = DEFAULT_SYNAPSE_BUD
 
 def float_quiet_gap(spec: Any, samples: np.ndarray, max_gap: int, batch_size: int = 64) -> int | None:
     """The smallest gap after which every recurrent layer of the float network is silent on
-    the last step of each sample's window (``quiet_gap``'s rule, in float64); None if none."""
-    rec = [i for i, l in enumerate(spec.layers) if l.recurrent]
-    if not rec:
+    the last step of each sample's window, and every delayed layer's source on its last
+    ``max(delays)`` steps (``quiet_gap``'s rule, in float64); None if none."""
+    watch = [(i + 1, 1) for i, l in enumerate(spec.layers) if l.recurrent]     # (trace: 0 input, i + 1 layer i)
+    watch += [(i, max(l.delays)) for i, l in enumerate(spec.layers) if l.delayed]
+    if not watch:
         return 0
     N, T, F = samples.shape
     model = SpecNetwork(spec, dtype=torch.float64)
-    active = np.zeros(T + max_gap, dtype=np.int64)
+    active = {k: np.zeros(T + max_gap, dtype=np.int64) for k, _ in watch}
     with torch.no_grad():
         for b0 in range(0, N, batch_size):
             xb = torch.zeros((min(batch_size, N - b0), T + max_gap, F), dtype=torch.float64)
             xb[:, :T] = torch.as_tensor(samples[b0:b0 + batch_size], dtype=torch.float64)
-            run = model.run(xb)
-            for i in rec:
-                active += run.outputs[i].sum(dim=(0, 2)).to(torch.int64).numpy()
+            traces = (xb,) + model.run(xb).outputs
+            for k in active:
+                active[k] += (traces[k] != 0).sum(dim=(0, 2)).to(torch.int64).numpy()
     for gap in range(max_gap + 1):
-        if active[T + gap - 1] == 0:
+        end = T + gap
+        if all(active[k][max(end - span, 0):end].sum() == 0 for k, span in watch):
             return gap
     return None
 

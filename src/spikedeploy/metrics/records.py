@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from ..delays import NO_DELAYS
 from ..errors import ConfigError
 from .activity import (ActivationSparsityResult, LayerSpikes, NeuronUpdatesResult,
                        SpikeCountResult)
@@ -27,14 +28,15 @@ class LayerWeights:
     """What counting needs of one layer. Weights are any array (float or integer)."""
 
     name: str
-    weight: Any                  # [out, in]
+    weight: Any                  # [out, K in]: the taps of ``delays`` side by side (spikedeploy.delays)
     rec_weight: Any = None       # [out, out]
     spiking: bool = True
     gate_weight: Any = None      # GPN before folding: [4C, 2C] tensor or its shape
+    delays: tuple[int, ...] = NO_DELAYS
 
     @property
     def n_in(self) -> int:
-        return int(self.weight.shape[1])
+        return int(self.weight.shape[1]) // len(self.delays)
 
     @property
     def n_out(self) -> int:
@@ -55,7 +57,7 @@ def _layer_like(obj: Any) -> LayerWeights:
     else:
         spiking = getattr(obj, "vth", True) is not None
     return LayerWeights(str(obj.name), obj.weight, getattr(obj, "rec_weight", None), spiking,
-                        getattr(obj, "gate_weight", None))
+                        getattr(obj, "gate_weight", None), tuple(getattr(obj, "delays", NO_DELAYS)))
 
 
 def layers_of(network: Any) -> tuple[LayerWeights, ...]:

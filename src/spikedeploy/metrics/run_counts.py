@@ -8,7 +8,9 @@ integers, so runs with equal spikes give equal tables (``==``), whatever dtype o
 backend produced the spikes.
 
 Layer k reads layer k-1's spikes (the first layer reads the input) at the same
-step; a recurrent layer also reads its own spikes of the previous step. A run
+step (a layer with delayed taps, ``spikedeploy.delays``, also reads them ``d`` steps late:
+each spike is counted once per tap within the sample's window); a recurrent layer also
+reads its own spikes of the previous step. A run
 whose outputs lag (Lava's Dense adds one step per layer) must be re-aligned by
 the caller before counting. The non-spiking readout needs no spike tensor; its
 voltage may be given as its state (a spike trace recorded for it is accepted when all
@@ -24,6 +26,7 @@ from typing import Any, Mapping
 
 import torch
 
+from ..delays import delayed_inputs
 from ..errors import ConfigError, ShapeMismatchError
 from ._arrays import as_sequence
 from .activity import ActivationSparsity, NeuronUpdates, SpikeCount
@@ -53,7 +56,7 @@ class RunCounter:
         for k, l in enumerate(layers):
             if l.name in gate_weights:
                 layers[k] = LayerWeights(l.name, l.weight, l.rec_weight, l.spiking,
-                                         gate_weights[l.name])
+                                         gate_weights[l.name], l.delays)
         self.layers: tuple[LayerWeights, ...] = tuple(layers)
         if self.layers[0].n_in <= 0:
             raise ConfigError("layers", "the first layer has no inputs")
@@ -132,9 +135,9 @@ class RunCounter:
             else:
                 if layer.name in gate_inputs:
                     raise ConfigError("gate_inputs", f"layer {layer.name!r} has no gate weight")
-                self._synops.update(layer.name, x, layer.weight, rec_inputs=rec[0],
-                                    rec_weight=rec[1])
-            self._updates.update(layer.name, x, layer.weight, rec_inputs=rec[0],
+                self._synops.update(layer.name, delayed_inputs(x, layer.delays), layer.weight,
+                                    rec_inputs=rec[0], rec_weight=rec[1])
+            self._updates.update(layer.name, delayed_inputs(x, layer.delays), layer.weight, rec_inputs=rec[0],
                                  rec_weight=rec[1], state=states.get(layer.name))
             if out is not None:
                 self._spikes.update(layer.name, out)

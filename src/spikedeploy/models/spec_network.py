@@ -3,7 +3,7 @@
 Each layer runs the CUBA-LIF step function of :mod:`.neurons.lif` (the one used for
 training), so a spec and the trained model share one set of equations::
 
-    x_t = W @ in_t  (+ W_rec @ s_{t-1})
+    x_t = W @ in_t  (+ W_rec @ s_{t-1})      (a delayed layer: sum_k W_k @ in_{t - d_k}, spikedeploy.delays)
     u_t = (1 - du) u_{t-1} + x_t ;  v_t = (1 - dv) v_{t-1} + u_t + bias
     s_t = v_t > vth ;  v_t = 0 where s_t
 
@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..delays import delayed_inputs
 from ..errors import ConfigError, ShapeMismatchError
 from ..netspec import NetworkSpec
 from .neurons.lif import CubaLIFParameters, CubaLIFState, cuba_lif_step
@@ -87,7 +88,7 @@ class SpecNetwork(nn.Module):
         outputs, voltages = [], []
         for i, layer in enumerate(self.spec.layers):
             weight, p = self.layer_params(i)
-            current = F.linear(signal, weight)
+            current = F.linear(delayed_inputs(signal, layer.delays), weight)
             zero = current.new_zeros(current.shape[0], layer.n_out)
             state = CubaLIFState(zero, zero, zero)
             outs, vs = [], []

@@ -89,7 +89,9 @@ NODE_KEY_ROLE = "spikedeploy.role"
 ROLE_SYNAPSE = "synapse"      #: the feed-forward Affine (weight, bias)
 ROLE_NEURON = "neuron"        #: the LIF/CubaLIF/IF/LI/CubaLI/I node
 ROLE_RECURRENT = "recurrent"  #: the Linear on the edge neuron -> Linear -> neuron
-ROLES = (ROLE_SYNAPSE, ROLE_NEURON, ROLE_RECURRENT)
+ROLE_DELAY = "delay"          #: a delayed tap's Delay node (spikedeploy.delays)
+ROLE_TAP = "tap"              #: a delayed tap's Linear, after its Delay
+ROLES = (ROLE_SYNAPSE, ROLE_NEURON, ROLE_RECURRENT, ROLE_DELAY, ROLE_TAP)
 
 
 def tau_from_decay(decay: np.ndarray, dt: float) -> np.ndarray:

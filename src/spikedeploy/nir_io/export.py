@@ -9,7 +9,11 @@ Each spec layer becomes up to three nodes, named after the layer::
 wired ``input -> L1.synapse -> L1.neuron -> L2.synapse -> ... -> output``, with a
 recurrent layer's loop as the edges ``L.neuron -> L.recurrent -> L.neuron`` (the
 flat form that nirtorch, snntorch and NIR's own examples use; the loader also
-reads snntorch's subgraph form). The node type follows the layer's decays:
+reads snntorch's subgraph form). A layer with delayed taps (``spikedeploy.delays``)
+writes its first tap as ``L.synapse`` and each other tap ``d`` as a parallel branch
+``source -> L.delay<d> (Delay, d dt seconds) -> L.tap<d> (Linear) -> L.neuron``
+(a first tap with a delay gets ``L.delay<d>`` before ``L.synapse``); NIR sums
+the branches at the neuron. The node type follows the layer's decays:
 
 ============================  =============================  =========================
 layer                         spiking                        non-spiking (vth None)
@@ -45,7 +49,7 @@ from . import load, metadata_codec
 from .convention import (CONVENTION, DIGEST_FIELDS, DISCRETISATION, INPUT_GAINS, KEY_CONFIG, KEY_CONVENTION,
                          KEY_DISCRETISATION, KEY_DT, KEY_INPUT_GAIN, KEY_LAYERS, KEY_QUANTIZATION, KEY_QUANTIZED_FROM,
                          KEY_PROFILE, KEY_READOUT, KEY_SPEC_METADATA, KEY_WRITER, NODE_KEY_LAYER, NODE_KEY_ROLE,
-                         ROLE_NEURON, ROLE_RECURRENT, ROLE_SYNAPSE, tau_from_decay)
+                         ROLE_DELAY, ROLE_NEURON, ROLE_RECURRENT, ROLE_SYNAPSE, ROLE_TAP, tau_from_decay)
 
 INPUT_NODE = "input"
 OUTPUT_NODE = "output"
@@ -146,6 +150,39 @@ def _layer_nodes(layer: LayerSpec, dt: float, input_gain: str) -> dict[str, nir.
     return nodes
 
 
+def _tap_nodes(layer: LayerSpec, written: dict[str, nir.NIRNode], dt: float) -> dict[str, nir.NIRNode]:
+    """A delayed layer's taps: the synapse keeps the first tap's columns (and the bias); a Delay
+    node (``d dt`` seconds) per non-zero delay, a Linear per later tap. Changes ``written``."""
+    if not layer.delayed:
+        return {}
+    syn = written[ROLE_SYNAPSE]
+    n = layer.n_in
+    blocks = [syn.weight[:, k * n:(k + 1) * n] for k in range(len(layer.delays))]
+    meta = lambda role: {NODE_KEY_LAYER: layer.name, NODE_KEY_ROLE: role}  # noqa: E731
+    written[ROLE_SYNAPSE] = nir.Affine(weight=np.ascontiguousarray(blocks[0]), bias=syn.bias,
+                                       metadata=meta(ROLE_SYNAPSE))
+    out: dict[str, nir.NIRNode] = {}
+    for d, block in zip(layer.delays, blocks):
+        if d:
+            out[f"{layer.name}.{ROLE_DELAY}{d}"] = nir.Delay(delay=np.full(n, d * dt), metadata=meta(ROLE_DELAY))
+        if d != layer.delays[0]:
+            out[f"{layer.name}.{ROLE_TAP}{d}"] = nir.Linear(weight=np.ascontiguousarray(block), metadata=meta(ROLE_TAP))
+    return out
+
+
+def _tap_edges(layer: LayerSpec, source: str, names: dict[str, str]) -> list[tuple[str, str]]:
+    """``source`` into the synapse (through the first tap's Delay) and into each later tap."""
+    first = layer.delays[0]
+    into_synapse = ([(source, f"{layer.name}.{ROLE_DELAY}{first}"),
+                     (f"{layer.name}.{ROLE_DELAY}{first}", names[ROLE_SYNAPSE])] if first
+                    else [(source, names[ROLE_SYNAPSE])])
+    edges = into_synapse
+    for d in layer.delays[1:]:
+        delay, tap = f"{layer.name}.{ROLE_DELAY}{d}", f"{layer.name}.{ROLE_TAP}{d}"
+        edges += [(source, delay), (delay, tap), (tap, names[ROLE_NEURON])]
+    return edges
+
+
 def float_digests(spec: NetworkSpec) -> dict[str, dict[str, str]]:
     """{layer: {field: digest}} of the float parameters (:data:`~.convention.DIGEST_FIELDS`)."""
     return {layer.name: {f: array_digest(getattr(layer, f)) for f in DIGEST_FIELDS if getattr(layer, f) is not None}
@@ -202,12 +239,14 @@ def spec_to_nir(spec: NetworkSpec, *, loihi: Any = None, config: Mapping[str, An
                                "neuron" if last and not readout_neuron else input_gain)
         if last and not readout_neuron:
             written = {ROLE_SYNAPSE: written[ROLE_SYNAPSE]}
+        taps = _tap_nodes(layer, written, dt)      # none without delays
         for role, node in written.items():
             if names[role] in nodes:
                 raise ConfigError("layers", f"node name {names[role]!r} is used twice",
                                   remedy="rename the layer")
             nodes[names[role]] = node
-        edges.append((prev, names[ROLE_SYNAPSE]))
+        nodes.update(taps)
+        edges += _tap_edges(layer, prev, names)
         prev = names[ROLE_SYNAPSE]
         if ROLE_NEURON in written:
             edges.append((names[ROLE_SYNAPSE], names[ROLE_NEURON]))
@@ -279,6 +318,9 @@ def check_same_spec(expected: NetworkSpec, got: NetworkSpec) -> None:
     for a, b in zip(expected.layers, got.layers):
         if a.name != b.name:
             raise ConversionError(a.name, "layer", f"re-imported as {b.name!r}", remedy="report this as a bug")
+        if a.delays != b.delays:
+            raise ConversionError(a.name, "layer", f"delays {list(a.delays)} re-imported as {list(b.delays)}",
+                                  remedy="report this as a bug")
         for field in ("weight", "du", "dv", "vth", "bias", "rec_weight"):
             x, y = getattr(a, field), getattr(b, field)
             # Equal values (so -0.0 == 0.0); float32 arrays, never NaN (NetworkSpec refuses NaN).

@@ -98,7 +98,16 @@ class NeuronOp:
         return int(self.du.shape[0])
 
 
-Op = Union[LinearOp, NeuronOp]
+@dataclass(frozen=True, eq=False)
+class DelayOp:
+    """``y_t = x_{t - steps}`` element-wise (int64 [n] steps, >= 0)."""
+
+    node: str
+    node_type: str
+    steps: np.ndarray
+
+
+Op = Union[LinearOp, NeuronOp, DelayOp]
 
 
 @dataclass
@@ -251,12 +260,17 @@ def convert_flatten(name: str, node: nir.Flatten, ctx: ReadContext) -> list[Op]:
 
 def convert_delay(name: str, node: nir.Delay, ctx: ReadContext) -> list[Op]:
     delay = _vector(name, node, "delay", ctx.size)
-    if np.any(delay != 0):
-        steps = delay / ctx.dt
-        ctx.lossy(name, "Delay", f"delays up to {delay.max():g} s ({steps.max():g} steps) have no place "
-                  "in a NetworkSpec", "the delay is dropped: the spikes arrive that many steps earlier",
-                  remedy="remove the delay or map it to the chip's synaptic delays by hand")
-    return []
+    if not np.any(delay != 0):
+        return []
+    steps = delay / ctx.dt
+    whole = np.round(steps)
+    if np.any(steps < 0):
+        raise ConversionError(name, "Delay", f"negative delays ({delay.min():g} s)", remedy="delays must be >= 0")
+    if np.any(np.abs(steps - whole) > 1e-6 * np.maximum(1.0, whole)):
+        ctx.lossy(name, "Delay", f"delays of {steps[np.abs(steps - whole) > 1e-6].max():g} steps are not whole "
+                  f"steps of dt = {ctx.dt:g} s", "rounded to whole steps",
+                  remedy="write delays as multiples of the graph's dt")
+    return [DelayOp(name, "Delay", whole.astype(np.int64))]
 
 
 def convert_lif(name: str, node: nir.LIF, ctx: ReadContext) -> list[Op]:
@@ -397,9 +411,47 @@ def _inline(graph: nir.NIRGraph, prefix: str = "", top: bool = True
     return nodes, edges
 
 
+@dataclass(frozen=True)
+class _Fork:
+    """Parallel paths of nodes leaving one node of the chain and rejoining at ``join``, whose
+    outputs add there (NIR sums a node's inputs): a layer's delayed taps, Delay -> Linear."""
+
+    paths: tuple[tuple[str, ...], ...]
+    join: str
+
+
+def _fork(here: str, nxt: list[str], fsucc: Mapping[str, list[str]], fpred: Mapping[str, list[str]],
+          in_loops: set[str], nodes: Mapping[str, Any]) -> _Fork:
+    """The fork leaving ``here`` into ``nxt``: each branch a path of single-input, single-output
+    nodes; every branch must end at the same node, fed by nothing else."""
+    fwd = lambda d, k: [x for x in d[k] if x not in in_loops]  # noqa: E731
+    paths, joins = [], set()
+    for first in nxt:
+        path = [first]
+        while len(fwd(fpred, path[-1])) == 1:
+            succ = fwd(fsucc, path[-1])
+            if len(succ) != 1:
+                problem = "leads nowhere (not to the Output)" if not succ else "branches again"
+                raise ConversionError(path[-1], _type(nodes[path[-1]]), f"{problem} inside the fork from {here!r}",
+                                      remedy="only parallel paths that rejoin at one node convert")
+            path.append(succ[0])
+        joins.add(path[-1])
+        paths.append(tuple(path[:-1]))
+    if len(joins) != 1:
+        raise ConversionError(here, _type(nodes[here]), f"feeds {len(nxt)} branches that end at different nodes "
+                              f"{sorted(joins)}: the graph is not a chain of layers",
+                              remedy="only parallel paths (a layer's delayed taps) that rejoin at one node convert")
+    join = joins.pop()
+    ends = sorted(p[-1] if p else here for p in paths)
+    if sorted(fwd(fpred, join)) != ends:
+        raise ConversionError(join, _type(nodes[join]), f"is fed by {sorted(fwd(fpred, join))}, not only by the "
+                              f"branches from {here!r}", remedy="only parallel paths from one node may join")
+    return _Fork(tuple(paths), join)
+
+
 def _structure(nodes: dict[str, Any], edges: list[tuple[str, str]]
-               ) -> tuple[list[str], dict[str, list[list[str]]]]:
-    """(the chain of node names from Input to Output, {neuron node: [loop paths]})."""
+               ) -> tuple[list[Any], dict[str, list[list[str]]]]:
+    """(the chain from Input to Output: node names and :class:`_Fork` s, {neuron node: [loop paths]})."""
     inputs = [k for k, v in nodes.items() if isinstance(v, nir.Input)]
     outputs = [k for k, v in nodes.items() if isinstance(v, nir.Output)]
     if len(inputs) != 1 or len(outputs) != 1:
@@ -452,10 +504,14 @@ def _structure(nodes: dict[str, Any], edges: list[tuple[str, str]]
                                   remedy="only recurrence within one layer converts to a NetworkSpec")
         loops[dst].append(path)
         in_loops.update(path)
-    chain = [source]
+    chain: list[Any] = [source]
     while chain[-1] != sink:
         here = chain[-1]
         nxt = [b for b in fsucc[here] if b not in in_loops]
+        if len(nxt) > 1:
+            fork = _fork(here, nxt, fsucc, fpred, in_loops, nodes)
+            chain += [fork, fork.join]
+            continue
         if len(nxt) != 1:
             raise ConversionError(here, _type(nodes[here]), f"feeds {len(nxt)} nodes {nxt}: the graph is not a "
                                   "chain of layers", remedy="only layer stacks (with recurrence inside a layer) "
@@ -467,7 +523,8 @@ def _structure(nodes: dict[str, Any], edges: list[tuple[str, str]]
         if nxt[0] in chain:
             raise ConversionError(nxt[0], _type(nodes[nxt[0]]), "the chain of layers loops back to this node")
         chain.append(nxt[0])
-    left = [k for k in nodes if k not in chain and k not in in_loops]
+    in_forks = {n for item in chain if isinstance(item, _Fork) for p in item.paths for n in p}
+    left = [k for k in nodes if k not in chain and k not in in_loops and k not in in_forks]
     if left:
         raise ConversionError(left[0], _type(nodes[left[0]]), "is a branch off the chain of layers "
                               "(it does not lead to the Output)", remedy="remove it")
@@ -570,38 +627,117 @@ class _LayerBuilder:
             raise ConversionError(node, node_type, str(err)) from err
 
 
-def _layers(chain: list[str], loops: Mapping[str, list[list[str]]], nodes: Mapping[str, Any], ctx: ReadContext,
+@dataclass
+class _Taps:
+    """The linear map since the last neuron, by delay: ``x -> sum_d W_d x_{t-d} + bias``."""
+
+    taps: dict[int, np.ndarray]
+    bias: np.ndarray | None = None
+    last: str = ""                      # the last node applied (names a trailing readout)
+
+    @classmethod
+    def identity(cls, n: int) -> "_Taps":
+        return cls({0: np.eye(n)})
+
+    def linear(self, op: LinearOp) -> "_Taps":
+        bias = None if self.bias is None else op.weight @ self.bias
+        if op.bias is not None:
+            bias = op.bias if bias is None else bias + op.bias
+        return _Taps({d: op.weight @ w for d, w in self.taps.items()}, bias, op.node)
+
+    def delay(self, op: DelayOp, ctx: ReadContext) -> "_Taps":
+        if self.bias is not None and np.any((self.bias != 0) & (op.steps > 0)):
+            ctx.lossy(op.node, op.node_type, "delays a constant (a bias before it)", "the constant is applied "
+                      "from the first step (it would arrive that many steps later)",
+                      remedy="put the bias after the delay")
+        out: dict[int, np.ndarray] = {}
+        for v in np.unique(op.steps):
+            mask = (op.steps == v)[:, None]
+            for d, w in self.taps.items():
+                out[d + int(v)] = out.get(d + int(v), 0) + np.where(mask, w, 0.0)
+        return _Taps(out, self.bias, op.node)
+
+    def plus(self, other: "_Taps") -> "_Taps":
+        taps = dict(self.taps)
+        for d, w in other.taps.items():
+            taps[d] = taps[d] + w if d in taps else w
+        bias = self.bias if other.bias is None else other.bias if self.bias is None else self.bias + other.bias
+        return _Taps(taps, bias, other.last or self.last)
+
+    def weight(self, gain: np.ndarray | float = 1.0) -> dict[str, Any]:
+        """``weight`` (the taps side by side) and ``delays`` for a LayerSpec."""
+        delays = tuple(sorted(self.taps))
+        g = np.asarray(gain, dtype=np.float64).reshape(-1, 1)        # per row, or one value
+        return {"weight": np.concatenate([g * self.taps[d] for d in delays], axis=1), "delays": delays}
+
+
+def _apply(pending: _Taps, name: str, nodes: Mapping[str, Any], ctx: ReadContext,
+           converters: Mapping[type, Converter] | None) -> tuple[_Taps, list[NeuronOp]]:
+    """Node ``name``'s linear and delay operations applied to ``pending``; its neuron ops apart."""
+    neurons = []
+    for op in convert_node(name, nodes[name], ctx, converters):
+        if isinstance(op, NeuronOp):
+            neurons.append(op)
+            continue
+        if neurons:
+            raise ConversionError(name, _type(nodes[name]), "applies a linear operation after its neurons")
+        n_in = op.steps.shape[0] if isinstance(op, DelayOp) else op.weight.shape[1]
+        if n_in != ctx.size:
+            raise ConversionError(op.node, op.node_type, f"expects {n_in} inputs, the incoming signal has {ctx.size}")
+        pending = pending.delay(op, ctx) if isinstance(op, DelayOp) else pending.linear(op)
+        ctx.size = n_in if isinstance(op, DelayOp) else op.weight.shape[0]
+    return pending, neurons
+
+
+def _through_fork(fork: _Fork, pending: _Taps, nodes: Mapping[str, Any], ctx: ReadContext,
+                  converters: Mapping[type, Converter] | None) -> _Taps:
+    """Each branch applied to ``pending``; their sum (what the join node receives)."""
+    total, size = None, None
+    for path in fork.paths:
+        branch, bctx = pending, dataclasses.replace(ctx)
+        bctx.notes = ctx.notes
+        for name in path:
+            branch, neurons = _apply(branch, name, nodes, bctx, converters)
+            if neurons:
+                raise ConversionError(name, _type(nodes[name]), f"is a neuron on a branch into {fork.join!r}",
+                                      remedy="only linear and Delay nodes may lie on parallel branches")
+        if size is not None and bctx.size != size:
+            raise ConversionError(fork.join, _type(nodes[fork.join]), f"receives {bctx.size} and {size} values "
+                                  "from its branches")
+        total, size = branch if total is None else total.plus(branch), bctx.size
+    ctx.size = size
+    return total
+
+
+def _layers(chain: list[Any], loops: Mapping[str, list[list[str]]], nodes: Mapping[str, Any], ctx: ReadContext,
             converters: Mapping[type, Converter] | None) -> list[LayerSpec]:
-    """Walk the chain: linear nodes compose until a neuron node closes a layer; what is left
-    after the last neuron becomes a non-spiking readout of linear nodes only."""
+    """Walk the chain: linear and delay nodes compose (by delay: a layer's taps) until a neuron node
+    closes a layer; what is left after the last neuron becomes a non-spiking readout."""
     out = _LayerBuilder()
-    pending: tuple[np.ndarray, np.ndarray | None] | None = None
-    pending_name = ""
-    for name in chain:
-        for op in convert_node(name, nodes[name], ctx, converters):
-            if isinstance(op, LinearOp):
-                if op.weight.shape[1] != ctx.size:
-                    raise ConversionError(op.node, op.node_type, f"expects {op.weight.shape[1]} inputs, "
-                                          f"the incoming signal has {ctx.size}")
-                pending, pending_name = _compose(pending, op), op.node
-                ctx.size = op.weight.shape[0]
-                continue
+    pending: _Taps | None = None
+    for item in chain:
+        if pending is None:
+            pending = _Taps.identity(ctx.size)
+        if isinstance(item, _Fork):
+            pending = _through_fork(item, pending, nodes, ctx, converters)
+            continue
+        pending, neurons = _apply(pending, item, nodes, ctx, converters)
+        for op in neurons:
             if op.size != ctx.size:
                 raise ConversionError(op.node, op.node_type, f"has {op.size} neurons, the incoming signal "
                                       f"has {ctx.size} values")
-            w_in, b_in = pending if pending is not None else (np.eye(ctx.size), None)
-            bias = op.bias + _current_bias(op, b_in, ctx, "an Affine bias")
+            bias = op.bias + _current_bias(op, pending.bias, ctx, "an Affine bias")
             rec = None
             for path in loops.get(op.node, []):
                 w_loop, b_loop = _loop_weight(op, path, nodes, ctx, converters)
                 rec = op.gain[:, None] * w_loop + (0 if rec is None else rec)
                 bias = bias + _current_bias(op, b_loop, ctx, "a bias on the recurrent loop")
-            out.add(op.layer, op.node, op.node_type, weight=op.gain[:, None] * w_in, du=op.du, dv=op.dv,
+            out.add(op.layer, op.node, op.node_type, **pending.weight(op.gain), du=op.du, dv=op.dv,
                     vth=op.vth, bias=bias, rec_weight=rec)
-            pending = None
-    if pending is not None:
-        w, b = pending
-        out.add(pending_name, pending_name, _type(nodes[pending_name]), weight=w, du=1.0, dv=1.0, vth=None, bias=b)
+            pending = _Taps.identity(ctx.size)
+    if pending is not None and pending.last:
+        name = pending.last
+        out.add(name, name, _type(nodes[name]), **pending.weight(), du=1.0, dv=1.0, vth=None, bias=pending.bias)
     if not out.layers:
         raise ConversionError("graph", "NIRGraph", "has no layers between its Input and Output")
     return out.layers

@@ -164,6 +164,20 @@ def _lava(spec: NetworkSpec) -> Prepared:
         "the standard form, which is what was written (the same file as --for nir)",))
 
 
+def _no_delays(consumer: str, prepare: Callable[[NetworkSpec], Prepared]) -> Callable[[NetworkSpec], Prepared]:
+    """``prepare``, refusing a layer with delayed taps first: no other consumer's reading of
+    NIR Delay nodes has been measured (``spikedeploy.delays``)."""
+    def checked(spec: NetworkSpec) -> Prepared:
+        for layer in spec.layers:
+            if layer.delayed:
+                raise ConversionError(layer.name, "layer", f"has synaptic delays {list(layer.delays)} (a conv2d "
+                                      f"layer's time taps, written as NIR Delay nodes); how {consumer} imports "
+                                      "Delay nodes has not been measured", remedy="export for nir or lava")
+        return prepare(spec)
+    return checked
+
+
 #: Consumers by ``--for`` name (one line each).
 PROFILES: dict[str, Callable[[NetworkSpec], Prepared]] = {
-    "nir": _nir, "lava": _lava, "snntorch": _snntorch, "norse": _norse, "rockpool": _rockpool, "sinabs": _sinabs}
+    "nir": _nir, "lava": _lava, "snntorch": _no_delays("snntorch", _snntorch), "norse": _no_delays("norse", _norse),
+    "rockpool": _no_delays("rockpool", _rockpool), "sinabs": _no_delays("sinabs", _sinabs)}

@@ -173,9 +173,10 @@ class StreamResult:
     """Raw traces on Lava's step grid: every tensor is ``[B, S, n]`` (S = layout.total_steps).
 
     ``carry_spikes[b, i, k]``: spikes layer k emitted on the step before its reset
-    for sample i of stream b, which its recurrent Dense delivers into the reset step
-    (zero for non-recurrent layers). When all are zero the per-sample windows equal
-    independent runs (:func:`emulate`).
+    for sample i of stream b, which its recurrent Dense delivers into the reset step,
+    plus, for a delayed layer, its source's spikes still held by a delayed tap at the
+    reset (those of the last ``max(delays)`` steps before it; zero for other layers).
+    When all are zero the per-sample windows equal independent runs (:func:`emulate`).
     """
 
     layout: StreamLayout
@@ -188,7 +189,7 @@ class StreamResult:
 
     @property
     def independent(self) -> bool:
-        """True when no recurrent activation crossed a sample boundary."""
+        """True when no recurrent or delayed activation crossed a sample boundary."""
         return int(self.carry_spikes.sum()) == 0
 
     def per_sample(self) -> EmulatorResult:
@@ -215,7 +216,7 @@ class StreamResult:
 class _Layer:
     name: str
     n: int
-    w_parts: list          # feed-forward: [(cols LongTensor or None = all, W[:, cols]^T float)], see source_parts
+    w_taps: list           # feed-forward, per tap: (delay, [(cols LongTensor or None = all, W_k[:, cols]^T float)])
     w_exp: int
     r_parts: list | None   # recurrent, likewise (None: not recurrent)
     r_exp: int
@@ -228,6 +229,10 @@ class _Layer:
     @property
     def recurrent(self) -> bool:
         return self.r_parts is not None
+
+    @property
+    def max_delay(self) -> int:
+        return max(d for d, _ in self.w_taps)
 
 
 def _matmul_dtype(w: np.ndarray, device: torch.device) -> torch.dtype:
@@ -271,8 +276,9 @@ def _prepare(net: LoihiNetwork, device: torch.device, spec: FixedPointSpec) -> l
         r_parts = None
         if l.rec_weight is not None:
             r_parts = parts(l.rec_weight, source_parts(net, index, recurrent=True))
+        cols = source_parts(net, index)
         layers.append(_Layer(
-            name=l.name, n=l.n_out, w_parts=parts(l.weight, source_parts(net, index)), w_exp=l.weight_exp,
+            name=l.name, n=l.n_out, w_taps=[(d, parts(w, cols)) for d, w in l.taps()], w_exp=l.weight_exp,
             r_parts=r_parts, r_exp=l.rec_exp, du=i64(l.du), dv=i64(l.dv),
             vth_eff=fx.effective_threshold(i64(l.vth), spec),
             bias=fx.effective_bias(i64(l.bias_mant), l.bias_exp),
@@ -288,6 +294,16 @@ def _dense(spikes: torch.Tensor, parts: list, exp: int) -> torch.Tensor:
         acc = torch.matmul(x.to(wt.dtype), wt).round().to(torch.int64)
         acc = fx.scale_pow2(acc, exp)
         total = acc if total is None else total + acc
+    return total
+
+
+def _feed_forward(layer: _Layer, source: torch.Tensor, t: int) -> torch.Tensor:
+    """The layer's feed-forward a_in at step ``t`` from its source's trace [B, S, in]: each tap
+    reads the source ``delay`` steps back (nothing before step 0), its partial sums scaled alone."""
+    total = torch.zeros((source.shape[0], layer.n), dtype=torch.int64, device=source.device)
+    for delay, parts in layer.w_taps:
+        if t - delay >= 0:
+            total = total + _dense(source[:, t - delay], parts, layer.w_exp)
     return total
 
 
@@ -390,9 +406,8 @@ def emulate(net: LoihiNetwork, spikes, *, record: Iterable[str] = ("s", "v"),
     v_rec = {l.name: torch.zeros((B, T, l.n), dtype=torch.int64, device=dev) for l in layers} if "v" in record else {}
     u_rec = {l.name: torch.zeros((B, T, l.n), dtype=torch.int64, device=dev) for l in layers} if "u" in record else {}
     for t in range(T):
-        inp = x[:, t]
         for k, l in enumerate(layers):
-            a_in = _dense(inp, l.w_parts, l.w_exp)
+            a_in = _feed_forward(l, x if k == 0 else s_rec[layers[k - 1].name], t)
             if l.recurrent:
                 a_in = a_in + _dense(prev[k], l.r_parts, l.r_exp)
             u[k], v[k], s = lif_step(u[k], v[k], a_in, l.du, l.dv, l.vth_eff, l.bias, spec)
@@ -403,7 +418,6 @@ def emulate(net: LoihiNetwork, spikes, *, record: Iterable[str] = ("s", "v"),
                 v_rec[l.name][:, t] = v[k]
             if u_rec:
                 u_rec[l.name][:, t] = u[k]
-            inp = s
     counts = ovf.report(on_overflow)
     return EmulatorResult(net.layer_names, s_rec, v_rec, u_rec, counts)
 
@@ -433,8 +447,7 @@ def emulate_stream(net: LoihiNetwork, stream, layout: StreamLayout, *, record: I
     zeros = lambda n: torch.zeros((B, n), dtype=torch.int64, device=dev)  # noqa: E731
     u = [zeros(l.n) for l in layers]
     v = [zeros(l.n) for l in layers]
-    ff_buf = [zeros(l.n) for l in layers]      # Dense a_buff: accumulated on the previous step
-    rec_buf = [zeros(l.n) for l in layers]
+    rec_buf = [zeros(l.n) for l in layers]     # the recurrent Dense's a_buff: accumulated on the previous step
     prev = [torch.zeros((B, l.n), dtype=torch.bool, device=dev) for l in layers]
     carry = torch.zeros((B, layout.n_samples, L), dtype=torch.int64, device=dev)
     s_rec = {l.name: torch.zeros((B, S, l.n), dtype=torch.int8, device=dev) for l in layers}
@@ -444,14 +457,18 @@ def emulate_stream(net: LoihiNetwork, stream, layout: StreamLayout, *, record: I
     for step in range(S):
         now = []
         for k, l in enumerate(layers):
-            depth = k + 1
-            a_in = ff_buf[k] + rec_buf[k]
+            depth = k + 1         # Dense's a_buff: what it accumulated on the previous step (+ the tap's delay)
+            source = x if k == 0 else s_rec[layers[k - 1].name]
+            a_in = _feed_forward(l, source, step - 1) + rec_buf[k]
             if layout.resets_at(step, depth):
                 u[k].zero_()
                 v[k].zero_()
                 sample = (step - depth) // R
                 if l.recurrent and 0 <= sample < layout.n_samples:
                     carry[:, sample, k] = prev[k].sum(dim=1)
+                if l.max_delay and 0 <= sample < layout.n_samples:   # still in a delayed tap: sent d >= 1 steps ago
+                    held = source[:, max(step - 1 - l.max_delay, 0):max(step - 1, 0)]
+                    carry[:, sample, k] += held.sum(dim=(1, 2), dtype=torch.int64)
             u[k], v[k], s = lif_step(u[k], v[k], a_in, l.du, l.dv, l.vth_eff, l.bias, spec)
             ovf.check(l, a_in, s)
             now.append(s)
@@ -461,7 +478,6 @@ def emulate_stream(net: LoihiNetwork, stream, layout: StreamLayout, *, record: I
             if u_rec:
                 u_rec[l.name][:, step] = u[k]
         for k, l in enumerate(layers):
-            ff_buf[k] = _dense(x[:, step] if k == 0 else now[k - 1], l.w_parts, l.w_exp)
             if l.recurrent:
                 rec_buf[k] = _dense(now[k], l.r_parts, l.r_exp)
             prev[k] = now[k]
@@ -491,37 +507,47 @@ def quiet_gap(net: LoihiNetwork, samples, *, max_gap: int | None = None,
     """The smallest gap G (0 .. ``max_gap``, default T) that makes a Lava stream of these
     samples equal to independent per-sample runs; None if there is none.
 
-    Only the recurrent Dense carries anything across a reset (the spikes of the
-    step before it), so G works when every recurrent layer is silent on the last
-    step of each sample's window, T + G - 1, with zero input after step T, and
-    when no recurrent layer fires during the stream's first steps before its first
-    reset (bias-driven, from zero state). Checked on these samples (including the
-    last, which is conservative) with one aligned emulator run.
+    A reset clears u and v, not what the connections hold: the recurrent Dense carries the
+    spikes of the step before it, and a delayed tap (``spikedeploy.delays``) the source's
+    spikes of its last ``d`` steps. So G works when every recurrent layer is silent on the
+    last step of each sample's window, T + G - 1, and the source of every delayed layer on
+    its last ``max(delays)`` steps, with zero input after step T, and when nothing fires
+    during the stream's first steps that a reset would not clear (bias-driven, from zero
+    state). Checked on these samples (including the last, which is conservative) with one
+    aligned emulator run.
     """
     x, _ = _check_args(net, samples, ("s",), "ignore", device)
     B, T, n_in = x.shape
     max_gap = T if max_gap is None else int(max_gap)
     if max_gap < 0:
         raise ConfigError("max_gap", f"must be >= 0, got {max_gap}")
-    rec = [l.name for l in net.layers if l.recurrent]
-    if not rec:
+    # (the trace that must be silent, how many steps before the window's end)
+    watch = [(l.name, 1) for l in net.layers if l.recurrent]
+    watch += [(None if i == 0 else net.layers[i - 1].name, max(l.delays)) for i, l in enumerate(net.layers)
+              if l.delayed]
+    if not watch:
         return 0
     padded = torch.cat([x, torch.zeros((B, max_gap, n_in), dtype=x.dtype, device=x.device)], dim=1)
     res = emulate(net, padded, record=("s",), on_overflow="ignore")
-    active = torch.stack([res.spikes[name].sum(dim=(0, 2)) for name in rec]).sum(dim=0)   # [T + max_gap]
+    active = {name: (padded if name is None else res.spikes[name]).sum(dim=(0, 2)) for name, _ in watch}
     for gap in range(max_gap + 1):
-        if int(active[T + gap - 1]) == 0 and not _preroll_carries(net, T, gap, x.device):
+        end = T + gap
+        if all(int(active[name][max(end - span, 0):end].sum()) == 0 for name, span in watch) \
+                and not _preroll_carries(net, T, gap, x.device):
             return gap
     return None
 
 
 def _preroll_carries(net: LoihiNetwork, sample_steps: int, gap: int, device) -> bool:
-    """True if a recurrent layer fires before its first reset in a stream with this layout
-    (zero state, bias-driven): those spikes reach the first sample through the recurrent Dense."""
+    """True if something fired before a reset that reaches the first sample's window (zero
+    state, bias-driven): a recurrent layer's spikes through its recurrent Dense, or the spikes
+    of a delayed layer's source before the source's own first reset (step ``depth``)."""
     lay = StreamLayout(sample_steps=sample_steps, n_samples=1, depth=net.latency, gap_steps=gap)
     zero = torch.zeros((1, lay.total_steps, net.input_size), dtype=torch.uint8, device=device)
     first = emulate_stream(net, zero, lay, record=("s",), on_overflow="ignore")
-    return bool(int(first.carry_spikes.sum()))
+    early = any(bool(first.spikes[net.layers[i - 1].name][:, :i].any())
+                for i, l in enumerate(net.layers) if l.delayed and i > 0)
+    return early or bool(int(first.carry_spikes.sum()))
 
 
 def first_difference(expected, got) -> tuple[int, ...] | None:

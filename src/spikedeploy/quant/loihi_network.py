@@ -31,6 +31,10 @@ Field conventions:
   [-256, 254]; all >= 0: [0, 255]; all <= 0: [-255, 0]; see
   :func:`~spikedeploy.quant.fixed_point.weight_grid`). A value Dense would clip or
   truncate is refused: nothing is changed silently.
+* ``delays``: the feed-forward weight's taps (``spikedeploy.delays``): ``weight`` is
+  ``[out, K in]``, block ``k`` reaching the neurons ``delays[k]`` steps late (in Lava one
+  connection per tap, ``DelayDense`` where the delay is not 0); one ``weight_exp`` and
+  one sign mode (the whole matrix's) for every tap, each tap's partial sum scaled on its own.
 * ``weight_exp``: the feed-forward Dense's exponent. ``rec_weight_exp``: the
   recurrent Dense's own exponent; ``None`` means it **shares** ``weight_exp``
   (lava-dl netx's convention for ``dense_rec``). ``num_weight_bits`` applies to both.
@@ -55,6 +59,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..delays import NO_DELAYS, check_delays, taps
 from ..errors import ConfigError, QuantizationError, ShapeMismatchError
 from ..hardware import FixedPointSpec, load_chip
 from ..netspec import LayerStack
@@ -164,6 +169,7 @@ class LoihiLayer:
     rec_weight: np.ndarray | None = None
     rec_weight_exp: int | None = None
     num_weight_bits: int = 8
+    delays: tuple[int, ...] = NO_DELAYS
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -173,6 +179,7 @@ class LoihiLayer:
         n = w.shape[0]
         put = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
         put("weight", w)
+        put("delays", check_delays(f"layer {name!r}", self.delays, w.shape[1]))
         put("weight_exp", _int_scalar(name, "weight_exp", self.weight_exp))
         put("num_weight_bits", _int_scalar(name, "num_weight_bits", self.num_weight_bits))
         put("bias_exp", _int_scalar(name, "bias_exp", self.bias_exp))
@@ -233,7 +240,7 @@ class LoihiLayer:
     # --- views ------------------------------------------------------------------------
     @property
     def n_in(self) -> int:
-        return int(self.weight.shape[1])
+        return int(self.weight.shape[1]) // len(self.delays)
 
     @property
     def n_out(self) -> int:
@@ -242,6 +249,14 @@ class LoihiLayer:
     @property
     def recurrent(self) -> bool:
         return self.rec_weight is not None
+
+    @property
+    def delayed(self) -> bool:
+        return self.delays != NO_DELAYS
+
+    def taps(self) -> list[tuple[int, np.ndarray]]:
+        """``[(delay, W_k [out, in])]``: one connection process each (``spikedeploy.delays``)."""
+        return taps(self.weight, self.delays)
 
     @property
     def rec_exp(self) -> int:
@@ -271,6 +286,8 @@ class LoihiLayer:
             d["rec_weight"] = np.array(self.rec_weight)
             if self.rec_weight_exp is not None:
                 d["rec_weight_exp"] = self.rec_weight_exp
+        if self.delayed:
+            d["delays"] = np.array(self.delays, dtype=np.int64)
         return d
 
     @classmethod
@@ -360,6 +377,7 @@ class LoihiNetwork(LayerStack):
         lines = [f"LoihiNetwork({self.chip}): {self.input_size} inputs"]
         for l in self.layers:
             rec = f", recurrent (exp {l.rec_exp})" if l.recurrent else ""
+            rec += f", delays {list(l.delays)}" if l.delayed else ""
             kind = "LIF" if l.spiking else "readout (non-spiking)"
             lines.append(f"  {l.name}: {l.n_in} -> {l.n_out} {kind}, weight_exp {l.weight_exp}{rec}, "
                          f"{len(l.decay_groups())} decay group(s)")

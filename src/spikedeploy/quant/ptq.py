@@ -82,6 +82,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from ..delays import delayed_inputs
 from ..errors import ConfigError, QuantizationError, ShapeMismatchError
 from ..hardware import FixedPointSpec, load_chip
 from ..models.neurons.lif import CubaLIFState, cuba_lif_step
@@ -332,7 +333,7 @@ def _float_run(spec: NetworkSpec, x: torch.Tensor, batch_size: int = 128) -> _Fl
         vs_last = None
         for i, layer in enumerate(spec.layers):
             weight, p = net.layer_params(i)
-            current = torch.nn.functional.linear(signal, weight)
+            current = torch.nn.functional.linear(delayed_inputs(signal, layer.delays), weight)
             zero = current.new_zeros(current.shape[0], layer.n_out)
             state = CubaLIFState(zero, zero, zero)
             outs, vs = [], []
@@ -582,7 +583,7 @@ def _quantize_layer(layer: LayerSpec, plan: LayerScale, limit: str, cal: tuple[f
                     rec_weight=rec_int, rec_weight_exp=(None if rec_int is None else
                                                         (plan.rec_weight_exp if plan.rec_weight_exp is not None
                                                          else plan.weight_exp)),
-                    num_weight_bits=cfg.num_weight_bits)
+                    num_weight_bits=cfg.num_weight_bits, delays=layer.delays)
     mx, mu, mv = cal
     v_top = fp.voltage_limit if layer.spiking else (fp.threshold_max << fp.threshold_shift)
     rep = LayerQuantReport(
