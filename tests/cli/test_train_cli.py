@@ -132,7 +132,7 @@ n_channels = 40
 @pytest.mark.skipif(__import__("shutil").which("espeak-ng") is None, reason="espeak-ng is not installed")
 def test_train_an_s2net_gsc_preset_on_a_gsc_folder(tmp_path, capsys):
     """train --preset s2net-gsc-small --data GSC_DIR: the GSC folder's features, its validation
-    list, the inputs standardised in the checkpoint; export-nir then says why conv2d waits."""
+    list, the inputs standardised in the checkpoint; export-nir then says why these features do not deploy."""
     from spikedeploy.data.synth_digits import SynthConfig
     from spikedeploy.data.synth_gsc import build_gsc_layout
     from spikedeploy.models.conv import ConvSpikingNetwork
@@ -149,5 +149,5 @@ def test_train_an_s2net_gsc_preset_on_a_gsc_folder(tmp_path, capsys):
     assert isinstance(model, ConvSpikingNetwork) and meta["binning"] is None
     assert meta["extra"]["data"]["n_test"] == 20 and meta["extra"]["data"]["n_val"] == gsc.counts["validation"]
     assert float(model.input_std.min()) > 0 and float(model.input_mean.abs().max()) > 0
-    assert main(["export-nir", str(out), "-o", str(tmp_path / "gsc.nir")]) == 2
-    assert "synaptic delays" in capsys.readouterr().err
+    assert main(["export-nir", str(out), "-o", str(tmp_path / "gsc.nir")]) == 2     # log-Mel: real-valued
+    assert "non-zero mean" in capsys.readouterr().err

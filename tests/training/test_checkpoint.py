@@ -165,7 +165,7 @@ def test_checkpoint_to_spec_takes_dt_from_the_binning_and_names_bad_weights(tmp_
     assert "'readout.synapse.weight'" in str(err.value) and "NaN or inf" in str(err.value)
 
 
-def test_a_conv_network_round_trips_weights_only_and_export_refuses_time_convolutions(tmp_path, capsys):
+def test_a_conv_network_round_trips_weights_only_and_export_refuses_a_mean_before_delays(tmp_path, capsys):
     from spikedeploy.cli import main
     from spikedeploy.models.conv import GSC_SMALL, ConvNetworkConfig, ConvSpikingNetwork
 
@@ -178,7 +178,7 @@ def test_a_conv_network_round_trips_weights_only_and_export_refuses_time_convolu
     x = torch.randn(2, 10, 24) * 3
     with torch.no_grad():
         assert torch.equal(back(x), net(x))
-    assert main(["export-nir", str(path), "-o", str(tmp_path / "conv.nir")]) == 2    # conv2d: delays
+    assert main(["export-nir", str(path), "-o", str(tmp_path / "conv.nir")]) == 2    # conv2d + a mean
     err = capsys.readouterr().err
-    assert "node 'conv0'" in err and "synaptic delays" in err and "Traceback" not in err
+    assert "node 'conv0'" in err and "non-zero mean" in err and "Traceback" not in err
     assert not (tmp_path / "conv.nir").exists()

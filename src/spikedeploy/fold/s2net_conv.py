@@ -32,29 +32,42 @@ from ..netspec import LayerSpec, NetworkSpec
 from .s2net import fold_s2net_layer
 
 
-def conv1d_matrix(layer, bands: int) -> np.ndarray:
-    """The conv1d layer's dense matrix [C F, C_in F] (float64), rows and columns channel-major."""
+def conv_taps(layer, bands: int) -> tuple[tuple[int, ...], np.ndarray]:
+    """``(delays, [T_0 | T_1 | ...])``: the layer's dense matrices [C F, C_in F] (float64, rows and
+    columns channel-major) by synaptic delay, side by side (``spikedeploy.delays``). A unit input at
+    step 0 reaches the outputs of step ``d`` through tap ``d``: conv1d has the one delay 0, conv2d
+    ``dilation_t (kt - 1 - j)`` for its time tap ``j``."""
     w = layer.synapse.weight.detach().double()
     n = w.shape[1] * bands
-    eye = torch.eye(n, dtype=torch.float64).reshape(n, 1, w.shape[1], bands)     # every unit input, one step
+    eye = torch.zeros(n, layer.delay + 1, w.shape[1], bands, dtype=torch.float64)
+    eye[:, 0] = torch.eye(n, dtype=torch.float64).reshape(n, w.shape[1], bands)   # every unit input at step 0
     with torch.no_grad():
-        out = layer.convolve(eye, w)                                            # [C_in F, 1, C, F]
-    return out.reshape(n, -1).t().numpy()
+        out = layer.convolve(eye, w)                                            # [C_in F, delay + 1, C, F]
+    kt = 1 if layer.conv_kind == "conv1d" else layer.kernel[0]
+    delays = tuple(sorted(layer.dilation[0] * m for m in range(kt))) if kt > 1 else (0,)
+    return delays, np.concatenate([out[:, d].reshape(n, -1).t().numpy() for d in delays], axis=1)
+
+
+def conv1d_matrix(layer, bands: int) -> np.ndarray:
+    """The conv1d layer's dense matrix [C F, C_in F] (float64), rows and columns channel-major."""
+    return conv_taps(layer, bands)[1]
 
 
 def _check(net) -> None:
+    mean = net.input_mean.detach()
     for k, layer in enumerate(net.layers):
-        if layer.conv_kind != "conv1d":
-            raise ConversionError(f"conv{k}", "conv2d layer", "its time taps are synaptic delays, which the "
-                                  "deployment does not build yet (docs/s2net-conv.md)",
-                                  remedy="train with conv = 'conv1d' to deploy now")
+        if k == 0 and layer.delay and bool((mean != 0).any()):
+            raise ConversionError("conv0", "conv2d layer", "its input is standardised with a non-zero mean, which "
+                                  "the model's causal padding sees as 0 and the deployed delayed taps as -mean/std "
+                                  "in the first steps (no constant bias is exact)",
+                                  remedy="train on inputs that need no mean (the spike presets) to deploy")
         if layer.neuron.reset != "zero":
             raise ConversionError(f"conv{k}", "s2net layer", "the paper's subtractive self-reset does not fold "
                                   "exactly onto Loihi's reset to zero", remedy="train with reset = 'zero'")
 
 
 def conv_to_spec(net, dt: float) -> NetworkSpec:
-    """The LIF NetworkSpec of a conv1d, reset-to-zero ConvSpikingNetwork (module docstring)."""
+    """The LIF NetworkSpec of a reset-to-zero ConvSpikingNetwork (module docstring)."""
     _check(net)
     bands = net.bands
     layers = []
@@ -65,16 +78,16 @@ def conv_to_spec(net, dt: float) -> NetworkSpec:
         c = layer.channels * bands
         rows = lambda v: np.repeat(v.detach().double().numpy(), bands)   # noqa: E731 - per row c F + f
         d = None if p.d is None else np.kron(p.d.detach().double().numpy(), np.eye(bands))
-        f = fold_s2net_layer(conv1d_matrix(layer, bands), float(p.beta), rows(p.b), d, None, reset="zero",
-                             norm=rows(p.norm))
+        delays, taps = conv_taps(layer, bands)
+        f = fold_s2net_layer(taps, float(p.beta), rows(p.b), d, None, reset="zero", norm=rows(p.norm))
         weight, bias = f["weight"], np.zeros(c)
         if k == 0:                          # the input standardisation: columns / std, bias -W' mean / std
-            weight = weight / std[None, :]
-            bias = -weight @ mean
+            weight = weight / np.tile(std, len(delays))[None, :]
+            bias = -weight @ np.tile(mean, len(delays))
         layers.append(LayerSpec(f"conv{k}", weight.astype(np.float32), du=np.ones(c), dv=f["dv"], vth=f["vth"],
-                                bias=bias.astype(np.float32),
+                                bias=bias.astype(np.float32), delays=delays,
                                 rec_weight=None if f["rec_weight"] is None else f["rec_weight"].astype(np.float32)))
     readout, mode = readout_layer(net.readout)
     layers.append(readout)
     return NetworkSpec(input_size=net.in_channels * bands, layers=tuple(layers), readout=mode, dt=float(dt),
-                       metadata={"source": "s2net conv1d (fold.s2net_conv)"})
+                       metadata={"source": "s2net conv (fold.s2net_conv)"})
