@@ -36,3 +36,17 @@ def test_shape_and_value_errors_name_the_layer():
         LayerSpec("h", np.ones((2, 4)), du=1, dv=1, vth=1, rec_weight=np.ones((3, 3)))
     with pytest.raises(ConfigError, match="readout"):
         NetworkSpec(4, (LayerSpec("h", np.ones((2, 4)), du=1, dv=1, vth=None),), readout="sum")
+
+
+def test_delayed_taps_sit_side_by_side_and_round_trip():
+    taps = LayerSpec("conv", np.arange(12, dtype=np.float32).reshape(2, 6), du=1, dv=0.5, vth=1, delays=(0, 1, 4))
+    assert taps.n_in == 2 and taps.delayed and [d for d, _ in taps.taps()] == [0, 1, 4]
+    np.testing.assert_array_equal(taps.taps()[2][1], [[4, 5], [10, 11]])
+    net = NetworkSpec(2, (taps, LayerSpec("out", np.ones((1, 2)), du=1, dv=0, vth=None)))
+    again = NetworkSpec.from_dict(net.to_dict())
+    assert again.layers[0].delays == (0, 1, 4) and not again.layers[1].delayed
+    assert "delays" not in net.to_dict()["layers"][1]
+    with pytest.raises(ShapeMismatchError, match="taps x inputs"):
+        LayerSpec("conv", np.ones((2, 5)), du=1, dv=1, vth=1, delays=(0, 1))
+    with pytest.raises(ConfigError, match="integers >= 0"):
+        LayerSpec("conv", np.ones((2, 4)), du=1, dv=1, vth=1, delays=(0, -1))

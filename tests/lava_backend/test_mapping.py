@@ -8,7 +8,7 @@ import pytest
 from spikedeploy.errors import MappingError
 from spikedeploy.lava_backend.mapping import LayerConnectivity, connectivity, map_network
 
-from ..quant.small_nets import recurrent_net
+from ..quant.small_nets import delayed_net, recurrent_net
 
 
 def _full(n, m):
@@ -107,3 +107,24 @@ def test_connectivity_of_an_integer_network_and_its_float_spec():
     assert layers[0].rec_mask is not None and layers[1].rec_mask is None
     rep = map_network(net, "loihi2")
     assert rep.total_cores == 2 and rep.layers[0].fan_in == 20 + 16
+
+
+def test_delayed_taps_count_every_synapse_share_axons_and_meet_the_delay_limit():
+    # 2 neurons, 3 inputs, taps at delays 0 and 5: one axon per input, a synapse per tap
+    mask = np.array([[1, 1, 0, 1, 0, 0], [0, 1, 0, 0, 1, 0]], dtype=bool)
+    rep = map_network([LayerConnectivity("conv", mask, delays=(0, 5))], "loihi1")
+    (c,) = rep.layers[0].cores
+    # axons: inputs 0 and 1; synapses: 5; dense 2 axons x 2 neurons x 2 taps x (8 + 3 delay bits) = 88 bits
+    # = 11 B, sparse 5 x (8 + 3 + 1) = 60 bits = 8 B
+    assert (c.axons_in, c.synapses, c.synapse_bytes, c.encoding) == (2, 5, 8, "sparse")
+    assert rep.layers[0].max_delay == 5 and "conv 5; limit 62" in rep.format()
+    with pytest.raises(MappingError) as err:
+        map_network([LayerConnectivity("conv", mask, delays=(0, 63))], "loihi1")
+    assert (err.value.layer, err.value.limit, err.value.needed, err.value.available) == \
+        ("conv", "max_synaptic_delay", 63, 62)
+    net, _ = delayed_net()
+    layers = connectivity(net)
+    assert layers[0].delays == (0, 2, 5) and layers[0].n_in == 12
+    assert map_network(net, "loihi2").synapses == int((net.layers[0].weight != 0).sum()
+                                                     + (net.layers[0].rec_weight != 0).sum()
+                                                     + (net.layers[1].weight != 0).sum())

@@ -8,7 +8,7 @@ import pytest
 from spikedeploy.errors import ConfigError, QuantizationError, ShapeMismatchError
 from spikedeploy.quant.loihi_network import LoihiLayer, LoihiNetwork
 
-from .small_nets import recurrent_net
+from .small_nets import delayed_net, recurrent_net
 
 
 def layer(**over):
@@ -93,6 +93,15 @@ def test_decay_groups_follow_first_occurrence():
     l = layer(du=[5, 5, 5], dv=[1, 1, 1], vth=[10, 11, 10])
     assert [g.neurons.tolist() for g in l.decay_groups()] == [[0, 2], [1]]
     assert len(layer().decay_groups()) == 1
+
+
+def test_delays_round_trip_through_plain_dicts():
+    net, _ = delayed_net()
+    d = net.to_dict()
+    assert d["layers"][0]["delays"].tolist() == [0, 2, 5] and "delays" not in recurrent_net()[0].to_dict()["layers"][0]
+    back = LoihiNetwork.from_dict(d)
+    assert [l.delays for l in back.layers] == [(0, 2, 5), (0, 3)] and back.layers[0].n_in == 12
+    assert "delays [0, 2, 5]" in back.summary()
 
 
 def test_round_trip_through_plain_dicts():
