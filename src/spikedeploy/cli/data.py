@@ -53,8 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _synth_digits(args: argparse.Namespace) -> int:
     # lazy: keeps `spikedeploy --help` free of h5py and scipy
-    from ..data import synth_digits, synth_gsc
-    from ..data.shd import summarize
+    from ..data import shd, synth_digits, synth_gsc
 
     cfg = synth_digits.SynthConfig.default().replace(
         **{k: v for k, v in dict(n_train=args.train, n_test=args.test, seed=args.seed,
@@ -69,7 +68,7 @@ def _synth_digits(args: argparse.Namespace) -> int:
     result = synth_digits.build_dataset(cfg, out_dir=args.out, workers=args.workers, force=args.force)
     print(f"{'reused cached' if result.cached else 'built'} data set in {result.out_dir}")
     for path in (result.train_path, result.test_path):
-        print(summarize(path).format())
+        print(shd.summarize(path).format())
     return 0
 
 

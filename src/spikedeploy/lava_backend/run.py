@@ -93,11 +93,21 @@ class LavaRunResult:
         return self.per_sample()["voltage"][name]
 
 
+def _models(config: str) -> dict[Any, Any]:
+    """Process models that replace Lava's defaults: ``fixed_pt`` delayed connections that build their
+    delay matrix once (:mod:`.procs.delay_models`)."""
+    if config != "fixed_pt":
+        return {}
+    from .procs.delay_models import FIXED_PT_MODELS  # lazy: Lava process models
+    return dict(FIXED_PT_MODELS)
+
+
 def run_stream(net: LoihiNetwork | NetworkSpec, samples, *, gap_steps: int = 0, replicas: int = 1,
                config: str = "fixed_pt", connection: str = "auto",
                record_voltage: str | Sequence[str] = "readout", record_current: str | Sequence[str] = "none",
                progress: bool = False, chunks: int = 1, decays: str = "groups") -> LavaRunResult:
-    """Run ``samples`` ([N, T, in], 0/1) through ``net`` in ONE Lava run: a LoihiNetwork in
+    """Run ``samples`` ([N, T, in], 0/1, or graded payloads for ``net.input_bits`` > 0) through ``net``
+    in ONE Lava run: a LoihiNetwork in
     either configuration, or a float NetworkSpec in ``floating_pt`` (:mod:`.adapters`).
 
     ``replicas`` copies of the network advance side by side (each plays its own
@@ -115,7 +125,12 @@ def run_stream(net: LoihiNetwork | NetworkSpec, samples, *, gap_steps: int = 0, 
     samples = np.asarray(samples)
     if samples.ndim != 3 or samples.shape[-1] != lava.input_size:
         raise ShapeMismatchError("samples", f"[N, T, {lava.input_size}]", samples.shape)
-    if samples.size and not np.isin(samples, (0, 1)).all():
+    if lava.input_bits:
+        lo, hi = -(1 << (lava.input_bits - 1)), (1 << (lava.input_bits - 1)) - 1
+        if samples.size and not (np.issubdtype(samples.dtype, np.integer) and samples.min() >= lo
+                                 and samples.max() <= hi):
+            raise ConfigError("samples", f"graded payloads must be integers in [{lo}, {hi}] ({lava.input_bits} bits)")
+    elif samples.size and not np.isin(samples, (0, 1)).all():
         raise ConfigError("samples", "values must be 0 or 1 (binary spikes)")
     stream, layout = pack_samples(samples, replicas, lava.latency, gap_steps)
     S = layout.total_steps
@@ -156,7 +171,7 @@ def _run_graph(graph: LavaGraph, chunks: int, progress: bool, guard: Guard) -> t
     rest = [len(c) for c in np.array_split(np.arange(S - 1), min(n_calls, max(S - 1, 1)))]
     sizes = [1] + [r for r in rest if r > 0]
     bar = tqdm(total=S, desc=f"Lava {graph.config} x{graph.replicas}", unit="step") if progress else None
-    cfg = Loihi2SimCfg(select_tag=graph.config)
+    cfg = Loihi2SimCfg(select_tag=graph.config, exception_proc_model_map=_models(graph.config))
     t_first = None
     try:
         for size in sizes:
