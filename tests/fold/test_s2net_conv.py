@@ -106,8 +106,21 @@ def test_what_does_not_fold_exactly_is_refused():
         conv_to_spec(_net(reset="subtract"), 1e-3)
     net = _net2d()
     net.set_input_norm(torch.full((1, BANDS), 0.2), torch.ones(1, BANDS))
-    with pytest.raises(ConversionError, match="non-zero mean"):
+    with pytest.raises(ConversionError, match="non-zero mean") as err:
         conv_to_spec(net, 1e-3)
+    assert "standardise='host'" in err.value.remedy
+
+
+def test_host_standardisation_leaves_the_first_layer_reading_standardised_input():
+    net = _net2d(3)
+    mean, std = torch.full((1, BANDS), 0.2), torch.full((1, BANDS), 0.5)
+    net.set_input_norm(mean, std)
+    spec = conv_to_spec(net, 1e-3, standardise="host")
+    assert spec.metadata["input_standardise"] == "host" and spec.metadata["input_mean"] == pytest.approx([0.2] * BANDS)
+    x = _x(7) * 1.7
+    with torch.no_grad():
+        run = SpecNetwork(spec, dtype=torch.float64).run(((x - 0.2) / 0.5).double())
+        assert torch.allclose(run.logits.float(), net(x), atol=1e-4)
 
 
 @pytest.mark.lava

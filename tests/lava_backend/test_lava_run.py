@@ -121,6 +121,24 @@ def test_delayed_taps_are_bit_exact_in_lava(exp, connection):
         np.testing.assert_array_equal(res.per_sample()["voltage"][name], ref.voltage[name].numpy())
 
 
+@pytest.mark.parametrize("connection", ["dense", "sparse"])
+def test_graded_input_payloads_are_bit_exact_in_lava(connection):
+    """8-bit signed payloads into a delayed first layer (num_message_bits on every tap's connection)."""
+    from spikedeploy.quant.loihi_network import LoihiLayer, LoihiNetwork
+    rng = np.random.default_rng(4)
+    hidden = LoihiLayer("hidden", rng.integers(-20, 20, (6, 8)) * 2, 0, 2000, 1000, vth=3000, delays=(0, 2))
+    out = LoihiLayer("out", rng.integers(-50, 50, (3, 6)) * 2, 0, 4095, 0, vth=None, spiking=False)
+    net = LoihiNetwork(4, (hidden, out), input_bits=8)
+    x = rng.integers(-128, 128, (3, 10, 4)).astype(np.int32)
+    x[rng.random(x.shape) < 0.5] = 0
+    res = run_stream(net, x, gap_steps=3, replicas=2, record_voltage="all", connection=connection)
+    verify_bit_exact(res)
+    assert 0.05 < float(res.spikes["hidden"].mean()) < 0.9
+    np.testing.assert_array_equal(res.per_sample()["voltage"]["out"], emulate(net, x).voltage["out"].numpy())
+    with pytest.raises(Exception, match=r"\[-128, 127\]"):
+        run_stream(net, x * 2, gap_steps=3)
+
+
 def test_lava_imports_after_the_start_method_was_fixed():
     """Lava's import calls multiprocessing.set_start_method('fork') without force; require_lava
     must survive a process where something already fixed the start method."""

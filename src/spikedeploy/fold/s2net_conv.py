@@ -53,22 +53,33 @@ def conv1d_matrix(layer, bands: int) -> np.ndarray:
     return conv_taps(layer, bands)[1]
 
 
-def _check(net) -> None:
+#: Where the input standardisation goes: folded into the first layer, or left to the host's encoder.
+STANDARDISE = ("fold", "host")
+
+
+def _check(net, standardise: str) -> None:
+    if standardise not in STANDARDISE:
+        raise ConversionError("input", "standardisation", f"unknown place {standardise!r}",
+                              remedy=f"one of {', '.join(STANDARDISE)}")
     mean = net.input_mean.detach()
     for k, layer in enumerate(net.layers):
-        if k == 0 and layer.delay and bool((mean != 0).any()):
+        if k == 0 and standardise == "fold" and layer.delay and bool((mean != 0).any()):
             raise ConversionError("conv0", "conv2d layer", "its input is standardised with a non-zero mean, which "
                                   "the model's causal padding sees as 0 and the deployed delayed taps as -mean/std "
                                   "in the first steps (no constant bias is exact)",
-                                  remedy="train on inputs that need no mean (the spike presets) to deploy")
+                                  remedy="standardise on the host (graded input on Loihi 2: standardise='host'), "
+                                         "or train on inputs that need no mean (the spike presets)")
         if layer.neuron.reset != "zero":
             raise ConversionError(f"conv{k}", "s2net layer", "the paper's subtractive self-reset does not fold "
                                   "exactly onto Loihi's reset to zero", remedy="train with reset = 'zero'")
 
 
-def conv_to_spec(net, dt: float) -> NetworkSpec:
-    """The LIF NetworkSpec of a reset-to-zero ConvSpikingNetwork (module docstring)."""
-    _check(net)
+def conv_to_spec(net, dt: float, standardise: str = "fold") -> NetworkSpec:
+    """The LIF NetworkSpec of a reset-to-zero ConvSpikingNetwork (module docstring). ``standardise``:
+    ``"fold"`` the input standardisation into the first layer (the spec reads the raw input), or
+    ``"host"`` (the spec reads standardised input, as a graded-input encoder sends it; the mean
+    and std go into the spec's metadata)."""
+    _check(net, standardise)
     bands = net.bands
     layers = []
     mean = net.input_mean.detach().double().reshape(-1).numpy()
@@ -81,7 +92,7 @@ def conv_to_spec(net, dt: float) -> NetworkSpec:
         delays, taps = conv_taps(layer, bands)
         f = fold_s2net_layer(taps, float(p.beta), rows(p.b), d, None, reset="zero", norm=rows(p.norm))
         weight, bias = f["weight"], np.zeros(c)
-        if k == 0:                          # the input standardisation: columns / std, bias -W' mean / std
+        if k == 0 and standardise == "fold":     # the input standardisation: columns / std, bias -W' mean / std
             weight = weight / np.tile(std, len(delays))[None, :]
             bias = -weight @ np.tile(mean, len(delays))
         layers.append(LayerSpec(f"conv{k}", weight.astype(np.float32), du=np.ones(c), dv=f["dv"], vth=f["vth"],
@@ -90,4 +101,6 @@ def conv_to_spec(net, dt: float) -> NetworkSpec:
     readout, mode = readout_layer(net.readout)
     layers.append(readout)
     return NetworkSpec(input_size=net.in_channels * bands, layers=tuple(layers), readout=mode, dt=float(dt),
-                       metadata={"source": "s2net conv (fold.s2net_conv)"})
+                       metadata={"source": "s2net conv (fold.s2net_conv)", "input_standardise": standardise,
+                                 **({"input_mean": mean.tolist(), "input_std": std.tolist()}
+                                    if standardise == "host" else {})})

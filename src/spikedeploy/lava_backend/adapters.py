@@ -103,6 +103,7 @@ class LavaNetwork(LayerStack):
     input_size: int
     layers: tuple[LavaLayer, ...]
     state_scale: float = 1.0
+    input_bits: int = 0          # graded input payloads (the first layer's num_message_bits); 0: binary spikes
 
 
 def _integer_layer(layer: LoihiLayer, fixed: bool, spec: FixedPointSpec) -> LavaLayer:
@@ -130,7 +131,8 @@ def from_integers(net: LoihiNetwork, config: str = "fixed_pt") -> LavaNetwork:
     fixed = config == "fixed_pt"
     spec = net.spec
     scale = 1.0 if fixed else float(1 << spec.activation_shift)
-    return LavaNetwork(config, net.input_size, tuple(_integer_layer(l, fixed, spec) for l in net.layers), scale)
+    return LavaNetwork(config, net.input_size, tuple(_integer_layer(l, fixed, spec) for l in net.layers), scale,
+                       net.input_bits)
 
 
 def from_float(spec: NetworkSpec) -> LavaNetwork:

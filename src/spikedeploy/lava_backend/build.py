@@ -22,7 +22,9 @@ the LIF's ``a_in`` exactly as the rows of one big matrix would (each connection
 applies ``weight_exp`` to its own partial sum; with a negative exponent the floor
 of a sum of parts can differ from the floor of the whole, so such layers are
 built, and emulated, per part -- see ``docs/fixed-point.md``).
-The input is a ``RingBuffer`` source (``lava.proc.io.source``).
+The input is a ``RingBuffer`` source (``lava.proc.io.source``): binary spikes, or graded
+payloads (``input_bits`` > 0, Loihi 2) that the first layer's connections multiply
+(``num_message_bits``).
 
 Replication (``replicas = B``): B copies of the network side by side in the same
 processes, block-diagonal weights, so B independent streams advance per Lava
@@ -143,11 +145,13 @@ def build_graph(net: LavaNetwork, stream: np.ndarray, layout: StreamLayout, work
         groups = (layer.whole_layer(),) if decays == "per-neuron" else layer.decay_groups()
         lifs = [_lif_process(graph, layer, g, depth) for g in groups]
         own_ports = [(lif.s_out, g.neurons, _local_positions(replicas, g.size)) for g, lif in zip(groups, lifs)]
-        links = [(weight, delay, layer.weight_exp, layer.sign_mode, prev_ports) for delay, weight in layer.taps()]
+        bits = net.input_bits if depth == 1 else 0           # graded input payloads into the first layer
+        links = [(weight, delay, layer.weight_exp, layer.sign_mode, prev_ports, bits)
+                 for delay, weight in layer.taps()]
         if layer.recurrent:
-            links.append((layer.rec_weight, 0, layer.rec_exp, layer.rec_sign_mode, own_ports))
-        for weight, delay, exp, mode, ports in links:
-            _connect(graph, layer, weight, delay, exp, mode, ports, groups, lifs)
+            links.append((layer.rec_weight, 0, layer.rec_exp, layer.rec_sign_mode, own_ports, 0))
+        for weight, delay, exp, mode, ports, bits in links:
+            _connect(graph, layer, (weight, delay, bits), exp, mode, ports, groups, lifs)
         _record(graph, layer, depth, groups, lifs, Path(workdir), recorded)
         graph.lifs[layer.name] = lifs
         graph.groups[layer.name] = groups
@@ -194,22 +198,24 @@ def _lif_process(graph: LavaGraph, layer: LavaLayer, g: DecayGroup, depth: int) 
     return lif
 
 
-def _connect(graph: LavaGraph, layer: LavaLayer, weight: np.ndarray, delay: int, exp: int, mode: str,
+def _connect(graph: LavaGraph, layer: LavaLayer, link: tuple[np.ndarray, int, int], exp: int, mode: str,
              ports: list, groups: Sequence[DecayGroup], lifs: Sequence[Any]) -> None:
-    """One connection process per (source port, group) pair that has any synapse; ``delay`` > 0:
-    a delayed one (every synapse of a tap has the same delay)."""
+    """One connection process per (source port, group) pair that has any synapse. ``link`` is
+    (weight, delay, message bits): delay > 0 a delayed connection (every synapse of a tap delayed
+    alike), message bits > 0 graded input payloads."""
+    weight, delay, bits = link
     for g, lif in zip(groups, lifs):
         for port, cols, pos in ports:
             block = weight[:, cols]
             if not np.any(block[g.neurons]):
                 continue          # no synapse from this port to this group: no process
-            conn = _connection_process(graph, block, g.neurons, pos, exp, mode, layer.num_weight_bits, delay)
+            conn = _connection_process(graph, block, g.neurons, pos, exp, mode, layer.num_weight_bits, delay, bits)
             port.connect(conn.s_in)
             conn.a_out.connect(lif.a_in)
 
 
 def _connection_process(graph: LavaGraph, weight: np.ndarray, rows: np.ndarray, col_pos: np.ndarray, exp: int,
-                        mode: str, num_weight_bits: int, delay: int = 0) -> Any:
+                        mode: str, num_weight_bits: int, delay: int = 0, message_bits: int = 0) -> Any:
     """A Dense or Sparse process with the replicated block-diagonal matrix of ``weight[rows]``
     (``DelayDense`` / ``DelaySparse`` with every synapse delayed by ``delay`` when it is > 0)."""
     from lava.proc.dense.process import Dense, DelayDense  # lazy: Lava is imported only in the Lava backend
@@ -224,6 +230,8 @@ def _connection_process(graph: LavaGraph, weight: np.ndarray, rows: np.ndarray, 
     else:
         vv = vv.astype(np.float64)
         kw = {}
+    if message_bits:
+        kw["num_message_bits"] = int(message_bits)
     if graph.connection == "sparse":
         mat = sp.csr_matrix((vv, (rr, cc)), shape=shape)
         proc = DelaySparse(weights=mat, delays=_delays_like(mat, delay), **kw) if delay else Sparse(weights=mat, **kw)

@@ -86,6 +86,13 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
                              readout="li",
                              layers=(ConvLayerSpec(8, (5,), (1,)), ConvLayerSpec(8, (5,), (2,)))),
            100, {**_SMALL_TRAIN, "lr": 2e-3}, {"pool": 5, "binary": True}),
+    Preset("s2net-conv2d-shd", "700 channels pooled to 140 bands -> s2net conv2d x 2 (8 channels each, kernel "
+           "(4, 5), dilations (1, 1) and (4, 2): time taps as synaptic delays up to 12 steps; lateral, reset to zero, "
+           "thresholds >= 0.1) -> LI readout -> 20 (T = 100)",
+           ConvNetworkConfig(in_channels=1, bands=140, n_classes=20, conv="conv2d", reset="zero", b_min=0.1,
+                             readout="li",
+                             layers=(ConvLayerSpec(8, (4, 5), (1, 1)), ConvLayerSpec(8, (4, 5), (4, 2)))),
+           100, {**_SMALL_TRAIN, "lr": 2e-3}, {"pool": 5, "binary": True}),
     Preset("s2net-gsc", "s2net paper, GSC: log-Mel + deltas (3 x 40) -> 3 conv2d x 64 (kernel (4, 3), dilations "
            "(1, 1), (4, 3), (16, 9)) -> mean-over-time linear -> 35 words (--data GSC_DIR)",
            ConvNetworkConfig(in_channels=3, bands=40, n_classes=35, layers=GSC_PAPER), 101, _S2NET_GSC),

@@ -127,7 +127,7 @@ def pack_samples(samples: np.ndarray, replicas: int, depth: int, gap_steps: int)
         raise ConfigError("replicas", f"must be >= 1, got {replicas}")
     N, T, n_in = samples.shape
     per = math.ceil(N / replicas)
-    padded = np.zeros((replicas * per, T, n_in), dtype=np.uint8)
+    padded = np.zeros((replicas * per, T, n_in), dtype=np.uint8 if samples.dtype == np.uint8 else np.int32)
     padded[:N] = samples
     layout = StreamLayout(sample_steps=T, n_samples=per, depth=depth, gap_steps=gap_steps)
     return layout.pack(padded.reshape(replicas, per, T, n_in)), layout
@@ -235,8 +235,8 @@ class _Layer:
         return max(d for d, _ in self.w_taps)
 
 
-def _matmul_dtype(w: np.ndarray, device: torch.device) -> torch.dtype:
-    bound = int(np.abs(w.astype(np.int64)).sum(axis=1).max()) if w.size else 0
+def _matmul_dtype(w: np.ndarray, device: torch.device, in_max: int = 1) -> torch.dtype:
+    bound = int(np.abs(w.astype(np.int64)).sum(axis=1).max()) * in_max if w.size else 0
     tf32 = device.type == "cuda" and torch.backends.cuda.matmul.allow_tf32
     return torch.float32 if bound < _EXACT_F32 and not tf32 else torch.float64
 
@@ -261,12 +261,13 @@ def source_parts(net: LoihiNetwork, index: int, recurrent: bool = False) -> list
 
 def _prepare(net: LoihiNetwork, device: torch.device, spec: FixedPointSpec) -> list[_Layer]:
     layers = []
+    in_max = max(abs(v) for v in net.input_range)
 
-    def parts(weight: np.ndarray, cols_list) -> list:
+    def parts(weight: np.ndarray, cols_list, scale: int = 1) -> list:
         out = []
         for cols in cols_list:
             sub = weight if cols is None else weight[:, cols]
-            wt = torch.as_tensor(sub.T.astype(np.float64), device=device).to(_matmul_dtype(sub, device))
+            wt = torch.as_tensor(sub.T.astype(np.float64), device=device).to(_matmul_dtype(sub, device, scale))
             idx = None if cols is None else torch.as_tensor(np.array(cols), dtype=torch.long, device=device)
             out.append((idx, wt))
         return out
@@ -278,7 +279,8 @@ def _prepare(net: LoihiNetwork, device: torch.device, spec: FixedPointSpec) -> l
             r_parts = parts(l.rec_weight, source_parts(net, index, recurrent=True))
         cols = source_parts(net, index)
         layers.append(_Layer(
-            name=l.name, n=l.n_out, w_taps=[(d, parts(w, cols)) for d, w in l.taps()], w_exp=l.weight_exp,
+            name=l.name, n=l.n_out, w_taps=[(d, parts(w, cols, in_max if index == 0 else 1)) for d, w in l.taps()],
+            w_exp=l.weight_exp,
             r_parts=r_parts, r_exp=l.rec_exp, du=i64(l.du), dv=i64(l.dv),
             vth_eff=fx.effective_threshold(i64(l.vth), spec),
             bias=fx.effective_bias(i64(l.bias_mant), l.bias_exp),
@@ -287,7 +289,8 @@ def _prepare(net: LoihiNetwork, device: torch.device, spec: FixedPointSpec) -> l
 
 
 def _dense(spikes: torch.Tensor, parts: list, exp: int) -> torch.Tensor:
-    """Binary spikes [B, in] through the weight parts: exact integer sums, Dense's exponent per part."""
+    """Spikes [B, in] (binary, or graded payloads) through the weight parts: exact integer sums, Dense's
+    exponent per part."""
     total = None
     for cols, wt in parts:
         x = spikes if cols is None else spikes[:, cols]
@@ -373,6 +376,15 @@ def _check_args(net: LoihiNetwork, spikes, record: Iterable[str], on_overflow: s
         x = x.to(device)
     if x.ndim != 3 or x.shape[-1] != net.input_size:
         raise ShapeMismatchError("input spikes", f"[B, T, {net.input_size}]", tuple(x.shape))
+    if net.graded_input:
+        lo, hi = net.input_range
+        if x.is_floating_point() and x.numel() and not bool((x == x.round()).all()):
+            raise ConfigError("input spikes", "graded payloads must be integers",
+                              remedy="encode the input (spikedeploy.quant.graded_input.encode)")
+        if x.numel() and not bool(((x >= lo) & (x <= hi)).all()):
+            raise ConfigError("input spikes", f"graded payloads must lie in [{lo}, {hi}] ({net.input_bits} bits)",
+                              remedy="encode the input with the network's input scale")
+        return x.to(torch.int64), record
     if x.numel() and not bool(((x == 0) | (x == 1)).all()):
         raise ConfigError("input spikes", "values must be 0 or 1 (binary spikes)",
                           remedy="binarise the input (x > 0) or bin it into separate channels")

@@ -316,17 +316,21 @@ def _check_plain(value: Any, where: str) -> None:
 
 @dataclass(frozen=True, eq=False)
 class LoihiNetwork(LayerStack):
-    """An ordered stack of integer layers fed by ``input_size`` binary input channels.
+    """An ordered stack of integer layers fed by ``input_size`` input channels.
 
     ``chip`` names the profile whose fixed point the layers are validated against;
     ``metadata`` is plain data (JSON-able) that travels with the network (how it was
-    made: source model, quantiser settings, scales).
+    made: source model, quantiser settings, scales). ``input_bits``: 0 for binary input
+    spikes; ``b > 0`` for graded input spikes, signed integer payloads in
+    ``[-2^(b-1), 2^(b-1) - 1]`` that the first layer's connections multiply (Lava's
+    ``num_message_bits``; Loihi 2 only: the chip's ``graded_spike_bits`` bounds ``b``).
     """
 
     input_size: int
     layers: tuple[LoihiLayer, ...]
     chip: str = "loihi2"
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    input_bits: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
@@ -355,6 +359,22 @@ class LoihiNetwork(LayerStack):
             size = layer.n_out
         _check_plain(dict(self.metadata), "metadata")
         object.__setattr__(self, "metadata", dict(self.metadata))
+        object.__setattr__(self, "input_bits", _int_scalar("<input>", "input_bits", self.input_bits))
+        graded = load_chip(self.chip).limit("graded_spike_bits") or 0
+        if not 0 <= self.input_bits <= graded:
+            raise QuantizationError("<input>", "input_bits", f"{self.input_bits}-bit graded input spikes; {self.chip} "
+                                    f"carries {'binary spikes only' if not graded else f'at most {graded} bits'}",
+                                    remedy="deploy graded input on Loihi 2 (chip loihi2), or encode the input as "
+                                           "binary spikes (input_bits 0)")
+
+    @property
+    def graded_input(self) -> bool:
+        return self.input_bits > 0
+
+    @property
+    def input_range(self) -> tuple[int, int]:
+        """The input values the network takes: (0, 1) for spikes, the signed payload range when graded."""
+        return (0, 1) if not self.input_bits else (-(1 << (self.input_bits - 1)), (1 << (self.input_bits - 1)) - 1)
 
     # --- views ------------------------------------------------------------------------
     @property
@@ -374,7 +394,8 @@ class LoihiNetwork(LayerStack):
         return dataclasses.replace(self, metadata={**self.metadata, **extra})
 
     def summary(self) -> str:
-        lines = [f"LoihiNetwork({self.chip}): {self.input_size} inputs"]
+        lines = [f"LoihiNetwork({self.chip}): {self.input_size} inputs"
+                 + (f" (graded, {self.input_bits}-bit payloads)" if self.input_bits else "")]
         for l in self.layers:
             rec = f", recurrent (exp {l.rec_exp})" if l.recurrent else ""
             rec += f", delays {list(l.delays)}" if l.delayed else ""
@@ -386,9 +407,12 @@ class LoihiNetwork(LayerStack):
     # --- plain data -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain data: ints, strings, bools, numpy integer arrays, and the metadata dict."""
-        return {"format": FORMAT, "version": FORMAT_VERSION, "input_size": self.input_size,
-                "chip": self.chip, "metadata": dict(self.metadata),
-                "layers": [l.to_dict() for l in self.layers]}
+        d = {"format": FORMAT, "version": FORMAT_VERSION, "input_size": self.input_size,
+             "chip": self.chip, "metadata": dict(self.metadata),
+             "layers": [l.to_dict() for l in self.layers]}
+        if self.input_bits:
+            d["input_bits"] = self.input_bits
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "LoihiNetwork":
@@ -404,5 +428,5 @@ class LoihiNetwork(LayerStack):
                               remedy="upgrade spikedeploy")
         chip = d.get("chip", "loihi2")
         return cls(input_size=int(d["input_size"]), chip=chip.decode() if isinstance(chip, bytes) else chip,
-                   metadata=dict(d.get("metadata", {})),
+                   metadata=dict(d.get("metadata", {})), input_bits=int(d.get("input_bits", 0)),
                    layers=tuple(LoihiLayer.from_dict(l) for l in d["layers"]))

@@ -144,6 +144,8 @@ class QuantConfig:
                           layers not in it are calibrated
     chip                  chip profile (hardware/<chip>.toml)
     num_weight_bits       Dense's num_weight_bits (8: the full 8-bit grid)
+    input_bits            0: the input is binary spikes; b > 0: graded input payloads, signed b-bit
+                          integers (Loihi 2; made by :mod:`.graded_input`), taken as they are
     """
 
     headroom: float = 2.0
@@ -154,6 +156,7 @@ class QuantConfig:
     plan: Mapping[str, LayerScale] | None = None
     chip: str = "loihi2"
     num_weight_bits: int = 8
+    input_bits: int = 0
 
     def __post_init__(self) -> None:
         if not (isinstance(self.headroom, (int, float)) and math.isfinite(self.headroom) and self.headroom >= 1):
@@ -163,6 +166,9 @@ class QuantConfig:
             raise ConfigError("quant.v_floor", f"must be a number >= 1 (thresholds) or None, got {self.v_floor!r}")
         if not (isinstance(self.max_clipped_fraction, (int, float)) and 0 <= self.max_clipped_fraction <= 1):
             raise ConfigError("quant.max_clipped_fraction", f"must lie in [0, 1], got {self.max_clipped_fraction!r}")
+        if not (isinstance(self.input_bits, int) and 0 <= self.input_bits <= 32):
+            raise ConfigError("quant.input_bits", f"must be 0 (binary spikes) or a payload width 1..32, got "
+                                                  f"{self.input_bits!r}")
         if self.weight_range not in WEIGHT_RANGES:
             raise ConfigError("quant.weight_range", f"unknown mode {self.weight_range!r}", valid=WEIGHT_RANGES)
         if not isinstance(self.allow_approx, bool):
@@ -181,7 +187,7 @@ class QuantConfig:
                 "weight_range": self.weight_range,
                 "max_clipped_fraction": float(self.max_clipped_fraction),
                 "allow_approx": self.allow_approx, "chip": self.chip, "num_weight_bits": self.num_weight_bits,
-                "plan": None if self.plan is None else {k: v.to_dict() for k, v in self.plan.items()}}
+                "input_bits": self.input_bits, "plan": None if self.plan is None else {k: v.to_dict() for k, v in self.plan.items()}}
 
 
 # ----------------------------------------------------------------------------- report
@@ -493,7 +499,7 @@ def _plan_layer(layer: LayerSpec, max_x: float, max_u: float, max_v: float, cfg:
     return LayerScale(lam, e, _bias_exp_for(layer.bias, lam, fp), rec_e), limit
 
 
-def _as_input(x: Any, spec: NetworkSpec) -> torch.Tensor:
+def _as_input(x: Any, spec: NetworkSpec, input_bits: int = 0) -> torch.Tensor:
     t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
     if t.ndim != 3 or t.shape[-1] != spec.input_size:
         raise ShapeMismatchError("calibration inputs [batch, time, input_size]",
@@ -504,7 +510,12 @@ def _as_input(x: Any, spec: NetworkSpec) -> torch.Tensor:
     t = t.detach().cpu().to(torch.float32)
     if not bool(torch.isfinite(t).all()):
         raise ConfigError("calibration inputs", "contain NaN or inf")
-    if bool((t < 0).any()):
+    if input_bits:
+        lo, hi = -(1 << (input_bits - 1)), (1 << (input_bits - 1)) - 1
+        if not bool(((t == t.round()) & (t >= lo) & (t <= hi)).all()):
+            raise ConfigError("calibration inputs", f"graded payloads must be integers in [{lo}, {hi}] "
+                              f"({input_bits} bits)", remedy="encode them with spikedeploy.quant.graded_input")
+    elif bool((t < 0).any()):
         raise ConfigError("calibration inputs", "contain negative values; Loihi's input is spikes (0/1)")
     return t
 
@@ -513,8 +524,8 @@ def plan_scales(spec: NetworkSpec, calib_inputs: Any, config: QuantConfig = Quan
                 batch_size: int = 128) -> dict[str, LayerScale]:
     """The per-layer :class:`LayerScale` plan :func:`quantize` would choose (calibration only)."""
     fp = load_chip(config.chip).require_fixed_point()
-    x = _as_input(calib_inputs, spec)
-    trace = _float_run(spec, (x > 0).to(torch.float32), batch_size)
+    x = _as_input(calib_inputs, spec, config.input_bits)
+    trace = _float_run(spec, x if config.input_bits else (x > 0).to(torch.float32), batch_size)
     fixed = dict(config.plan or {})
     out = {}
     for i, layer in enumerate(spec.layers):
@@ -640,10 +651,9 @@ def quantize(spec: NetworkSpec, calib_inputs: Any, *, labels: Any = None,
         if not layer.spiking:
             raise QuantizationError(layer.name, "vth", "a non-spiking layer that is not the last: Loihi layers "
                                     "pass spikes on", remedy="only the readout (last layer) may be non-spiking")
-    x = _as_input(calib_inputs, spec)
-    nonbinary = x > 1
-    n_clipped = int(nonbinary.sum())
-    xb = (x > 0).to(torch.float32)
+    x = _as_input(calib_inputs, spec, cfg.input_bits)
+    n_clipped = 0 if cfg.input_bits else int((x > 1).sum())
+    xb = x if cfg.input_bits else (x > 0).to(torch.float32)
     if n_clipped:
         problems(spec.layers[0].name, "input", f"{n_clipped} calibration input entries are spike counts > 1 "
                                                f"(up to {int(x.max())}); Loihi's input spikes are binary",
@@ -685,7 +695,8 @@ def quantize(spec: NetworkSpec, calib_inputs: Any, *, labels: Any = None,
             "readout_scale": float(plans[spec.layers[-1].name].scale), "config": cfg.to_dict(),
             "dt": float(spec.dt), "spec_metadata": _plain(dict(spec.metadata))}
     meta.update(_plain(dict(metadata or {})))
-    net = LoihiNetwork(input_size=spec.input_size, layers=tuple(loihi_layers), chip=cfg.chip, metadata=meta)
+    net = LoihiNetwork(input_size=spec.input_size, layers=tuple(loihi_layers), chip=cfg.chip, metadata=meta,
+                       input_bits=cfg.input_bits)
     report = QuantReport(layers=reports, n_samples=int(x.shape[0]), n_steps=int(x.shape[1]),
                          readout=spec.readout, config=cfg.to_dict(), input_clipped=n_clipped)
     if n_clipped:
@@ -736,7 +747,8 @@ def _verify(net: LoihiNetwork, spec: NetworkSpec, xb: torch.Tensor, trace: _Floa
         xs = xb[b0:b0 + batch_size]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = emulate(net, xs.to(torch.uint8), record=("s", "v", "u"), on_overflow="ignore")
+            res = emulate(net, xs.to(torch.int64 if net.graded_input else torch.uint8), record=("s", "v", "u"),
+                          on_overflow="ignore")
         for i, layer in enumerate(spec.layers):
             name = layer.name
             lam = report.layers[i].scale
