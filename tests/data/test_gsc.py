@@ -52,6 +52,24 @@ def test_split_membership_from_list_files(gsc_root):
     assert len(train) + len(val) + len(test) == 9
 
 
+def test_the_keyword_task_maps_other_words_to_unknown_and_adds_silence(gsc_root):
+    train = GscDataset(gsc_root, "train", words=("yes", "up"), silence_fraction=0.4)
+    assert train.classes == ("yes", "up", "_unknown_", "_silence_") and train.n_classes == 4
+    # 5 clips (no, no, up, up, yes) + round(0.4 x 5) = 2 silence items
+    assert train.labels.tolist() == [2, 2, 1, 1, 0, 3, 3]
+    assert train.files[-2:] == ("_silence_/0", "_silence_/1")
+    quiet = train.waveform(5)
+    assert quiet.shape == (SR,) and 0 < float(np.abs(quiet).max()) <= 0.5 * 0.1       # noise x U(0, 0.1)
+    assert np.array_equal(quiet, GscDataset(gsc_root, "train", words=("yes", "up"),
+                                            silence_fraction=0.4).waveform(5))          # the same clip every time
+    assert tuple(train[6][0].shape) == (3, 101, 40) and train[6][1] == 3
+    with pytest.raises(DataFormatError, match="no word folder for left"):
+        GscDataset(gsc_root, "train", words=("yes", "left"))
+    (gsc_root / "_background_noise_" / "white_noise.wav").unlink()
+    with pytest.raises(DataFormatError, match="silence clips"):
+        GscDataset(gsc_root, "train", words=("yes",))
+
+
 def test_items_have_s2net_shape_and_label(gsc_root):
     ds = GscDataset(gsc_root, "train")
     assert GscConfig().shape == (3, 101, 40)

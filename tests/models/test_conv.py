@@ -117,3 +117,15 @@ def test_a_threshold_floor_holds_in_training_and_travels_with_the_config():
     assert ConvNetworkConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ConfigError, match="b_min"):
         S2NetLIF(2, SG, b=0.5, b_min=0.6)
+
+
+def test_the_keyword_words_set_the_class_count_and_travel_with_the_config():
+    from spikedeploy.models.conv import ConvNetworkConfig
+    from spikedeploy.models.presets import get_preset
+
+    cfg = ConvNetworkConfig(n_classes=4, words=["yes", "no"])
+    assert cfg.words == ("yes", "no") and ConvNetworkConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ConfigError, match="2 words \\+ unknown \\+ silence make 4 classes, not 3"):
+        ConvNetworkConfig(n_classes=3, words=("yes", "no"))
+    paper = get_preset("s2net-gsc").network
+    assert paper.n_classes == 12 and paper.words[:3] == ("yes", "no", "up") and len(paper.words) == 10

@@ -9,7 +9,11 @@ Layout (Warden 2018; v0.01 and v0.02 alike)::
 
 The classes are the word folders (every sub-folder whose name does not start with
 ``_``), sorted; the training split is every wav of a word folder that is in neither
-list.
+list. With ``words`` (the keyword-spotting set-up of Warden 2018 and s2net: ten words,
+:data:`GSC12_WORDS`) the classes are those words in that order, then ``_unknown_`` (every
+other word folder) and ``_silence_``: ``silence_fraction`` x the split's clips more, each
+one second of a ``_background_noise_`` recording at a volume ``U(0, noise_max_volume)``,
+drawn from a generator seeded by the split and the item (the same clips every time).
 
 Features (:func:`log_mel_features`, s2net's input, Zimmer et al. 2019): the clip is
 padded with zeros at the end or cropped to its first ``clip`` seconds; then 40 Mel
@@ -39,6 +43,9 @@ BACKGROUND_NOISE = "_background_noise_"
 VALIDATION_LIST = "validation_list.txt"
 TESTING_LIST = "testing_list.txt"
 SPLITS = ("train", "validation", "testing")
+#: The ten keywords of GSC's 12-class task (plus unknown and silence).
+GSC12_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+UNKNOWN, SILENCE = "_unknown_", "_silence_"
 
 
 @dataclass(frozen=True)
@@ -183,6 +190,27 @@ def mix_background(samples: np.ndarray, noise: np.ndarray, rng: np.random.Genera
     return (x + np.float32(g) * nz[o:o + x.size]).astype(np.float32)
 
 
+def _label_map(root: Path, folders: list[str], chosen: list[str], words: tuple[str, ...], silence_fraction: float
+               ) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray]:
+    """(classes, files, labels): one class per word folder; or ``words`` + unknown + silence
+    (the module docstring), silence items named ``_silence_/<k>``."""
+    if not words:
+        index = {c: i for i, c in enumerate(folders)}
+        return tuple(folders), tuple(chosen), np.array([index[f.split("/", 1)[0]] for f in chosen], dtype=np.int64)
+    missing = [w for w in words if w not in folders]
+    if missing:
+        raise DataFormatError(root, f"has no word folder for {', '.join(missing)}",
+                              remedy=f"choose words among its folders: {', '.join(folders[:12])}...")
+    if not 0.0 <= float(silence_fraction) <= 1.0:
+        raise ConfigError("silence_fraction", f"must lie in [0, 1], got {silence_fraction!r}")
+    index = {w: i for i, w in enumerate(words)}
+    labels = [index.get(f.split("/", 1)[0], len(words)) for f in chosen]
+    n_silence = round(float(silence_fraction) * len(chosen))
+    files = tuple(chosen) + tuple(f"{SILENCE}/{k}" for k in range(n_silence))
+    labels += [len(words) + 1] * n_silence
+    return tuple(words) + (UNKNOWN, SILENCE), files, np.array(labels, dtype=np.int64)
+
+
 def _read_list(root: Path, name: str) -> list[str]:
     path = root / name
     if not path.is_file():
@@ -208,7 +236,8 @@ class GscDataset:
     """
 
     def __init__(self, root: str | Path, split: str = "train", cfg: GscConfig = GscConfig(), *,
-                 noise_prob: float = 0.0, noise_max_volume: float = 0.1):
+                 noise_prob: float = 0.0, noise_max_volume: float = 0.1, words: tuple[str, ...] = (),
+                 silence_fraction: float = 0.1):
         root = Path(root)
         if split not in SPLITS:
             raise ConfigError("split", f"unknown split {split!r}", valid=SPLITS)
@@ -244,21 +273,18 @@ class GscDataset:
             chosen = sorted(set(test_list))
         else:
             chosen = sorted(files - set(val_list) - set(test_list))
-        index = {c: i for i, c in enumerate(classes)}
         self.root = root
         self.split = split
         self.cfg = cfg
-        self.classes: tuple[str, ...] = tuple(classes)
-        self.files: tuple[str, ...] = tuple(chosen)
-        self.labels = np.array([index[f.split("/", 1)[0]] for f in chosen], dtype=np.int64)
         self.noise_prob = float(noise_prob) if split == "train" else 0.0
         self.noise_max_volume = float(noise_max_volume)
         noise_dir = root / BACKGROUND_NOISE
         self.noise_files: tuple[Path, ...] = tuple(sorted(noise_dir.glob("*.wav"))) if noise_dir.is_dir() else ()
-        if self.noise_prob > 0 and not self.noise_files:
-            raise DataFormatError(noise_dir, "no background-noise wav files for noise mixing",
-                                  remedy="set noise_prob=0 or provide the _background_noise_ folder")
+        if (self.noise_prob > 0 or words) and not self.noise_files:
+            raise DataFormatError(noise_dir, "no background-noise wav files for noise mixing or silence clips",
+                                  remedy="provide the _background_noise_ folder, or set noise_prob=0 and no words")
         self._noise: dict[Path, np.ndarray] = {}
+        self.classes, self.files, self.labels = _label_map(root, classes, chosen, tuple(words), silence_fraction)
 
     @property
     def n_classes(self) -> int:
@@ -268,9 +294,20 @@ class GscDataset:
         return len(self.files)
 
     def waveform(self, i: int) -> np.ndarray:
-        """The clip of item ``i`` at ``cfg.sample_rate``, padded/cropped, without noise."""
+        """The clip of item ``i`` at ``cfg.sample_rate``, padded/cropped, without noise (a silence
+        item: its background-noise second)."""
+        if self.files[i].startswith(SILENCE + "/"):
+            rng = np.random.default_rng((SPLITS.index(self.split), i))
+            path = self.noise_files[int(rng.integers(len(self.noise_files)))]
+            return mix_background(np.zeros(self.cfg.clip_samples, np.float32), self._noise_of(path), rng,
+                                  self.noise_max_volume)
         samples, _ = read_wav(self.root / self.files[i], target_rate=self.cfg.sample_rate)
         return fix_length(samples, self.cfg)
+
+    def _noise_of(self, path: Path) -> np.ndarray:
+        if path not in self._noise:
+            self._noise[path] = read_wav(path, target_rate=self.cfg.sample_rate)[0]
+        return self._noise[path]
 
     def __getitem__(self, i: int):
         import torch
@@ -280,9 +317,7 @@ class GscDataset:
             rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
             if rng.random() < self.noise_prob:
                 path = self.noise_files[int(rng.integers(len(self.noise_files)))]
-                if path not in self._noise:
-                    self._noise[path] = read_wav(path, target_rate=self.cfg.sample_rate)[0]
-                x = mix_background(x, self._noise[path], rng, self.noise_max_volume)
+                x = mix_background(x, self._noise_of(path), rng, self.noise_max_volume)
         return torch.from_numpy(log_mel_features(x, self.cfg)), int(self.labels[i])
 
     def __repr__(self) -> str:

@@ -126,6 +126,8 @@ class ConvNetworkConfig:
                          time of its voltage; ``readout_dv_init`` its initial decay)
     b_min                the thresholds' floor in training (s2net: 0). Deployment divides each neuron's
                          weights by its threshold, so one near 0 swamps its layer's fixed-point scale.
+    words                GSC data: empty, one class per word folder; else these words, then "unknown"
+                         (the other folders) and "silence" (``data.gsc``): ``n_classes = len(words) + 2``
     """
 
     in_channels: int = 3
@@ -139,6 +141,7 @@ class ConvNetworkConfig:
     b_min: float = 0.0
     readout: str = "mean-linear"
     readout_dv_init: float = 0.1
+    words: tuple[str, ...] = ()
     kind: ClassVar[str] = "s2net-conv"
 
     def __post_init__(self) -> None:
@@ -151,6 +154,11 @@ class ConvNetworkConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"model.{name}", f"must be a positive integer, got {v!r}")
+        object.__setattr__(self, "words", tuple(str(w) for w in self.words))
+        if self.words and self.n_classes != len(self.words) + 2:
+            raise ConfigError("model.n_classes", f"{len(self.words)} words + unknown + silence make "
+                              f"{len(self.words) + 2} classes, not {self.n_classes}",
+                              remedy=f"set n_classes = {len(self.words) + 2}")
         if self.readout not in ("mean-linear", "li"):
             raise ConfigError("model.readout", f"unknown readout {self.readout!r}", valid=("mean-linear", "li"))
 

@@ -5,7 +5,9 @@
 them as frames ``[N, 101, 3 x 40]`` with labels (channels x bands flattened,
 channel-major, as :class:`~spikedeploy.models.conv.ConvSpikingNetwork` reads them). The
 validation split is GSC's ``validation_list.txt``; when it is empty, a stratified share of
-the training split. A folder is a GSC folder when it holds ``testing_list.txt``.
+the training split. A model config with ``words`` reads the 12-class task (those words,
+unknown, silence: :class:`~spikedeploy.data.gsc.GscDataset`). A folder is a GSC folder when
+it holds ``testing_list.txt``.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ def load_gsc_split(data_dir: str | Path, network: Any, val_fraction: float, seed
                    ) -> tuple[Split, Split, Split, dict[str, Any]]:
     """(train, val, test) as (frames, labels) and what was read (module docstring)."""
     data_dir = Path(data_dir)
-    splits = {s: GscDataset(data_dir, s) for s in ("train", "validation", "testing")}
+    words = tuple(getattr(network, "words", ()))
+    splits = {s: GscDataset(data_dir, s, words=words) for s in ("train", "validation", "testing")}
     classes = splits["train"].classes
     (xtr, ytr), (xva, yva), (xte, yte) = (_features(splits[s]) for s in ("train", "validation", "testing"))
     if xtr.shape[-1] != network.input_size:
@@ -51,7 +54,7 @@ def load_gsc_split(data_dir: str | Path, network: Any, val_fraction: float, seed
                                  int(xtr.shape[-1]), remedy="use a model with in_channels = 3 and bands = 40 "
                                                             "(the s2net-gsc presets)")
     if len(classes) != network.n_classes:
-        raise ShapeMismatchError(f"classes (word folders) of {data_dir}", network.n_classes, len(classes),
+        raise ShapeMismatchError(f"classes of {data_dir}", network.n_classes, len(classes),
                                  remedy=f"set the model's n_classes to {len(classes)} ([model] n_classes in a "
                                         "TOML config)")
     if len(yva) == 0:
