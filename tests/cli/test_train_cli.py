@@ -1,5 +1,6 @@
 """``spikedeploy train``: flags, TOML config, precedence and clear errors."""
 
+import nir
 import pytest
 import torch
 
@@ -94,14 +95,16 @@ def test_resolve_precedence_and_hidden_size(tmp_path):
 
 
 @pytest.mark.lava
-def test_the_s2net_conv_preset_trains_exports_and_runs_bit_exactly_in_lava(toy_dir, tmp_path, capsys):
-    """train --preset s2net-conv-shd (over the toy data's 40 channels), then export-nir and
-    lava-run --verify: training -> NIR -> Lava for s2net's convolutional layer."""
+@pytest.mark.parametrize("preset", ["s2net-conv-shd", "s2net-conv2d-shd"])
+def test_the_s2net_conv_presets_train_export_and_run_bit_exactly_in_lava(toy_dir, tmp_path, capsys, preset):
+    """train --preset s2net-conv-shd / s2net-conv2d-shd (over the toy data's 40 channels), then
+    export-nir and lava-run --verify: training -> NIR -> Lava for s2net's convolutional layers
+    (conv2d: its time taps as NIR Delay nodes and Lava's DelayDense)."""
     pytest.importorskip("lava")
     from spikedeploy.models.conv import ConvSpikingNetwork
 
     cfg = _toml(tmp_path / "conv.toml", f"""
-preset = "s2net-conv-shd"
+preset = "{preset}"
 data = "{toy_dir}"
 [model]
 bands = 40
@@ -118,10 +121,12 @@ n_channels = 40
                  "--device", "cpu"]) == 0
     assert "test accuracy:" in capsys.readouterr().out
     model, meta = load_checkpoint(out)
-    assert isinstance(model, ConvSpikingNetwork) and meta["extra"]["preset"] == "s2net-conv-shd"
+    assert isinstance(model, ConvSpikingNetwork) and meta["extra"]["preset"] == preset
     nir_path = tmp_path / "conv.nir"
     assert main(["export-nir", str(out), "-o", str(nir_path), "--quantized", "--data", str(toy_dir)]) == 0
     capsys.readouterr()
+    delays = {n: node.delay for n, node in nir.read(nir_path).nodes.items() if isinstance(node, nir.Delay)}
+    assert sorted(delays) == ([] if preset == "s2net-conv-shd" else ["conv0.delay1", "conv1.delay2"])
     assert main(["lava-run", str(nir_path), "--data", str(toy_dir), "--samples", "8", "--verify",
                  "--no-progress"]) == 0
     assert "verify: bit-exact" in capsys.readouterr().out

@@ -16,7 +16,10 @@ s2net-shd      700 -> 128 s2net dense neurons with lateral connections -> LI rea
 s2net-conv-shd  the 700 channels pooled by 5 to 140 bands -> two s2net conv1d layers (8 channels,
                kernel 5, dilations 1, 2; lateral, reset to zero, thresholds >= 0.1: deployable)
                -> LI readout (max over time) -> 20
-s2net-gsc      s2net's GSC network: 3 conv2d layers of 64 channels over log-Mel + deltas -> 35 words
+s2net-conv2d-shd  the same bands -> two s2net conv2d layers (8 channels, kernel (2, 5), dilations
+               (1, 1), (2, 2): time taps as synaptic delays; deployable) -> LI readout -> 20
+s2net-gsc      s2net's GSC network: 3 conv2d layers of 64 channels over log-Mel + deltas -> 12
+               classes (10 words, unknown, silence)
 s2net-gsc-small  2 conv2d layers of 16 channels -> 20 (the synthetic digits in GSC's layout)
 =============  ===========================================================================
 
@@ -87,15 +90,18 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
                              layers=(ConvLayerSpec(8, (5,), (1,)), ConvLayerSpec(8, (5,), (2,)))),
            100, {**_SMALL_TRAIN, "lr": 2e-3}, {"pool": 5, "binary": True}),
     Preset("s2net-conv2d-shd", "700 channels pooled to 140 bands -> s2net conv2d x 2 (8 channels each, kernel "
-           "(4, 5), dilations (1, 1) and (4, 2): time taps as synaptic delays up to 12 steps; lateral, reset to zero, "
-           "thresholds >= 0.1) -> LI readout -> 20 (T = 100)",
+           "(2, 5), dilations (1, 1) and (2, 2): time taps as synaptic delays of 1 and 2 steps; lateral, reset to "
+           "zero, thresholds >= 0.1) -> LI readout -> 20 (T = 100)",
            ConvNetworkConfig(in_channels=1, bands=140, n_classes=20, conv="conv2d", reset="zero", b_min=0.1,
                              readout="li",
-                             layers=(ConvLayerSpec(8, (4, 5), (1, 1)), ConvLayerSpec(8, (4, 5), (4, 2)))),
+                             layers=(ConvLayerSpec(8, (2, 5), (1, 1)), ConvLayerSpec(8, (2, 5), (2, 2)))),
            100, {**_SMALL_TRAIN, "lr": 2e-3}, {"pool": 5, "binary": True}),
     Preset("s2net-gsc", "s2net paper, GSC: log-Mel + deltas (3 x 40) -> 3 conv2d x 64 (kernel (4, 3), dilations "
-           "(1, 1), (4, 3), (16, 9)) -> mean-over-time linear -> 35 words (--data GSC_DIR)",
-           ConvNetworkConfig(in_channels=3, bands=40, n_classes=35, layers=GSC_PAPER), 101, _S2NET_GSC),
+           "(1, 1), (4, 3), (16, 9)) -> mean-over-time linear -> 12 classes: 10 words, unknown, silence "
+           "(--data GSC_DIR)",
+           ConvNetworkConfig(in_channels=3, bands=40, n_classes=12, layers=GSC_PAPER,
+                             words=("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")),
+           101, _S2NET_GSC),
     Preset("s2net-gsc-small", "GSC layout: log-Mel + deltas -> 2 conv2d x 16 (kernel (4, 3), dilations (1, 1), "
            "(4, 3)) -> mean-over-time linear -> 20 (the synthetic digits; --data GSC_DIR)",
            ConvNetworkConfig(in_channels=3, bands=40, n_classes=20, layers=GSC_SMALL), 101, _S2NET_GSC),

@@ -381,6 +381,7 @@ def _check_args(net: LoihiNetwork, spikes, record: Iterable[str], on_overflow: s
         if x.is_floating_point() and x.numel() and not bool((x == x.round()).all()):
             raise ConfigError("input spikes", "graded payloads must be integers",
                               remedy="encode the input (spikedeploy.quant.graded_input.encode)")
+        x = x.to(torch.int64)
         if x.numel() and not bool(((x >= lo) & (x <= hi)).all()):
             raise ConfigError("input spikes", f"graded payloads must lie in [{lo}, {hi}] ({net.input_bits} bits)",
                               remedy="encode the input with the network's input scale")
@@ -623,21 +624,22 @@ def emulator_logits(net: LoihiNetwork, readout_voltage: torch.Tensor) -> torch.T
 def emulator_accuracy(net: LoihiNetwork, x: Any, y: Any, *, batch_size: int = 256,
                       on_overflow: str = "ignore", binarize: bool = False,
                       progress: bool = False) -> dict[str, Any]:
-    """Accuracy of the integer network (bit-exact emulator) on binary inputs ``x`` [N, T, in], labels ``y``.
+    """Accuracy of the integer network (bit-exact emulator) on inputs ``x`` [N, T, in], labels ``y``.
 
-    Spike counts > 1 are refused (ConfigError) unless ``binarize`` (then clipped to 1).
+    Binary input: spike counts > 1 are refused (ConfigError) unless ``binarize`` (then clipped
+    to 1). Graded input (``net.input_bits``): the payloads as they are.
     Returns ``{"acc", "n", "rates" (per layer), "overflow" (summed per layer)}``.
     """
     x = torch.as_tensor(x)
     y = torch.as_tensor(np.asarray(y)).to(torch.int64)
-    if not binarize and bool((x > 1).any()):
+    if not net.graded_input and not binarize and bool((x > 1).any()):
         raise ConfigError("inputs", "hold spike counts > 1; Loihi's input spikes are binary",
                           remedy="bin the data with binary = true, or pass binarize=True to clip counts to 1")
     correct, spikes, steps = 0, {n: 0.0 for n in net.layer_names}, 0
     overflow = {n: {"a_in": 0, "readout_spikes": 0} for n in net.layer_names}
     for b0 in tqdm(range(0, x.shape[0], batch_size), desc="emulator", unit="batch", disable=not progress,
                    leave=False):
-        xs = (x[b0:b0 + batch_size] > 0).to(torch.uint8)
+        xs = x[b0:b0 + batch_size] if net.graded_input else (x[b0:b0 + batch_size] > 0).to(torch.uint8)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore" if on_overflow == "ignore" else "default")
             res = emulate(net, xs, record=("s", "v"), on_overflow=on_overflow)
