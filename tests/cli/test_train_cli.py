@@ -130,6 +130,15 @@ n_channels = 40
     assert main(["lava-run", str(nir_path), "--data", str(toy_dir), "--samples", "8", "--verify",
                  "--no-progress"]) == 0
     assert "verify: bit-exact" in capsys.readouterr().out
+    # the same network with NIR Conv1d nodes: read back as the same matrices, the same run
+    conv_path = tmp_path / "conv-nodes.nir"
+    assert main(["export-nir", str(out), "-o", str(conv_path), "--quantized", "--conv-nodes",
+                 "--data", str(toy_dir)]) == 0
+    assert isinstance(nir.read(conv_path).nodes["conv0.synapse"], nir.Conv1d)
+    capsys.readouterr()
+    assert main(["lava-run", str(conv_path), "--data", str(toy_dir), "--samples", "8", "--verify",
+                 "--no-progress"]) == 0
+    assert "verify: bit-exact" in capsys.readouterr().out
     with pytest.raises(Exception, match="convolutional layers, not hidden sizes"):
         RunConfig.resolve(preset="s2net-conv-shd", hidden_size=16)
 

@@ -79,15 +79,15 @@ def test_recurrence_inside_a_subgraph_is_found():
 
 
 def test_unsupported_nodes_name_the_node_and_the_remedy():
-    g = nir.NIRGraph(nodes={"in": nir.Input(input_type=np.array([1, 8])),
-                            "conv": nir.Conv1d(input_shape=8, weight=np.ones((2, 1, 3)), stride=1, padding=0,
-                                               dilation=1, groups=1, bias=np.zeros(2)),
-                            "out": nir.Output(output_type=np.array([2, 6]))},
-                     edges=[("in", "conv"), ("conv", "out")])
+    g = nir.NIRGraph(nodes={"in": nir.Input(input_type=np.array([1, 4, 4])),
+                            "pool": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
+                                                  padding=np.array([0, 0])),
+                            "out": nir.Output(output_type=np.array([1, 2, 2]))},
+                     edges=[("in", "pool"), ("pool", "out")], type_check=False)
     with pytest.raises(ConversionError) as info:
         convert_graph(g, DT)
-    assert (info.value.node, info.value.node_type) == ("conv", "Conv1d")
-    assert "has no Lava conversion" in str(info.value) and "LAVA_CONVERTERS[nir.Conv1d]" in info.value.remedy
+    assert (info.value.node, info.value.node_type) == ("pool", "SumPool2d")
+    assert "has no Lava conversion" in str(info.value) and "LAVA_CONVERTERS[nir.SumPool2d]" in info.value.remedy
     # a type nir_io reads but the Lava registry does not (yet): Threshold
     t = nir.NIRGraph(nodes={"in": nir.Input(input_type=np.array([2])), "fc": nir.Linear(weight=np.eye(2)),
                             "thr": nir.Threshold(threshold=np.array([0.5, 0.5])),

@@ -65,6 +65,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    default="nir", help="write the graph the named tool reads as meant (snntorch 1.0, norse 1.1), or "
                    "say why it cannot (rockpool 3.1, sinabs 3.1): docs/nir-conventions.md; default nir, the "
                    "standard form that Lava (lava-run) and our readers run")
+    p.add_argument("--conv-nodes", action="store_true",
+                   help="write an s2net conv checkpoint's layers as NIR Conv1d nodes (with Delay nodes for conv2d's "
+                        "time taps) instead of their dense matrices; read back equal (docs/nir-conventions.md)")
     p.add_argument("--report", type=Path, default=None, metavar="FILE.json",
                    help="also write the quantisation report as JSON")
     _quant_args(p)
@@ -100,7 +103,7 @@ def _export(args: argparse.Namespace) -> int:
         if out == args.checkpoint:            # a file named model.nir: the default is not the input
             out = args.checkpoint.with_name(args.checkpoint.name + ".nir")
     result = export(_options(args, out=out, quantized=args.quantized, input_gain=args.input_gain,
-                             consumer=args.consumer))
+                             consumer=args.consumer, conv_nodes=args.conv_nodes))
     for note in result.notes:
         print(f"note ({args.consumer}): {note}")
     if result.report is not None:

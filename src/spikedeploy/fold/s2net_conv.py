@@ -98,9 +98,14 @@ def conv_to_spec(net, dt: float, standardise: str = "fold") -> NetworkSpec:
         layers.append(LayerSpec(f"conv{k}", weight.astype(np.float32), du=np.ones(c), dv=f["dv"], vth=f["vth"],
                                 bias=bias.astype(np.float32), delays=delays,
                                 rec_weight=None if f["rec_weight"] is None else f["rec_weight"].astype(np.float32)))
+    geometry = {f"conv{k}": {"in_channels": int(l.synapse.in_channels), "channels": int(l.channels),
+                             "bands": int(bands), "kernel": int(l.kernel[-1]), "dilation": int(l.dilation[-1]),
+                             "padding": int(l.dilation[-1] * (l.kernel[-1] - 1) // 2)}
+                for k, l in enumerate(net.layers)}
     readout, mode = readout_layer(net.readout)
     layers.append(readout)
     return NetworkSpec(input_size=net.in_channels * bands, layers=tuple(layers), readout=mode, dt=float(dt),
                        metadata={"source": "s2net conv (fold.s2net_conv)", "input_standardise": standardise,
+                                 "conv_layers": geometry,
                                  **({"input_mean": mean.tolist(), "input_std": std.tolist()}
                                     if standardise == "host" else {})})

@@ -120,6 +120,11 @@ def lava_linear(name: str, node: nir.Linear, ctx: ReadContext):
     return load.convert_linear(name, node, ctx), LavaTarget(ROLE_DENSE, _DENSE)
 
 
+def lava_conv1d(name: str, node: nir.Conv1d, ctx: ReadContext):
+    return load.convert_conv1d(name, node, ctx), LavaTarget(
+        ROLE_DENSE, _DENSE + "; the convolution's matrix over the flat channel-major signal")
+
+
 def lava_scale(name: str, node: nir.Scale, ctx: ReadContext):
     return load.convert_scale(name, node, ctx), LavaTarget(ROLE_DENSE, "folded into the layer's Dense (diagonal)")
 
@@ -171,6 +176,7 @@ LAVA_CONVERTERS: dict[type, LavaConverter] = {
     nir.Affine: lava_affine,
     nir.Linear: lava_linear,
     nir.Scale: lava_scale,
+    nir.Conv1d: lava_conv1d,
     nir.Flatten: lava_flatten,
     nir.Delay: lava_delay,
     nir.LIF: lava_lif,

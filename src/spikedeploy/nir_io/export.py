@@ -46,6 +46,7 @@ from ..errors import ConfigError, ConversionError
 from ..hashing import array_digest
 from ..netspec import LayerSpec, NetworkSpec
 from . import load, metadata_codec
+from .conv_form import conv_form
 from .convention import (CONVENTION, DIGEST_FIELDS, DISCRETISATION, INPUT_GAINS, KEY_CONFIG, KEY_CONVENTION,
                          KEY_DISCRETISATION, KEY_DT, KEY_INPUT_GAIN, KEY_LAYERS, KEY_QUANTIZATION, KEY_QUANTIZED_FROM,
                          KEY_PROFILE, KEY_READOUT, KEY_SPEC_METADATA, KEY_WRITER, NODE_KEY_LAYER, NODE_KEY_ROLE,
@@ -203,7 +204,7 @@ def _plain_quantization(loihi: Any) -> dict[str, Any]:
 
 def spec_to_nir(spec: NetworkSpec, *, loihi: Any = None, config: Mapping[str, Any] | None = None,
                 input_gain: str = "neuron", param_dt: float | None = None, readout_neuron: bool = True,
-                profile: str = "nir") -> nir.NIRGraph:
+                profile: str = "nir", conv_nodes: bool = False) -> nir.NIRGraph:
     """The NIR graph of ``spec`` (type-checked by nir), with our metadata.
 
     Args:
@@ -218,6 +219,7 @@ def spec_to_nir(spec: NetworkSpec, *, loihi: Any = None, config: Mapping[str, An
             step the time constants are written for (default the spec's), whether the readout
             neuron is written (else the graph ends at its synapse), the consumer's name (a graph
             for another consumer carries ``KEY_PROFILE`` instead of ``KEY_CONVENTION``).
+        conv_nodes: write the spec's convolutional layers as NIR Conv1d nodes (:mod:`.conv_form`).
 
     Raises:
         ConversionError: a layer has no NIR form (see the module docstring), naming it.
@@ -267,6 +269,8 @@ def spec_to_nir(spec: NetworkSpec, *, loihi: Any = None, config: Mapping[str, An
     if loihi is not None:
         meta[KEY_QUANTIZATION] = _plain_quantization(loihi)
         meta[KEY_QUANTIZED_FROM] = float_digests(spec)
+    if conv_nodes:
+        nodes, edges = conv_form(nodes, edges, spec, INPUT_NODE)
     for node in nodes.values():
         node.metadata = metadata_codec.encode(node.metadata, "node metadata")
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata_codec.encode(meta), type_check=True)
@@ -274,7 +278,7 @@ def spec_to_nir(spec: NetworkSpec, *, loihi: Any = None, config: Mapping[str, An
 
 def write_nir(path: str | Path, spec: NetworkSpec, *, loihi: Any = None,
               config: Mapping[str, Any] | None = None, input_gain: str = "neuron",
-              verify: bool = True, prepared: Any = None, profile: str = "nir") -> Path:
+              verify: bool = True, prepared: Any = None, profile: str = "nir", conv_nodes: bool = False) -> Path:
     """Write ``spec`` as a NIR file (HDF5, ``nir.write``) atomically; return the path.
 
     The graph is built (and every check done) before a file is created. With
@@ -298,7 +302,7 @@ def write_nir(path: str | Path, spec: NetworkSpec, *, loihi: Any = None,
             nir.write(tmp, graph)
             load.read_nir(tmp, type_check=True)
         return Path(path)
-    graph = spec_to_nir(spec, loihi=loihi, config=config, input_gain=input_gain)
+    graph = spec_to_nir(spec, loihi=loihi, config=config, input_gain=input_gain, conv_nodes=conv_nodes)
     with atomic_path(path) as tmp:
         nir.write(tmp, graph)
         if verify:

@@ -6,7 +6,9 @@
    recurrent subgraph form reads like the flat form;
 2. the graph must be a chain from its one Input to its one Output, except for
    recurrent loops ``N -> linear nodes -> N`` back into a neuron node ``N``
-   (found as the back edges of a depth-first walk from the Input);
+   (found as the back edges of a depth-first walk from the Input) and parallel
+   paths of linear and Delay nodes that rejoin at one node (they add: a layer's
+   delayed taps);
 3. each node of the chain is converted by :data:`NODE_CONVERTERS` (node type ->
    small function) into linear operations (weight, bias) and discrete neurons
    (du, dv, input gain, bias, threshold), with the forward-Euler, current-first
@@ -16,9 +18,10 @@
    recurrent weight; linear maps after the last neuron become a non-spiking
    ``du = dv = 1`` layer (``v_t = W x_t + b``, exact).
 
-Supported nodes: Input, Output, Affine, Linear, Scale, Flatten (of one non-unit
-dimension), Delay (only all-zero delays), LIF, CubaLIF, IF, LI, CubaLI, I,
-Threshold, and NIRGraph subgraphs. Anything else, or a parameter with no exact
+Supported nodes: Input, Output, Affine, Linear, Scale, Conv1d (as the matrix it applies),
+Flatten, Delay (whole steps: the layer's delayed taps), LIF, CubaLIF, IF, LI, CubaLI, I,
+Threshold, and NIRGraph subgraphs. Shaped signals and populations (``[C, F]``) are kept
+flat in C order. Anything else, or a parameter with no exact
 discrete form, raises :class:`~spikedeploy.errors.ConversionError` naming the node,
 its type and the remedy. With ``strict=False`` these documented approximations
 are made instead, each with a :class:`NirImportWarning` that states the loss:
@@ -29,7 +32,8 @@ are made instead, each with a :class:`NirImportWarning` that states the loss:
 - an Affine bias ``b`` feeding a neuron with ``du < 1`` (a constant input current):
   replaced by the voltage bias ``gain * b / du`` it reaches in steady state (the
   first steps differ by ``gain * b (1 - du)^t / du``);
-- a non-zero Delay: dropped (spikes arrive that many steps earlier).
+- a Delay of a fractional number of steps: rounded to whole steps;
+- a bias before a non-zero Delay: applied from the first step.
 
 A graph without our metadata is discretised with ``dt`` (default
 :data:`~.convention.DEFAULT_DT`, announced with a warning when assumed); its
@@ -56,6 +60,7 @@ from ..hashing import array_digest
 from ..netspec import READOUTS, LayerSpec, NetworkSpec
 from ..quant.loihi_network import LoihiNetwork
 from . import metadata_codec
+from .conv_form import conv_matrix
 from .convention import (CONVENTION, DEFAULT_DT, KEY_CONFIG, KEY_CONVENTION, KEY_DT, KEY_PROFILE, KEY_QUANTIZATION,
                          KEY_QUANTIZED_FROM, KEY_READOUT, KEY_SPEC_METADATA, NODE_KEY_LAYER, ROLE_NEURON,
                          ROLE_RECURRENT, ROLE_SYNAPSE, decay_from_tau)
@@ -146,12 +151,12 @@ def _vector(name: str, node: Any, fieldname: str, n: int, *, allow_inf: bool = F
         raise ConversionError(name, _type(node), f"{fieldname} is not numeric: {value!r}") from None
     if arr.ndim == 0:
         arr = np.full(n, float(arr))
-    elif arr.ndim > 1 and sum(d != 1 for d in arr.shape) <= 1:
-        arr = arr.reshape(-1)
+    elif arr.ndim > 1 and arr.size == n:
+        arr = arr.reshape(-1)                  # a shaped population ([C, F]): flattened in C order
     if arr.shape != (n,):
         raise ConversionError(name, _type(node), f"{fieldname} has shape {tuple(np.shape(value))}, "
-                              f"expected ({n},) (one value per neuron of the incoming signal)",
-                              remedy="only one-dimensional layers are supported")
+                              f"expected {n} values (one per neuron of the incoming signal)",
+                              remedy="give one value per neuron, or a scalar")
     bad = np.isnan(arr) | (np.isinf(arr) if not allow_inf else False)
     if np.any(bad):
         raise ConversionError(name, _type(node), f"{fieldname} contains NaN or inf",
@@ -251,11 +256,31 @@ def convert_scale(name: str, node: nir.Scale, ctx: ReadContext) -> list[Op]:
 
 def convert_flatten(name: str, node: nir.Flatten, ctx: ReadContext) -> list[Op]:
     shape = (node.input_type or {}).get("input")
-    if shape is not None and sum(int(d) != 1 for d in np.atleast_1d(shape)) > 1:
-        raise ConversionError(name, "Flatten", f"flattens the shape {list(np.asarray(shape))}; only "
-                              "signals with one non-unit dimension are supported",
-                              remedy="only dense (1-D) layer stacks convert to a NetworkSpec")
-    return []
+    if shape is not None and int(np.prod(shape)) != ctx.size:
+        raise ConversionError(name, "Flatten", f"flattens the shape {list(np.asarray(shape))}, the incoming "
+                              f"signal has {ctx.size} values")
+    return []                   # signals are kept flat in C order: flattening changes nothing
+
+
+def convert_conv1d(name: str, node: nir.Conv1d, ctx: ReadContext) -> list[Op]:
+    """The convolution as the matrix it applies to the flat (channel-major) signal."""
+    w = np.asarray(node.weight, dtype=np.float64)
+    groups = int(node.groups)
+    if w.ndim != 3 or ctx.size % (w.shape[1] * groups):
+        raise ConversionError(name, "Conv1d", f"weight of shape {w.shape} does not divide the incoming "
+                              f"{ctx.size} values into {w.shape[1] * groups} channels")
+    bands = ctx.size // (w.shape[1] * groups)
+    if node.input_shape is not None and int(np.prod(node.input_shape)) != bands:
+        raise ConversionError(name, "Conv1d", f"declares input length {node.input_shape}, the incoming signal "
+                              f"has {bands} per channel")
+    if not np.all(np.isfinite(w)):
+        raise ConversionError(name, "Conv1d", "weight contains NaN or inf")
+    m = conv_matrix(w, bands, stride=int(node.stride), padding=node.padding, dilation=int(node.dilation),
+                    groups=groups)
+    bias = None
+    if node.bias is not None and np.any(np.asarray(node.bias) != 0):
+        bias = np.repeat(np.asarray(node.bias, dtype=np.float64), m.shape[0] // w.shape[0])
+    return [LinearOp(name, "Conv1d", m, bias)]
 
 
 def convert_delay(name: str, node: nir.Delay, ctx: ReadContext) -> list[Op]:
@@ -342,6 +367,7 @@ NODE_CONVERTERS: dict[type, Converter] = {
     nir.Linear: convert_linear,
     nir.Scale: convert_scale,
     nir.Flatten: convert_flatten,
+    nir.Conv1d: convert_conv1d,
     nir.Delay: convert_delay,
     nir.LIF: convert_lif,
     nir.LI: convert_li,
@@ -577,11 +603,7 @@ def _time_step(meta: Mapping[str, Any], ours: bool, dt: float | None) -> tuple[f
 
 
 def _input_size(name: str, node: Any) -> int:
-    in_shape = np.atleast_1d(np.asarray(node.input_type["input"]))
-    if sum(int(d) != 1 for d in in_shape) > 1:
-        raise ConversionError(name, "Input", f"has shape {list(in_shape)}; only 1-D inputs are supported",
-                              remedy="flatten the input before exporting")
-    return int(np.prod(in_shape))
+    return int(np.prod(np.atleast_1d(np.asarray(node.input_type["input"]))))   # flat, in C order
 
 
 def _loop_weight(op: NeuronOp, path: list[str], nodes: Mapping[str, Any], ctx: ReadContext,

@@ -73,6 +73,7 @@ class ExportOptions:
     foreign     read ``checkpoint`` as a foreign model file with this reader (``--from``)
     consumer    the tool the graph is for (``--for``: :data:`~spikedeploy.nir_io.profiles.PROFILES`;
                 ``nir``: the standard form our readers and Lava run)
+    conv_nodes  write convolutional layers as NIR Conv1d nodes (``--conv-nodes``; standard form only)
     """
 
     checkpoint: Path
@@ -85,6 +86,7 @@ class ExportOptions:
     progress: bool = False
     foreign: ForeignSource | None = None
     consumer: str = "nir"
+    conv_nodes: bool = False
 
     def __post_init__(self) -> None:
         if self.consumer not in PROFILES:
@@ -92,6 +94,9 @@ class ExportOptions:
         if self.consumer not in STANDARD_FORM and self.quantized:
             raise ConfigError("--for", f"a graph for {self.consumer} carries no Loihi integers (they describe "
                                        "the standard form Lava runs)", remedy="drop --quantized, or export for nir")
+        if self.conv_nodes and self.consumer not in STANDARD_FORM:
+            raise ConfigError("--conv-nodes", f"is for the standard form, not a graph for {self.consumer}",
+                              remedy="drop --conv-nodes, or export for nir")
         if self.input_gain not in INPUT_GAINS:
             raise ConfigError("input_gain", f"unknown input gain {self.input_gain!r}", valid=INPUT_GAINS)
 
@@ -142,7 +147,8 @@ def export(options: ExportOptions) -> ExportResult:
     path = None
     if options.out is not None:
         path = write_nir(options.out, spec, loihi=loihi, config=config, input_gain=options.input_gain,
-                         prepared=prepared, profile="nir" if options.consumer in STANDARD_FORM else options.consumer)
+                         prepared=prepared, profile="nir" if options.consumer in STANDARD_FORM else options.consumer,
+                         conv_nodes=options.conv_nodes)
     report_path = None
     if report is not None and options.report is not None:
         report_path = _write_report(options.report, report)
