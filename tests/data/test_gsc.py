@@ -104,6 +104,16 @@ def test_padding_and_cropping(gsc_root):
     assert np.array_equal(ds[1][0].numpy(), log_mel_features(raw, cfg))
 
 
+def test_a_clip_at_another_sample_rate_is_resampled_to_16_khz(gsc_root):
+    write_wav(gsc_root / "up" / "bb_nohash_0.wav", tone(2000.0, rate=8000), 8000)     # an 8 kHz clip, 1 s
+    ds = GscDataset(gsc_root, "train")
+    i = ds.files.index("up/bb_nohash_0.wav")
+    x = ds[i][0].numpy()
+    assert ds.waveform(i).shape == (SR,) and x.shape == (3, 101, 40)
+    want = log_mel_features(tone(2000.0).astype(np.float32))[0].mean(axis=0)        # the same tone at 16 kHz
+    assert int(x[0].mean(axis=0).argmax()) == int(want.argmax())
+
+
 def test_tone_peaks_in_the_mel_band_that_contains_it():
     cfg = GscConfig()
     bands = mel_band_edges(cfg)
