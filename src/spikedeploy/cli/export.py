@@ -65,6 +65,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    default="nir", help="write the graph the named tool reads as meant (snntorch 1.0, norse 1.1), or "
                    "say why it cannot (rockpool 3.1, sinabs 3.1): docs/nir-conventions.md; default nir, the "
                    "standard form that Lava (lava-run) and our readers run")
+    p.add_argument("--graded-input", type=_positive_int, default=0, metavar="BITS",
+                   help="an s2net conv checkpoint trained on GSC features (--data GSC_DIR): its input as BITS-bit "
+                        "graded spikes (Loihi 2; with --quantized), calibrated on the folder's training split")
     p.add_argument("--conv-nodes", action="store_true",
                    help="write an s2net conv checkpoint's layers as NIR Conv1d nodes (with Delay nodes for conv2d's "
                         "time taps) instead of their dense matrices; read back equal (docs/nir-conventions.md)")
@@ -103,7 +106,8 @@ def _export(args: argparse.Namespace) -> int:
         if out == args.checkpoint:            # a file named model.nir: the default is not the input
             out = args.checkpoint.with_name(args.checkpoint.name + ".nir")
     result = export(_options(args, out=out, quantized=args.quantized, input_gain=args.input_gain,
-                             consumer=args.consumer, conv_nodes=args.conv_nodes))
+                             consumer=args.consumer, conv_nodes=args.conv_nodes,
+                             graded_input=args.graded_input))
     for note in result.notes:
         print(f"note ({args.consumer}): {note}")
     if result.report is not None:

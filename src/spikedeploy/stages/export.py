@@ -19,9 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
+
 from ..atomic import atomic_path, check_outputs
 from ..data.sampling import calibration_set
-from ..errors import ConfigError
+from ..data.gsc import GscConfig
+from ..errors import ConfigError, DataFormatError
 from ..fold.s2net_conv import conv_to_spec
 from ..models.conv import ConvSpikingNetwork
 from ..netspec import NetworkSpec
@@ -30,8 +33,10 @@ from ..nir_io.export import write_nir
 from ..nir_io.profiles import PROFILES, STANDARD_FORM
 from ..paths import default_data_dir
 from ..quant.loihi_network import LoihiNetwork
+from ..quant.graded_input import encode, input_scale, payload_spec
 from ..quant.ptq import WEIGHT_RANGES, QuantConfig, QuantReport, quantize
 from ..training.checkpoint import checkpoint_to_spec, load_checkpoint
+from ..training.gsc_data import gsc_samples, is_gsc_folder
 from .convert import ForeignSource, checkpoint_of
 
 
@@ -74,6 +79,8 @@ class ExportOptions:
     consumer    the tool the graph is for (``--for``: :data:`~spikedeploy.nir_io.profiles.PROFILES`;
                 ``nir``: the standard form our readers and Lava run)
     conv_nodes  write convolutional layers as NIR Conv1d nodes (``--conv-nodes``; standard form only)
+    graded_input  an s2net conv checkpoint trained on GSC features: its input as graded spikes of
+                this many bits (``--graded-input``, Loihi 2), calibrated on ``data_dir`` (a GSC folder)
     """
 
     checkpoint: Path
@@ -87,6 +94,7 @@ class ExportOptions:
     foreign: ForeignSource | None = None
     consumer: str = "nir"
     conv_nodes: bool = False
+    graded_input: int = 0
 
     def __post_init__(self) -> None:
         if self.consumer not in PROFILES:
@@ -94,6 +102,8 @@ class ExportOptions:
         if self.consumer not in STANDARD_FORM and self.quantized:
             raise ConfigError("--for", f"a graph for {self.consumer} carries no Loihi integers (they describe "
                                        "the standard form Lava runs)", remedy="drop --quantized, or export for nir")
+        if self.graded_input and not self.quantized:
+            raise ConfigError("--graded-input", "sets the Loihi integers' input width", remedy="add --quantized")
         if self.conv_nodes and self.consumer not in STANDARD_FORM:
             raise ConfigError("--conv-nodes", f"is for the standard form, not a graph for {self.consumer}",
                               remedy="drop --conv-nodes, or export for nir")
@@ -119,10 +129,11 @@ def export(options: ExportOptions) -> ExportResult:
     ddir = Path(options.data_dir) if options.data_dir is not None else default_data_dir()
     check_outputs({"NIR file (-o)": options.out, "report (--report)": options.report},
                   {"checkpoint": options.checkpoint,
-                   **({"calibration data": ddir / "train.h5"} if options.quantized else {})})
+                   **({"calibration data": ddir / "train.h5"} if options.quantized and not options.graded_input
+                      else {})})
     checkpoint = options.checkpoint
     with checkpoint_of(checkpoint, options.foreign) as path:
-        spec, meta = _spec_of(path)
+        spec, meta = _spec_of(path, graded=bool(options.graded_input))
     binning = meta.get("binning")
     config: dict[str, Any] = {
         "checkpoint": str(checkpoint),
@@ -137,8 +148,12 @@ def export(options: ExportOptions) -> ExportResult:
     loihi = report = None
     if options.quantized:
         q = options.quant
-        x, y, _, info = calibration_set(ddir, binning, spec.input_size, q.calib_samples, q.seed)
-        qcfg = QuantConfig(headroom=q.headroom, allow_approx=q.allow_approx, weight_range=q.weight_range)
+        if options.graded_input:
+            spec, x, y, info = _graded_calibration(spec, meta, ddir, options.graded_input, q)
+        else:
+            x, y, _, info = calibration_set(ddir, binning, spec.input_size, q.calib_samples, q.seed)
+        qcfg = QuantConfig(headroom=q.headroom, allow_approx=q.allow_approx, weight_range=q.weight_range,
+                           input_bits=options.graded_input)
         loihi, report = quantize(spec, x, labels=y, config=qcfg,
                                  metadata={"checkpoint": str(checkpoint), "calibration": info})
         config["calibration"] = info
@@ -155,15 +170,38 @@ def export(options: ExportOptions) -> ExportResult:
     return ExportResult(path, spec, loihi, report, config, report_path, prepared.notes)
 
 
-def _spec_of(path: Path) -> tuple[NetworkSpec, dict[str, Any]]:
+def _spec_of(path: Path, graded: bool = False) -> tuple[NetworkSpec, dict[str, Any]]:
     """The checkpoint's NetworkSpec and metadata; s2net's conv network through its dense fold
-    (:mod:`spikedeploy.fold.s2net_conv`: conv1d, reset to zero; others refused with the reason)."""
+    (:mod:`spikedeploy.fold.s2net_conv`, reset to zero; others refused with the reason): with
+    ``graded`` input its standardisation is left to the host; trained on GSC features (no
+    binning) its step is their 10 ms hop."""
     model, meta = load_checkpoint(path)
     if isinstance(model, ConvSpikingNetwork):
         binning = meta.get("binning")
-        return conv_to_spec(model, 1e-3 if binning is None else float(binning.dt)), meta
+        return conv_to_spec(model, GscConfig().hop_ms * 1e-3 if binning is None else float(binning.dt),
+                            standardise="host" if graded else "fold"), meta
+    if graded:
+        raise ConfigError("--graded-input", "is for s2net conv checkpoints trained on real-valued (GSC) features",
+                          remedy="drop --graded-input: this model's input is spikes")
     spec, _, meta = checkpoint_to_spec(path)
     return spec, meta
+
+
+def _graded_calibration(spec: NetworkSpec, meta: Mapping[str, Any], ddir: Path, bits: int, q: QuantOptions
+                        ) -> tuple[NetworkSpec, Any, Any, dict[str, Any]]:
+    """The network reading graded payloads and its calibration payloads, from a GSC folder's
+    training split: standardised with the checkpoint's statistics, one scale (``quant.graded_input``)."""
+    if not is_gsc_folder(ddir):
+        raise DataFormatError(ddir, "is not a GSC folder (no testing_list.txt) to calibrate graded input on",
+                              remedy="pass --data GSC_DIR, the folder the model was trained on")
+    words = tuple(getattr(meta["model_config"], "words", ()))
+    frames, y, idx = gsc_samples(ddir, "train", words, q.calib_samples, seed=q.seed)
+    mean, std = (np.asarray(spec.metadata[k], dtype=np.float64) for k in ("input_mean", "input_std"))
+    standard = (frames - mean) / std
+    scale = input_scale(standard, bits)
+    info = {"data_dir": str(ddir), "split": "train", "n_samples": int(len(idx)), "seed": int(q.seed),
+            "input_bits": int(bits), "input_scale": float(scale), "binning": None}
+    return payload_spec(spec, scale), encode(standard, scale, bits), y, info
 
 
 def _write_report(path: Path, report: QuantReport) -> Path:

@@ -39,6 +39,7 @@ import numpy as np
 
 from .. import __version__
 from ..atomic import check_outputs
+from ..data.gsc import TESTING_LIST
 from ..data.sampling import binary_frames, choose_samples, data_file
 from ..data.shd import BinningConfig, SpikeSet, load_spikes
 from ..errors import ConfigError, ShapeMismatchError
@@ -57,7 +58,9 @@ from ..nir_io.convention import KEY_CONVENTION, KEY_DT, KEY_QUANTIZED_FROM
 from ..nir_io.load import read_loihi_network
 from ..nir_io.producers import PRODUCERS, read_as, read_foreign_nir
 from ..quant.emulator import quiet_gap
+from ..quant.graded_input import encode
 from ..quant.loihi_network import LoihiNetwork
+from ..training.gsc_data import gsc_samples, is_gsc_folder
 
 #: Binning assumed for a graph without the project's metadata (and no options): one feature per
 #: data channel (a data file with more channels than the graph's inputs is refused, naming --pool).
@@ -83,7 +86,8 @@ class LavaRunOptions:
     """How to run the NIR model ``model`` on the SHD-format ``data`` in Lava.
 
     model         a NIR file (ours, with or without Loihi integers, or any framework's)
-    data          an SHD-format HDF5 file (or a folder holding ``test.h5``)
+    data          an SHD-format HDF5 file (or a folder holding ``test.h5``), or a GSC folder for a graph
+                  with graded input (``export-nir --graded-input``): its testing split's features
     samples       run this many samples, spread evenly over the classes (None: all)
     config        ``"fixed_pt"`` (bit-accurate Loihi) or ``"floating_pt"`` (the float network)
     replicas      copies side by side (None: one per sample within a synapse budget,
@@ -352,7 +356,7 @@ class _Inputs:
     plan: LavaPlan
     stored_net: LoihiNetwork | None
     data_path: Path
-    spikes: SpikeSet
+    spikes: SpikeSet | None         # None: a GSC folder's features (graded input)
     binning: BinningConfig
     binning_sources: dict[str, str]
     dt: float
@@ -376,6 +380,8 @@ def _time_step(options: LavaRunOptions, graph_dt: float | None, frame: float,
 def _read_inputs(options: LavaRunOptions) -> _Inputs:
     """Read the graph and the data, choose the binning and the time step, convert the graph."""
     graph, read_notes = read_foreign_nir(Path(options.model))
+    if is_gsc_folder(options.data):
+        return _gsc_inputs(options, graph, read_notes)
     data_path = data_file(options.data)
     spikes = load_spikes(data_path)
     meta = graph_metadata(graph)
@@ -419,6 +425,32 @@ def _read_inputs(options: LavaRunOptions) -> _Inputs:
                      "binary, so they were clipped to 1")
     return _Inputs(graph, plan, stored_net, data_path, spikes, binning, bsrc, dt, dt_source, graph_dt, indices, x,
                    labels, tuple(notes))
+
+
+def _gsc_inputs(options: LavaRunOptions, graph: nir.NIRGraph, read_notes: list[str]) -> _Inputs:
+    """A GSC folder's test clips as the graph's graded input payloads: s2net's features,
+    standardised and encoded as the exporter recorded (``export-nir --graded-input``)."""
+    stored = read_loihi_network(graph)
+    if stored is None or not stored.graded_input:
+        raise ConfigError("--data", f"{options.data} is a GSC folder: its features are real-valued, and this graph "
+                          "takes spikes", remedy="export the checkpoint with --quantized --graded-input 8 "
+                          "--data GSC_DIR, or pass SHD-format spikes")
+    meta = graph_metadata(graph)
+    dt = float(options.dt if options.dt is not None else meta.get(KEY_DT, 0.01))
+    plan = convert_graph(graph, dt, strict=not options.allow_approx, converters=options.converters)
+    spec_meta = plan.spec.metadata
+    words = tuple(((read_config(graph) or {}).get("model") or {}).get("words") or ())
+    frames, labels, indices = gsc_samples(options.data, "testing", words, options.samples)
+    mean, std = (np.asarray(spec_meta[k], dtype=np.float64) for k in ("input_mean", "input_std"))
+    x = encode((frames - mean) / std, float(spec_meta["input_scale"]), stored.input_bits)
+    binning = BinningConfig(n_steps=x.shape[1], duration=x.shape[1] * dt, binary=False, pool=1,
+                            n_channels=plan.spec.input_size)
+    source = "GSC features (10 ms hop)"
+    notes = [*read_notes, *plan.notes, f"GSC folder: the testing split's log-Mel features, standardised and sent as "
+             f"{stored.input_bits}-bit graded input spikes (scale {float(spec_meta['input_scale']):.4g})"]
+    return _Inputs(graph, plan, stored, Path(options.data), None, binning,
+                   {k: source for k in ("n_steps", "duration", "pool", "binary")}, dt, "graph metadata",
+                   meta.get(KEY_DT), indices, x, labels, tuple(notes))
 
 
 def _calibration(options: LavaRunOptions, inp: _Inputs) -> tuple[np.ndarray, np.ndarray, str]:
@@ -485,7 +517,8 @@ def lava_run(options: LavaRunOptions) -> LavaRunSummary:
     """
     t_start = time.perf_counter()
     check_outputs({"results file (--out)": options.out},
-                  {"model": options.model, "data (--data)": data_file(options.data),
+                  {"model": options.model,
+                   "data (--data)": Path(options.data) if is_gsc_folder(options.data) else data_file(options.data),
                    "calibration data (--calibrate)": None if options.calibrate is None else
                    data_file(options.calibrate, "train.h5")})
     inp = _read_inputs(options)
@@ -536,7 +569,8 @@ def _summarize(options: LavaRunOptions, inp: _Inputs, net: LoihiNetwork | Networ
         network_text=net.summary() if fixed else _float_summary(lava), notes=notes,
         quant_report_text=report_text, float_reference=fref, lava_result=result, net=net, plan=inp.plan,
         lava_version=_lava_version(), created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        model_sha256=file_sha256(options.model), data_sha256=file_sha256(inp.data_path))
+        model_sha256=file_sha256(options.model),
+        data_sha256=file_sha256(inp.data_path / TESTING_LIST if inp.data_path.is_dir() else inp.data_path))
 
 
 def _lava_version() -> str:
