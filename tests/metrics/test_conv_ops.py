@@ -39,3 +39,29 @@ def test_dense_ops_count_every_position_and_real_input_is_multiply_accumulates()
     assert ops["conv0"]["effective_acs"] == pytest.approx(float((s != 0).sum()) * 5 / 2)   # lateral only
     assert ops["readout"]["effective_acs"] == pytest.approx(float((s != 0).sum()) * 4 / 2)
     assert ops["conv0"]["neuron_updates"] == 4 * 5 * 6
+
+
+def test_the_conv_network_counts_the_same_through_its_dense_fold_and_on_conventional_hardware():
+    """The float run of a conv model (compare's float backend) counts its dense fold's synapses,
+    each spike once per tap within the window, as the hand-written NeuroBench count does; on
+    conventional hardware its real-valued input multiplies."""
+    import numpy as np
+
+    from spikedeploy.metrics.backend_runs import run_float
+    from spikedeploy.metrics.source_ops import count_source_ops
+
+    net = _net().eval()
+    x = (torch.rand(3, 10, 6, generator=torch.Generator().manual_seed(1)) < 0.4).float()
+    run, _ = run_float("float", "float", net, x, np.zeros(3, dtype=np.int64), 1e-3, torch.device("cpu"), 2, 0, False)
+    hand = conv_synops(net, x)
+    syn = run.counts.synops.per_layer
+    # conv_ops charges the lateral term on every spike; the run reads a step's spikes on the next
+    # step (its recurrent weight), so the last step's spikes are not read within the window
+    s = net(x.reshape(3, 10, 1, 6), return_spikes=True)[1][0]
+    unread = float((s[:, -1] != 0).sum()) * 5 / 3
+    assert syn["conv0"].acs_total / 3 == pytest.approx(hand["conv0"]["effective_acs"] - unread)
+    assert syn["readout"].acs_total / 3 == pytest.approx(hand["readout"]["effective_acs"])
+    assert run.counts.spikes.per_layer["conv0"].spikes / 3 == pytest.approx(hand["conv0"]["spikes"])
+    ops = count_source_ops(net, torch.randn(3, 10, 6), name="conv")
+    assert ops.per_layer["conv0"]["multiplications"] > 5 * 6 * 10           # the MACs and the updates
+    assert ops.nonlinear == 0 and ops.name == "conv"

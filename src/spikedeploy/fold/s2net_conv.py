@@ -74,6 +74,18 @@ def _check(net, standardise: str) -> None:
                                   "exactly onto Loihi's reset to zero", remedy="train with reset = 'zero'")
 
 
+def conv_synapses(net) -> list[tuple[str, np.ndarray, np.ndarray | None, tuple[int, ...]]]:
+    """Per conv layer ``(name, taps [C F, K C_in F], lateral block [C F, C F] or None, delays)``:
+    the trained (unfolded) synapses in the dense form, whatever the reset (what counting needs)."""
+    out = []
+    for k, layer in enumerate(net.layers):
+        delays, taps = conv_taps(layer, net.bands)
+        p = layer.neuron.params()
+        d = None if p.d is None else np.kron(p.d.detach().double().numpy(), np.eye(net.bands))
+        out.append((f"conv{k}", taps, d, delays))
+    return out
+
+
 def conv_to_spec(net, dt: float, standardise: str = "fold") -> NetworkSpec:
     """The LIF NetworkSpec of a reset-to-zero ConvSpikingNetwork (module docstring). ``standardise``:
     ``"fold"`` the input standardisation into the first layer (the spec reads the raw input), or

@@ -14,10 +14,12 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import SpikedeployError
+from ..fold.s2net_conv import conv_synapses
+from ..models.conv import ConvSpikingNetwork
 from ..quant.emulator import EmulatorResult, emulate, emulator_logits, stream_reference
 from .comparison import NOT_MEASURED, BackendRun, LayerComparison, relative_difference
 from .nvml import NOT_AVAILABLE, GpuEnergyMeasurement, gpu_energy_status, measure_gpu_energy
-from .records import RunCounts, layers_from_model
+from .records import LayerWeights, RunCounts, layers_from_model
 from .run_counts import RunCounter
 
 
@@ -56,10 +58,29 @@ def float_batch(model: Any, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.T
     return logits, spk, states_out, trace
 
 
+@torch.no_grad()
+def conv_batch(model: ConvSpikingNetwork, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], list[Any], None]:
+    """:func:`float_batch` for s2net's conv network: its spikes flattened channel-major (the rows
+    of its dense fold); no neuron states (the neuron updates count every neuron as active)."""
+    logits, spikes = model(x, return_spikes=True)
+    return logits, [s.flatten(2) for s in spikes], [], None
+
+
+def float_layers(model: Any, dt: float) -> tuple[Any, Any]:
+    """``(layers counted, batch function)`` of a float model: a SpikingNetwork's own layers, or
+    s2net's conv layers in their dense form (the same synapses, the time taps as delays)."""
+    if isinstance(model, ConvSpikingNetwork):
+        layers = [LayerWeights(name, taps, lateral, True, None, delays)
+                  for name, taps, lateral, delays in conv_synapses(model)]
+        readout = model.readout.synapse.weight.detach()
+        return tuple(layers) + (LayerWeights("readout", readout, spiking=False),), conv_batch
+    return layers_from_model(model), float_batch
+
+
 def run_float(name: str, label: str, model: Any, x: torch.Tensor, y: np.ndarray, dt: float,
                device: torch.device, batch_size: int, raster_sample: int, progress: bool
                ) -> tuple[BackendRun, dict[str, np.ndarray]]:
-    layers = layers_from_model(model)
+    layers, batch = float_layers(model, dt)
     counter = RunCounter(layers, dt=dt)
     names = [l.name for l in layers]
     preds, raster = [], {}
@@ -68,7 +89,7 @@ def run_float(name: str, label: str, model: Any, x: torch.Tensor, y: np.ndarray,
     for b0 in tqdm(range(0, x.shape[0], batch_size), desc=f"{name} run ({device.type})", unit="batch",
                    disable=not progress, leave=False):
         xb = x[b0:b0 + batch_size].to(device=device, dtype=torch.float32)
-        logits, spikes, states, _ = float_batch(model, xb)
+        logits, spikes, states, _ = batch(model, xb)
         preds.append(logits.argmax(1).cpu())
         cpu = lambda t: t.detach().cpu()  # noqa: E731
         sp = {n: cpu(s) for n, s in zip(names, spikes)}

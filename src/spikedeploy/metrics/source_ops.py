@@ -29,7 +29,9 @@ from typing import Any, Mapping
 import torch
 
 from ..errors import ConfigError
+from ..models.conv import ConvSpikingNetwork
 from .backend_runs import float_batch
+from .conv_ops import conv_synops
 
 #: Elementwise products per neuron and step (the neuron update on conventional hardware).
 ELEMENTWISE = {"lif": 1, "cuba-lif": 2, "s2net": 1, "gpn": 2, "pr-v2": 3}
@@ -84,9 +86,29 @@ def _layer_ops(layer: Any, inputs: torch.Tensor, outputs: torch.Tensor) -> dict[
             "nonlinear": float(NONLINEAR[kind] * c * steps)}
 
 
+def _conv_source_ops(model: ConvSpikingNetwork, x: torch.Tensor, name: str) -> SourceOps:
+    """s2net's conv network: its convolutions by NeuroBench's rules (:mod:`.conv_ops`: a real-valued
+    input multiplies, spikes accumulate), s2net's neuron update per position, the readout."""
+    with torch.no_grad():
+        ops = conv_synops(model, x.float())
+    per_layer = {}
+    for layer, counts in ops.items():
+        update = ELEMENTWISE["s2net"] * counts["neuron_updates"]
+        per_layer[layer] = {"multiplications": counts["effective_macs"] + update,
+                            "accumulates": counts["effective_acs"] + counts["effective_macs"], "nonlinear": 0.0}
+    if model.config.readout == "li":
+        per_layer["readout"]["multiplications"] += model.config.n_classes * x.shape[1]
+    lines = ["s2net conv layers counted by NeuroBench's rules on the run's own inputs (metrics.conv_ops): "
+             "non-zero inputs times the kernel positions they reach; real-valued input multiplies",
+             f"neuron updates (s2net): {ELEMENTWISE['s2net']} product per neuron, position and step"]
+    return _total(name, per_layer, lines)
+
+
 def count_source_ops(model: Any, x: torch.Tensor, *, name: str = "source") -> SourceOps:
-    """Run ``model`` (a SpikingNetwork, evaluation mode) on ``x`` [B, T, in] and count its
-    operations on conventional hardware (module docstring)."""
+    """Run ``model`` (a SpikingNetwork or s2net's ConvSpikingNetwork, evaluation mode) on ``x``
+    [B, T, in] and count its operations on conventional hardware (module docstring)."""
+    if isinstance(model, ConvSpikingNetwork):
+        return _conv_source_ops(model.eval(), x, name)
     model = model.eval()
     with torch.no_grad():
         _, spikes, _, _ = float_batch(model, x.float())

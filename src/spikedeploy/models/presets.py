@@ -95,7 +95,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            ConvNetworkConfig(in_channels=1, bands=140, n_classes=20, conv="conv2d", reset="zero", b_min=0.1,
                              readout="li",
                              layers=(ConvLayerSpec(8, (2, 5), (1, 1)), ConvLayerSpec(8, (2, 5), (2, 2)))),
-           100, {**_SMALL_TRAIN, "lr": 2e-3}, {"pool": 5, "binary": True}),
+           100, _SMALL_TRAIN, {"pool": 5, "binary": True}),
     Preset("s2net-gsc", "s2net paper, GSC: log-Mel + deltas (3 x 40) -> 3 conv2d x 64 (kernel (4, 3), dilations "
            "(1, 1), (4, 3), (16, 9)) -> mean-over-time linear -> 12 classes: 10 words, unknown, silence "
            "(--data GSC_DIR)",

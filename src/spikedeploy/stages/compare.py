@@ -74,6 +74,8 @@ from ..metrics.report import energy_headline, fmt_energy, write_report
 from ..metrics.run_counts import count_run
 from ..metrics.source_ops import SourceOps, count_source_ops, recurrent_baseline_ops
 from ..metrics.targets import energy_targets
+from ..fold.s2net_conv import conv_to_spec
+from ..models.conv import ConvSpikingNetwork
 from ..models.networks import SpikingNetwork
 from ..models.to_spec import model_to_spec
 from ..nir_io.load import nir_to_spec, read_loihi_network, read_nir
@@ -188,7 +190,7 @@ def _check_results_against_network(results: Any, path: Path, net: Any, n_steps: 
 
 def _check_checkpoint_is_nir_model(checkpoint: Path, model: Any, nir_spec: Any) -> None:
     """The float checkpoint must be the network the NIR file was exported from (same weights)."""
-    mine = model_to_spec(model)
+    mine = conv_to_spec(model, 1e-3) if isinstance(model, ConvSpikingNetwork) else model_to_spec(model)
     names = [l.name for l in mine.layers]
     theirs = [l.name for l in nir_spec.layers]
     if names != theirs:
@@ -268,7 +270,7 @@ class _Inputs:
     data_path: Path
     hashes: Mapping[str, str]
     net: LoihiNetwork
-    model: SpikingNetwork
+    model: SpikingNetwork | ConvSpikingNetwork
     meta: Mapping[str, Any]
     binning: BinningConfig
     n_steps: int
