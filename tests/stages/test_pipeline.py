@@ -6,6 +6,7 @@ import importlib.util
 import json
 import shutil
 
+import nir
 import numpy as np
 import pytest
 import torch
@@ -172,3 +173,25 @@ def test_quick_pipeline_end_to_end_then_reused(tmp_path):
         assert np.isclose(third.comparisons["lif"]["accuracy"]["lava"], first.comparisons["lif"]["accuracy"]["lava"])
     finally:
         torch.set_num_threads(n_threads)
+
+
+@pytest.mark.lava
+@needs_lava
+@needs_espeak
+def test_an_s2net_conv2d_model_runs_the_whole_pipeline(tmp_path):
+    """train -> export (NIR Delay nodes) -> Lava -> compare for s2net's conv2d preset: the
+    emulator equals Lava, the float run is counted with the conv layers' delays."""
+    n_threads = torch.get_num_threads()
+    cfg = dataclasses.replace(TINY, models=(ModelPlan("conv", "s2net-conv2d-shd", epochs=1),))
+    try:
+        run = run_pipeline(cfg, tmp_path / "run", progress=False)
+    finally:
+        torch.set_num_threads(n_threads)
+    assert [s.key for s in run.stages] == ["data", "train:conv", "baselines", "export:conv", "lava:conv",
+                                          "compare:conv"]
+    d = run.comparisons["conv"]
+    assert d["checks"]["lava_equals_emulator"] is True and d["accuracy"]["lava"] == d["accuracy"]["emulator"]
+    assert {"float", "emulator", "lava"} <= set(d["accuracy"])
+    assert d["multiplications"]["deployed"]["accumulates"] > 0
+    delays = [n for n in nir.read(tmp_path / "run" / "nir" / "conv.nir").nodes if ".delay" in n]
+    assert sorted(delays) == ["conv0.delay1", "conv1.delay2"]
