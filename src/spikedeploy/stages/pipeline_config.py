@@ -197,6 +197,9 @@ DEFAULT_MODELS = (
               fold_options={"finetune_lr": 5e-4}),
     ModelPlan("pr-v2", "pr-v2-shd", hidden=(128,), epochs=12, training={"early_stop_patience": 4},
               fold_options={"finetune_lr": 5e-4}),
+    # s2net's convolutional network (conv2d over the pooled bands; its time taps are synaptic
+    # delays), reset to zero so that it deploys exactly without folding (docs/s2net-conv.md).
+    ModelPlan("s2net-conv2d", "s2net-conv2d-shd", epochs=12, training={"early_stop_patience": 4}),
 )
 
 
@@ -263,8 +266,8 @@ class PipelineConfig:
     @classmethod
     def default(cls) -> "PipelineConfig":
         """The main job: the built-in data set; a GPN, a LIF, an s2net and a pr-v2 network of 128
-        neurons, T = 40 binary frames; the GPN, s2net and pr-v2 folded and fine-tuned (6 epochs
-        of distillation); one CPU thread."""
+        neurons and s2net's conv2d network, T = 40 binary frames; the GPN, s2net and pr-v2 folded
+        and fine-tuned (6 epochs of distillation); one CPU thread."""
         return cls()
 
     @classmethod
