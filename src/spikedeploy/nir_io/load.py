@@ -656,16 +656,20 @@ class _Taps:
     taps: dict[int, np.ndarray]
     bias: np.ndarray | None = None
     last: str = ""                      # the last node applied (names a trailing readout)
+    size: int = 0                       # the signal's size where a tap is still the identity (None)
 
     @classmethod
     def identity(cls, n: int) -> "_Taps":
-        return cls({0: np.eye(n)})
+        return cls({0: None}, size=n)   # the identity, kept implicit (composing it is a copy)
+
+    def _matrix(self, w: np.ndarray | None) -> np.ndarray:
+        return np.eye(self.size) if w is None else w
 
     def linear(self, op: LinearOp) -> "_Taps":
         bias = None if self.bias is None else op.weight @ self.bias
         if op.bias is not None:
             bias = op.bias if bias is None else bias + op.bias
-        return _Taps({d: op.weight @ w for d, w in self.taps.items()}, bias, op.node)
+        return _Taps({d: op.weight if w is None else op.weight @ w for d, w in self.taps.items()}, bias, op.node)
 
     def delay(self, op: DelayOp, ctx: ReadContext) -> "_Taps":
         if self.bias is not None and np.any((self.bias != 0) & (op.steps > 0)):
@@ -676,13 +680,13 @@ class _Taps:
         for v in np.unique(op.steps):
             mask = (op.steps == v)[:, None]
             for d, w in self.taps.items():
-                out[d + int(v)] = out.get(d + int(v), 0) + np.where(mask, w, 0.0)
+                out[d + int(v)] = out.get(d + int(v), 0) + np.where(mask, self._matrix(w), 0.0)
         return _Taps(out, self.bias, op.node)
 
     def plus(self, other: "_Taps") -> "_Taps":
-        taps = dict(self.taps)
+        taps = {d: self._matrix(w) for d, w in self.taps.items()}
         for d, w in other.taps.items():
-            taps[d] = taps[d] + w if d in taps else w
+            taps[d] = taps[d] + other._matrix(w) if d in taps else other._matrix(w)
         bias = self.bias if other.bias is None else other.bias if self.bias is None else self.bias + other.bias
         return _Taps(taps, bias, other.last or self.last)
 
@@ -690,7 +694,7 @@ class _Taps:
         """``weight`` (the taps side by side) and ``delays`` for a LayerSpec."""
         delays = tuple(sorted(self.taps))
         g = np.asarray(gain, dtype=np.float64).reshape(-1, 1)        # per row, or one value
-        return {"weight": np.concatenate([g * self.taps[d] for d in delays], axis=1), "delays": delays}
+        return {"weight": np.concatenate([g * self._matrix(self.taps[d]) for d in delays], axis=1), "delays": delays}
 
 
 def _apply(pending: _Taps, name: str, nodes: Mapping[str, Any], ctx: ReadContext,
