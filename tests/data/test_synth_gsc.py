@@ -77,3 +77,23 @@ def test_a_second_call_is_cached_and_a_foreign_folder_is_refused(gsc, tmp_path):
     with pytest.raises(DataFormatError, match="not empty"):
         build_gsc_layout(SMALL, foreign, workers=1, progress=False)
     assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+
+
+def test_training_clips_can_be_mixed_with_background_noise_reproducibly(gsc):
+    import torch
+
+    from spikedeploy.models.conv import ConvNetworkConfig
+    from spikedeploy.training.config import TrainConfig
+    from spikedeploy.training.gsc_data import load_gsc_split
+
+    cfg = ConvNetworkConfig(n_classes=20)
+    clean = load_gsc_split(gsc.out_dir, cfg, 0.1, seed=0)
+    state = torch.random.get_rng_state()
+    noisy = load_gsc_split(gsc.out_dir, cfg, 0.1, seed=0, noise_prob=1.0)
+    assert torch.equal(torch.random.get_rng_state(), state)                   # the caller's generator untouched
+    again = load_gsc_split(gsc.out_dir, cfg, 0.1, seed=0, noise_prob=1.0)
+    assert torch.equal(noisy[0][0], again[0][0]) and not torch.equal(noisy[0][0], clean[0][0])
+    assert torch.equal(noisy[2][0], clean[2][0]) and torch.equal(noisy[1][0], clean[1][0])   # test, validation clean
+    assert noisy[3]["noise_prob"] == 1.0
+    with pytest.raises(Exception, match="noise_prob"):
+        TrainConfig(noise_prob=1.5)

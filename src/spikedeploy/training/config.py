@@ -27,6 +27,9 @@ class TrainConfig:
     activity_reg         weight of the spike-count penalty: loss += activity_reg *
                          sum over hidden layers of the mean spikes per neuron per step
     grad_clip            clip the gradient norm to this value (0: no clipping)
+    noise_prob           GSC folders: the probability that a training clip is mixed with a segment of
+                         ``_background_noise_`` (``data.gsc``; drawn once per clip with ``seed``: the
+                         features are computed once, not per epoch)
     """
 
     epochs: int = 40
@@ -40,6 +43,7 @@ class TrainConfig:
     seed: int = 0
     activity_reg: float = 0.0
     grad_clip: float = 0.0
+    noise_prob: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -65,6 +69,7 @@ class TrainConfig:
         check("val_fraction", lambda v: 0 < v < 1, "between 0 and 1")
         check("activity_reg", lambda v: v >= 0, ">= 0")
         check("grad_clip", lambda v: v >= 0, ">= 0")
+        check("noise_prob", lambda v: 0 <= v <= 1, "between 0 and 1")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclass_to_dict(self)

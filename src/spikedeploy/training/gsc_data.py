@@ -42,14 +42,18 @@ def _features(ds: GscDataset) -> tuple[torch.Tensor, torch.Tensor]:
 Split = tuple[torch.Tensor, torch.Tensor]
 
 
-def load_gsc_split(data_dir: str | Path, network: Any, val_fraction: float, seed: int
+def load_gsc_split(data_dir: str | Path, network: Any, val_fraction: float, seed: int, noise_prob: float = 0.0
                    ) -> tuple[Split, Split, Split, dict[str, Any]]:
-    """(train, val, test) as (frames, labels) and what was read (module docstring)."""
+    """(train, val, test) as (frames, labels) and what was read (module docstring). ``noise_prob``:
+    training clips mixed with background noise, drawn once per clip from a generator seeded by ``seed``."""
     data_dir = Path(data_dir)
     words = tuple(getattr(network, "words", ()))
-    splits = {s: GscDataset(data_dir, s, words=words) for s in ("train", "validation", "testing")}
+    splits = {s: GscDataset(data_dir, s, words=words, noise_prob=noise_prob if s == "train" else 0.0)
+              for s in ("train", "validation", "testing")}
     classes = splits["train"].classes
-    (xtr, ytr), (xva, yva), (xte, yte) = (_features(splits[s]) for s in ("train", "validation", "testing"))
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)                  # the noise draws (GscDataset uses torch's generator)
+        (xtr, ytr), (xva, yva), (xte, yte) = (_features(splits[s]) for s in ("train", "validation", "testing"))
     if xtr.shape[-1] != network.input_size:
         raise ShapeMismatchError(f"features per frame of {data_dir} (3 channels x 40 bands)", network.input_size,
                                  int(xtr.shape[-1]), remedy="use a model with in_channels = 3 and bands = 40 "
@@ -62,7 +66,8 @@ def load_gsc_split(data_dir: str | Path, network: Any, val_fraction: float, seed
         tr_idx, va_idx = stratified_split(ytr.numpy(), val_fraction, seed)
         tr, va = torch.from_numpy(np.asarray(tr_idx)), torch.from_numpy(np.asarray(va_idx))
         xtr, ytr, xva, yva = xtr[tr], ytr[tr], xtr[va], ytr[va]
-    info = {"data_dir": str(data_dir), "features": "gsc log-Mel + deltas [3, 101, 40]", "n_train": len(ytr),
+    info = {"data_dir": str(data_dir), "features": "gsc log-Mel + deltas [3, 101, 40]", "noise_prob": noise_prob,
+            "n_train": len(ytr),
             "n_val": len(yva), "n_test": len(yte), "keys": list(classes)}
     return (xtr, ytr), (xva, yva), (xte, yte), info
 

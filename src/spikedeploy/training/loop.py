@@ -245,13 +245,14 @@ class TrainResult:
 
 
 def load_split(data_dir: str | Path, binning, network: NetworkConfig, val_fraction: float, seed: int,
-               progress: bool = True):
+               progress: bool = True, noise_prob: float = 0.0):
     """Read ``data_dir/{train,test}.h5``; return (train, val, test) TensorData, the binning
     actually used (channels taken from the file), the class names and split sizes. A GSC
-    folder (:mod:`.gsc_data`) gives its log-Mel features instead, and no binning (None)."""
+    folder (:mod:`.gsc_data`) gives its log-Mel features instead (``noise_prob``: background
+    noise mixed into training clips), and no binning (None)."""
     data_dir = Path(data_dir)
     if is_gsc_folder(data_dir):
-        tr, va, te, info = load_gsc_split(data_dir, network, val_fraction, seed)
+        tr, va, te, info = load_gsc_split(data_dir, network, val_fraction, seed, noise_prob)
         return TensorData(*tr), TensorData(*va), TensorData(*te), None, info
     paths = {name: data_dir / f"{name}.h5" for name in ("train", "test")}
     for name, p in paths.items():
@@ -311,7 +312,8 @@ def run_training(network: NetworkConfig, binning, training: TrainConfig, data_di
     say = log or (lambda msg: tqdm.write(msg))
     try:
         train, val, test, binning, info = load_split(data_dir, binning, network, training.val_fraction,
-                                                     training.seed, progress=progress and ctx.is_main)
+                                                     training.seed, progress=progress and ctx.is_main,
+                                                     noise_prob=training.noise_prob)
         torch.manual_seed(training.seed)
         net = build_network(network).to(dev)
         if binning is None and hasattr(net, "set_input_norm"):     # real-valued features: standardise them
