@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     out["folded_test_acc"] = _spec_acc(spec, std_in["testing"], y_test)
     scale = input_scale(std_in["train"][:args.calib], BITS)
     payloads = {s: encode(v, scale, BITS) for s, v in std_in.items()}
-    pspec = payload_spec(spec, scale)
+    pspec = payload_spec(spec, scale, BITS)
     out["payload_float_test_acc"] = _spec_acc(pspec, payloads["testing"], y_test)
     loihi, report = quantize(pspec, payloads["train"][:args.calib], labels=tensors["train"].y.numpy()[:args.calib],
                              config=QuantConfig(input_bits=BITS, allow_approx=True))

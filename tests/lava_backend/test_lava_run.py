@@ -139,6 +139,27 @@ def test_graded_input_payloads_are_bit_exact_in_lava(connection):
         run_stream(net, x * 2, gap_steps=3)
 
 
+def test_a_float_network_reading_graded_payloads_takes_them_as_they_are_in_lava():
+    """floating_pt: the payload network's first connections get num_message_bits (not binarised)."""
+    import torch
+
+    from spikedeploy.models.spec_network import SpecNetwork
+    from spikedeploy.netspec import LayerSpec, NetworkSpec
+    from spikedeploy.quant.graded_input import encode, input_scale, payload_spec
+    rng = np.random.default_rng(5)
+    spec = NetworkSpec(3, (LayerSpec("h", rng.normal(size=(5, 3)), du=1, dv=0.2, vth=0.8),
+                           LayerSpec("o", rng.normal(size=(2, 5)), du=1, dv=0.1, vth=None)), readout="max")
+    x = rng.normal(size=(4, 8, 3))
+    s = input_scale(x, 8)
+    p = payload_spec(spec, s, 8)
+    payloads = encode(x, s, 8)
+    res = run_stream(p, payloads, gap_steps=4, config="floating_pt", record_voltage="all")
+    with torch.no_grad():
+        ref = SpecNetwork(p, dtype=torch.float64).run(torch.as_tensor(payloads, dtype=torch.float64))
+    np.testing.assert_array_equal(res.per_sample()["spikes"]["h"], ref.outputs[0].numpy() > 0.5)
+    assert 0.05 < float(res.spikes["h"].mean()) < 0.95
+
+
 def test_lava_imports_after_the_start_method_was_fixed():
     """Lava's import calls multiprocessing.set_start_method('fork') without force; require_lava
     must survive a process where something already fixed the start method."""

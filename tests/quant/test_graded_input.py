@@ -33,8 +33,9 @@ def test_the_payload_network_computes_what_the_float_network_computes():
                            LayerSpec("o", rng.normal(size=(2, 4)), du=1, dv=0.1, vth=None)), readout="max")
     x = rng.normal(size=(5, 6, 3))
     s = input_scale(x, 16)
-    p = payload_spec(spec, s)
-    assert p.metadata["input_scale"] == pytest.approx(s) and np.array_equal(p.layers[1].weight, spec.layers[1].weight)
+    p = payload_spec(spec, s, 16)
+    assert p.metadata["input_scale"] == pytest.approx(s) and p.metadata["input_bits"] == 16
+    assert np.array_equal(p.layers[1].weight, spec.layers[1].weight)
     with torch.no_grad():
         a = SpecNetwork(spec, dtype=torch.float64).run(torch.as_tensor(x))
         b = SpecNetwork(p, dtype=torch.float64).run(torch.as_tensor(encode(x, s, 16), dtype=torch.float64))

@@ -152,7 +152,9 @@ def from_float(spec: NetworkSpec) -> LavaNetwork:
             vth=np.full(n, np.inf) if layer.vth is None else layer.vth.astype(np.float64),
             rec_weight=None if layer.rec_weight is None else layer.rec_weight.astype(np.float64),
             rec_sign_mode=None if layer.rec_weight is None else "mixed", delays=layer.delays))
-    return LavaNetwork("floating_pt", int(spec.input_size), tuple(layers), 1.0)
+    # a network reading graded payloads (quant.graded_input) takes them as they are, not as spikes
+    return LavaNetwork("floating_pt", int(spec.input_size), tuple(layers), 1.0,
+                       int(spec.metadata.get("input_bits", 0)))
 
 
 def lava_network(net: LoihiNetwork | NetworkSpec | LavaNetwork, config: str = "fixed_pt") -> LavaNetwork:

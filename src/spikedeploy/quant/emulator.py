@@ -542,7 +542,7 @@ def quiet_gap(net: LoihiNetwork, samples, *, max_gap: int | None = None,
         return 0
     padded = torch.cat([x, torch.zeros((B, max_gap, n_in), dtype=x.dtype, device=x.device)], dim=1)
     res = emulate(net, padded, record=("s",), on_overflow="ignore")
-    active = {name: (padded if name is None else res.spikes[name]).sum(dim=(0, 2)) for name, _ in watch}
+    active = {name: ((padded if name is None else res.spikes[name]) != 0).sum(dim=(0, 2)) for name, _ in watch}
     for gap in range(max_gap + 1):
         end = T + gap
         if all(int(active[name][max(end - span, 0):end].sum()) == 0 for name, span in watch) \

@@ -49,9 +49,11 @@ def encode(x: Any, scale: float, bits: int = DEFAULT_INPUT_BITS) -> np.ndarray:
     return np.clip(np.round(np.asarray(x, dtype=np.float64) * float(scale)), -top - 1, top).astype(np.int32)
 
 
-def payload_spec(spec: NetworkSpec, scale: float) -> NetworkSpec:
-    """``spec`` reading the payloads ``p = x * scale``: its first layer's weights divided by ``scale``."""
+def payload_spec(spec: NetworkSpec, scale: float, bits: int = DEFAULT_INPUT_BITS) -> NetworkSpec:
+    """``spec`` reading the ``bits``-bit payloads ``p = x * scale``: its first layer's weights divided
+    by ``scale``; the scale and the width go into its metadata (``input_scale``, ``input_bits``)."""
+    _top(bits)
     first = spec.layers[0]
     layer = dataclasses.replace(first, weight=(first.weight.astype(np.float64) / float(scale)).astype(np.float32))
     return dataclasses.replace(spec, layers=(layer,) + tuple(spec.layers[1:]),
-                               metadata={**spec.metadata, "input_scale": float(scale)})
+                               metadata={**spec.metadata, "input_scale": float(scale), "input_bits": int(bits)})

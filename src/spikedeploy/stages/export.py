@@ -201,7 +201,7 @@ def _graded_calibration(spec: NetworkSpec, meta: Mapping[str, Any], ddir: Path, 
     scale = input_scale(standard, bits)
     info = {"data_dir": str(ddir), "split": "train", "n_samples": int(len(idx)), "seed": int(q.seed),
             "input_bits": int(bits), "input_scale": float(scale), "binning": None}
-    return payload_spec(spec, scale), encode(standard, scale, bits), y, info
+    return payload_spec(spec, scale, bits), encode(standard, scale, bits), y, info
 
 
 def _write_report(path: Path, report: QuantReport) -> Path:
