@@ -13,10 +13,13 @@ of the whole kernel, also at the edges where ``T``'s rows are shorter):
     V = v / (||w_c||^2 + eps),   dv = 1 - beta,   W' = (1 - beta) T / (||w_c||^2 + eps),
     R = -beta (D_block - diag) / (||w_c||^2 + eps),   rows / b_c so that vth = 1
 
-Exact (the same spikes, float rounding aside) for ``reset = "zero"``; the paper's subtractive
-reset and ``conv2d`` layers (time taps are synaptic delays) are refused, with the reason.
-The input standardisation (``input_mean``, ``input_std``) folds into the first layer: its
-columns divided by ``std``, a bias ``-W' mean / std``. The readout ``mean_t (W s_t + b)`` is
+A ``conv2d`` layer (causal in time) is one such matrix per time tap ``j``, read ``dilation_t
+(kt - 1 - j)`` steps late: the taps side by side with their synaptic delays
+(:mod:`spikedeploy.delays`; :func:`conv_taps`). Exact (the same spikes, float rounding aside)
+for ``reset = "zero"``; the paper's subtractive reset is refused, with the reason. The input
+standardisation (``input_mean``, ``input_std``) folds into the first layer: its columns divided
+by ``std``, a bias ``-W' mean / std`` (refused before delayed taps when the mean is not zero),
+or is left to the host (``standardise="host"``: graded input). The readout ``mean_t (W s_t + b)`` is
 the spec's ``mean`` readout (a perfect integrator with bias ``b``); the LI readout its
 ``max`` readout, as for the dense networks (``models.to_spec.readout_layer``).
 """
@@ -96,18 +99,16 @@ def conv_to_spec(net, dt: float, standardise: str = "fold") -> NetworkSpec:
     layers = []
     mean = net.input_mean.detach().double().reshape(-1).numpy()
     std = net.input_std.detach().double().reshape(-1).numpy()
-    for k, layer in enumerate(net.layers):
+    for k, ((name, taps, d, delays), layer) in enumerate(zip(conv_synapses(net), net.layers)):
         p = layer.neuron.params()
         c = layer.channels * bands
         rows = lambda v: np.repeat(v.detach().double().numpy(), bands)   # noqa: E731 - per row c F + f
-        d = None if p.d is None else np.kron(p.d.detach().double().numpy(), np.eye(bands))
-        delays, taps = conv_taps(layer, bands)
         f = fold_s2net_layer(taps, float(p.beta), rows(p.b), d, None, reset="zero", norm=rows(p.norm))
         weight, bias = f["weight"], np.zeros(c)
         if k == 0 and standardise == "fold":     # the input standardisation: columns / std, bias -W' mean / std
             weight = weight / np.tile(std, len(delays))[None, :]
             bias = -weight @ np.tile(mean, len(delays))
-        layers.append(LayerSpec(f"conv{k}", weight.astype(np.float32), du=np.ones(c), dv=f["dv"], vth=f["vth"],
+        layers.append(LayerSpec(name, weight.astype(np.float32), du=np.ones(c), dv=f["dv"], vth=f["vth"],
                                 bias=bias.astype(np.float32), delays=delays,
                                 rec_weight=None if f["rec_weight"] is None else f["rec_weight"].astype(np.float32)))
     geometry = {f"conv{k}": {"in_channels": int(l.synapse.in_channels), "channels": int(l.channels),
