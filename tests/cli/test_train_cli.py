@@ -1,6 +1,7 @@
 """``spikedeploy train``: flags, TOML config, precedence and clear errors."""
 
 import importlib.util
+import json
 
 import nir
 import pytest
@@ -178,10 +179,16 @@ def test_train_an_s2net_gsc_preset_on_a_gsc_folder(tmp_path, capsys):
     assert main(["export-nir", str(zero), "-o", str(graded), "--quantized", "--graded-input", "8",
                  "--data", str(gsc.out_dir), "--calib-samples", "16"]) == 0
     capsys.readouterr()
+    results = tmp_path / "graded.npz"
     assert main(["lava-run", str(graded), "--data", str(gsc.out_dir), "--samples", "6", "--verify",
-                 "--no-progress"]) == 0
+                 "--no-progress", "--out", str(results)]) == 0
     text = capsys.readouterr().out
     assert "verify: bit-exact" in text and "8-bit graded input spikes" in text
+    # and compare: the float conv model on the features, the emulator and Lava on the payloads
+    assert main(["compare", str(zero), "--lava-results", str(results), "-o", str(tmp_path / "report"),
+                 "--no-progress", "--device", "cpu"]) == 0
+    cmp = json.loads((tmp_path / "report" / "comparison.json").read_text())
+    assert cmp["checks"]["lava_equals_emulator"] is True and cmp["n_samples"] == 6
     assert main(["export-nir", str(zero), "-o", str(tmp_path / "x.nir"), "--graded-input", "8",
                  "--data", str(gsc.out_dir)]) == 2
     assert "add --quantized" in capsys.readouterr().err

@@ -37,6 +37,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import ConfigError, DataFormatError
+from ..hashing import file_sha256
 from .wav import read_wav
 
 BACKGROUND_NOISE = "_background_noise_"
@@ -209,6 +210,18 @@ def _label_map(root: Path, folders: list[str], chosen: list[str], words: tuple[s
     files = tuple(chosen) + tuple(f"{SILENCE}/{k}" for k in range(n_silence))
     labels += [len(words) + 1] * n_silence
     return tuple(words) + (UNKNOWN, SILENCE), files, np.array(labels, dtype=np.int64)
+
+
+def is_gsc_folder(path: str | Path) -> bool:
+    """A folder holding GSC's ``testing_list.txt``."""
+    return (Path(path) / TESTING_LIST).is_file()
+
+
+def data_sha256(path: str | Path) -> str:
+    """The digest that identifies a data set: a file's bytes, or a GSC folder's testing list (the
+    clips a run reads from it)."""
+    path = Path(path)
+    return file_sha256(path / TESTING_LIST if is_gsc_folder(path) else path)
 
 
 def _read_list(root: Path, name: str) -> list[str]:

@@ -37,6 +37,7 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..errors import ConfigError, DataFormatError, ResultsMismatchError, ShapeMismatchError
+from ..data.gsc import data_sha256
 from ..hashing import file_sha256, indices_sha256
 
 #: Value of the ``format`` key.
@@ -177,7 +178,7 @@ class LavaResults:
         if model_path is not None:
             checks.append(("model_sha256", self.meta["model_sha256"], file_sha256(model_path)))
         if data_path is not None:
-            checks.append(("data_sha256", self.meta["data_sha256"], file_sha256(data_path)))
+            checks.append(("data_sha256", self.meta["data_sha256"], data_sha256(data_path)))
         if sample_indices is not None:
             checks.append(("sample_indices_sha256", self.meta["sample_indices_sha256"],
                            indices_sha256(sample_indices)))

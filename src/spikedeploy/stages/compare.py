@@ -60,9 +60,11 @@ import torch
 
 from .. import __version__
 from ..atomic import check_outputs
+from ..data.gsc import is_gsc_folder
 from ..data.shd import BinningConfig, ShdDataset
 from ..errors import (CheckpointError, ConfigError, DataFormatError, ResultsMismatchError, ShapeMismatchError,
                       SpikedeployError, VerificationError)
+from ..fold.s2net_conv import conv_to_spec
 from ..hashing import file_sha256, indices_sha256
 from ..lava_backend.mapping import map_network
 from ..lava_backend.results import LavaResults, read_results
@@ -74,15 +76,16 @@ from ..metrics.report import energy_headline, fmt_energy, write_report
 from ..metrics.run_counts import count_run
 from ..metrics.source_ops import SourceOps, count_source_ops, recurrent_baseline_ops
 from ..metrics.targets import energy_targets
-from ..fold.s2net_conv import conv_to_spec
 from ..models.conv import ConvSpikingNetwork
 from ..models.networks import SpikingNetwork
 from ..models.to_spec import model_to_spec
 from ..nir_io.load import nir_to_spec, read_loihi_network, read_nir
 from ..quant.emulator import verify_identical
+from ..quant.graded_input import encode, payload_spec
 from ..quant.loihi_network import LoihiNetwork
 from ..training.checkpoint import load_checkpoint
 from ..training.distributed import pick_device
+from ..training.gsc_data import gsc_samples
 from .baselines import read_baselines
 
 
@@ -151,7 +154,9 @@ def resolve_inputs(results: Any, results_path: str | Path, *, nir: str | Path | 
         raise DataFormatError(nir_path or results_path, "the quantised model (NIR file) is not found",
                               remedy="pass --nir MODEL.nir (the file lava-run ran)")
     data_path = Path(data) if data is not None else _resolve_beside(results.meta.get("data_path"), results_path)
-    if data_path is None or not data_path.is_file():
+    if data_path is not None and not data_path.is_file() and is_gsc_folder(data_path):
+        pass                                                    # a GSC folder (graded input)
+    elif data_path is None or not data_path.is_file():
         raise DataFormatError(data_path or results_path, "the data file is not found",
                               remedy="pass --data test.h5 (the file lava-run ran on)")
     results.check_source(model_path=nir_path, data_path=data_path, sample_indices=results.sample_indices,
@@ -190,7 +195,13 @@ def _check_results_against_network(results: Any, path: Path, net: Any, n_steps: 
 
 def _check_checkpoint_is_nir_model(checkpoint: Path, model: Any, nir_spec: Any) -> None:
     """The float checkpoint must be the network the NIR file was exported from (same weights)."""
-    mine = conv_to_spec(model, 1e-3) if isinstance(model, ConvSpikingNetwork) else model_to_spec(model)
+    if isinstance(model, ConvSpikingNetwork):
+        graded = "input_scale" in nir_spec.metadata          # exported with --graded-input
+        mine = conv_to_spec(model, 1e-3, standardise="host" if graded else "fold")
+        if graded:
+            mine = payload_spec(mine, float(nir_spec.metadata["input_scale"]), int(nir_spec.metadata["input_bits"]))
+    else:
+        mine = model_to_spec(model)
     names = [l.name for l in mine.layers]
     theirs = [l.name for l in nir_spec.layers]
     if names != theirs:
@@ -304,11 +315,18 @@ def _load_inputs(options: CompareOptions) -> _Inputs:
 
 
 def _samples(inp: _Inputs, say: Callable[[str], None]) -> tuple[torch.Tensor, np.ndarray]:
-    """The Lava run's samples binned as it binned them: ``(frames [N, T, F], labels [N])``."""
+    """The Lava run's samples binned as it binned them: ``(frames [N, T, F], labels [N])``; from a
+    GSC folder its testing clips' features (real-valued, as the float model reads them)."""
     res = inp.results
-    say(f"binning {len(res.sample_indices)} samples of {inp.data_path} (T = {inp.n_steps})")
-    x, y_t = ShdDataset(inp.data_path, inp.binning, indices=res.sample_indices, progress=False).tensors()
-    y = y_t.numpy().astype(np.int64)
+    if is_gsc_folder(inp.data_path):
+        say(f"features of {len(res.sample_indices)} testing clips of {inp.data_path}")
+        words = tuple(getattr(inp.model.config, "words", ()))
+        frames, y, _ = gsc_samples(inp.data_path, "testing", words, None, indices=res.sample_indices)
+        x = torch.as_tensor(frames)
+    else:
+        say(f"binning {len(res.sample_indices)} samples of {inp.data_path} (T = {inp.n_steps})")
+        x, y_t = ShdDataset(inp.data_path, inp.binning, indices=res.sample_indices, progress=False).tensors()
+        y = y_t.numpy().astype(np.int64)
     if not np.array_equal(y, res.labels):
         i = int(np.flatnonzero(y != res.labels)[0])
         raise ResultsMismatchError(inp.results_path, f"labels (first difference at sample {i})", int(y[i]),
@@ -364,7 +382,7 @@ def compare(options: CompareOptions, *, nvml: Any = None, log: Callable[[str], N
     inp = _load_inputs(options)
     res = inp.results
     x, y = _samples(inp, say)
-    xb = (x > 0).to(torch.uint8)
+    xb = _network_input(inp.net, x)
     raster_sample = min(int(config.raster_sample), x.shape[0] - 1)
     dt = float(inp.binning.dt)
     device = pick_device(config.device)
@@ -399,7 +417,8 @@ def compare(options: CompareOptions, *, nvml: Any = None, log: Callable[[str], N
               "label": int(y[raster_sample]), "input": x[raster_sample].numpy(), "float": float_raster,
               "lava": {k: v[raster_sample].astype(bool) for k, v in res.spikes.items()},
               "predictions": {k: int(r.predictions[raster_sample]) for k, r in runs.items()}}
-    inputs = _provenance(options, inp, gpn_path, clipped=int((x > 1).sum()), overflow=overflow, device=device,
+    inputs = _provenance(options, inp, gpn_path, clipped=0 if inp.net.graded_input else int((x > 1).sum()),
+                         overflow=overflow, device=device,
                          count_s=count_s)
     targets = energy_targets(runs, energy, config, cores=_cores(inp.net, config.chips), measured=measured,
                              threads=torch.get_num_threads())
@@ -415,6 +434,16 @@ def compare(options: CompareOptions, *, nvml: Any = None, log: Callable[[str], N
     if options.out is not None:
         report = write_report(cmp, options.out, title=options.title, command=options.command, extra=options.extra)
     return CompareResult(cmp, report)
+
+
+def _network_input(net: LoihiNetwork, x: torch.Tensor) -> torch.Tensor:
+    """What the integer network reads: binary spikes, or the graded payloads the host's encoder
+    makes of real-valued features (the standardisation and scale the exporter recorded)."""
+    if not net.graded_input:
+        return (x > 0).to(torch.uint8)
+    meta = net.metadata.get("spec_metadata") or {}
+    mean, std = (np.asarray(meta[k], dtype=np.float64) for k in ("input_mean", "input_std"))
+    return torch.as_tensor(encode((x.double().numpy() - mean) / std, float(meta["input_scale"]), net.input_bits))
 
 
 def _check_report_folder(options: CompareOptions) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..atomic import atomic_path, check_outputs
 from ..data.sampling import calibration_set
-from ..data.gsc import GscConfig
+from ..data.gsc import GscConfig, is_gsc_folder
 from ..errors import ConfigError, DataFormatError
 from ..fold.s2net_conv import conv_to_spec
 from ..models.conv import ConvSpikingNetwork
@@ -36,7 +36,7 @@ from ..quant.loihi_network import LoihiNetwork
 from ..quant.graded_input import encode, input_scale, payload_spec
 from ..quant.ptq import WEIGHT_RANGES, QuantConfig, QuantReport, quantize
 from ..training.checkpoint import checkpoint_to_spec, load_checkpoint
-from ..training.gsc_data import gsc_samples, is_gsc_folder
+from ..training.gsc_data import gsc_samples
 from .convert import ForeignSource, checkpoint_of
 
 

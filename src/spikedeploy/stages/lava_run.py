@@ -39,7 +39,7 @@ import numpy as np
 
 from .. import __version__
 from ..atomic import check_outputs
-from ..data.gsc import TESTING_LIST
+from ..data.gsc import data_sha256, is_gsc_folder
 from ..data.sampling import binary_frames, choose_samples, data_file
 from ..data.shd import BinningConfig, SpikeSet, load_spikes
 from ..errors import ConfigError, ShapeMismatchError
@@ -60,7 +60,7 @@ from ..nir_io.producers import PRODUCERS, read_as, read_foreign_nir
 from ..quant.emulator import quiet_gap
 from ..quant.graded_input import encode
 from ..quant.loihi_network import LoihiNetwork
-from ..training.gsc_data import gsc_samples, is_gsc_folder
+from ..training.gsc_data import gsc_samples
 
 #: Binning assumed for a graph without the project's metadata (and no options): one feature per
 #: data channel (a data file with more channels than the graph's inputs is refused, naming --pool).
@@ -570,7 +570,7 @@ def _summarize(options: LavaRunOptions, inp: _Inputs, net: LoihiNetwork | Networ
         quant_report_text=report_text, float_reference=fref, lava_result=result, net=net, plan=inp.plan,
         lava_version=_lava_version(), created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         model_sha256=file_sha256(options.model),
-        data_sha256=file_sha256(inp.data_path / TESTING_LIST if inp.data_path.is_dir() else inp.data_path))
+        data_sha256=data_sha256(inp.data_path))
 
 
 def _lava_version() -> str:

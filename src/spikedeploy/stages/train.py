@@ -17,8 +17,9 @@ from typing import Any, Callable, Mapping
 import torch
 
 from ..atomic import check_outputs
+from ..data.gsc import is_gsc_folder
 from ..data.shd import count_samples
-from ..training.gsc_data import GSC_FRAMES, gsc_sample_count, is_gsc_folder
+from ..training.gsc_data import GSC_FRAMES, gsc_sample_count
 from ..memory import require
 from ..paths import default_data_dir
 from ..training.loop import TrainResult, run_training

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.gsc import TESTING_LIST, GscDataset
+from ..data.gsc import GscDataset
 from ..data.sampling import choose_samples, stratified_indices
 from ..data.shd import stratified_split
 from ..errors import ShapeMismatchError
@@ -26,10 +26,6 @@ from ..errors import ShapeMismatchError
 
 #: Frames per 1 s clip (10 ms hop, centred frames).
 GSC_FRAMES = 101
-
-
-def is_gsc_folder(path: str | Path) -> bool:
-    return (Path(path) / TESTING_LIST).is_file()
 
 
 def _features(ds: GscDataset) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,13 +75,16 @@ def gsc_sample_count(data_dir: str | Path) -> int:
                for _ in p.glob("*.wav"))
 
 
-def gsc_samples(data_dir: str | Path, split: str, words: tuple[str, ...], n: int | None, *, seed: int | None = None
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def gsc_samples(data_dir: str | Path, split: str, words: tuple[str, ...], n: int | None, *, seed: int | None = None,
+                indices: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(frames [n, 101, 3 x 40] float32, labels [n], indices)`` of ``n`` items of one split (all
     when None), spread evenly over the classes with ``seed`` (default: as ``lava-run --samples``
-    chooses SHD samples)."""
+    chooses SHD samples); or the items ``indices``."""
     ds = GscDataset(data_dir, split, words=tuple(words))
-    idx = np.arange(len(ds)) if n is None else (stratified_indices(ds.labels, n, seed) if seed is not None
-                                                else choose_samples(ds.labels, n))
+    if indices is not None:
+        idx = np.asarray(indices, dtype=np.int64)
+    else:
+        idx = np.arange(len(ds)) if n is None else (stratified_indices(ds.labels, n, seed) if seed is not None
+                                                    else choose_samples(ds.labels, n))
     x = np.stack([ds[int(i)][0].numpy() for i in idx]) if len(idx) else np.zeros((0, 3, GSC_FRAMES, 40), np.float32)
     return x.transpose(0, 2, 1, 3).reshape(len(idx), x.shape[2], -1), ds.labels[idx], np.asarray(idx)

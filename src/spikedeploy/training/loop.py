@@ -27,13 +27,14 @@ from typing import Any, Callable
 
 import torch
 
+from ..data.gsc import is_gsc_folder
 from ..data.shd import ShdDataset, load_spikes, stratified_split
 from ..errors import DataFormatError, ShapeMismatchError, TrainingError
 from ..models.networks import NetworkConfig, SpikingNetwork, build_network
 from .checkpoint import save_checkpoint, unwrap
 from .config import TrainConfig
 from .distributed import DistContext, all_reduce_sum, init_from_env, shard, shutdown, wrap_model
-from .gsc_data import is_gsc_folder, load_gsc_split
+from .gsc_data import load_gsc_split
 from .losses import sample_losses
 
 
