@@ -191,3 +191,17 @@ def test_counts_an_emulator_run_like_the_float_run():
     u, v = states["h"]
     shift = lambda t: torch.cat([torch.zeros_like(t[:, :1]), t[:, :-1]], dim=1)  # noqa: E731
     assert c.neuron_updates.per_layer["h"].active >= int((shift((u != 0) | (v != 0))).sum())
+
+
+def test_a_delayed_layer_reads_every_taps_weights_on_a_conventional_device():
+    from spikedeploy.metrics.devices import BYTES_FP32, workload_from_counts
+    from spikedeploy.quant.emulator import emulate
+
+    from ..quant.small_nets import delayed_net
+
+    net, rng = delayed_net()
+    x = (rng.random((3, 12, 12)) < 0.3).astype(np.uint8)
+    counts = count_run(net, x, {"hidden": emulate(net, x).spikes["hidden"]}, dt=1e-3)
+    assert counts.n_in == (36, 20)                        # 3 taps x 12 inputs, 2 taps x 10
+    # hidden: 3 taps of 10 x 12 and the recurrent 10 x 10; readout: 2 taps of 4 x 10
+    assert workload_from_counts(counts).weight_bytes == (10 * 36 + 10 * 10 + 4 * 20) * BYTES_FP32

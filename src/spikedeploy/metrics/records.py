@@ -121,7 +121,8 @@ class LayerRow:
 
     SynOps columns sum the layer's connections: feed-forward, recurrent and (GPN
     before folding) gates. Spike columns and ``sparsity`` are None for a
-    non-spiking layer (the readout).
+    non-spiking layer (the readout). ``n_in``: the feed-forward weight's columns (a layer
+    with delayed taps: every tap's, ``spikedeploy.delays``).
     """
 
     name: str

@@ -153,7 +153,7 @@ class RunCounter:
             layers=tuple(l.name for l in self.layers),
             spiking=tuple(l.spiking for l in self.layers),
             recurrent=tuple(l.rec_weight is not None for l in self.layers),
-            n_in=tuple(l.n_in for l in self.layers),
+            n_in=tuple(l.n_in * len(l.delays) for l in self.layers),    # weight columns: every tap
             dt=self.dt, inputs=inputs, spikes=self._spikes.compute(),
             synops=self._synops.compute(), neuron_updates=self._updates.compute(),
             sparsity=self._sparsity.compute())
