@@ -195,3 +195,30 @@ def test_an_s2net_conv2d_model_runs_the_whole_pipeline(tmp_path):
     assert d["multiplications"]["deployed"]["accumulates"] > 0
     delays = [n for n in nir.read(tmp_path / "run" / "nir" / "conv.nir").nodes if ".delay" in n]
     assert sorted(delays) == ["conv0.delay1", "conv1.delay2"]
+
+
+@pytest.mark.lava
+@needs_lava
+@needs_espeak
+def test_a_model_on_the_gsc_layout_deploys_with_graded_input_through_the_pipeline(tmp_path):
+    """data = "gsc": the same synthetic utterances in GSC's layout, s2net's log-Mel features,
+    exported with 8-bit graded input, run in Lava on the folder's testing clips and compared."""
+    n_threads = torch.get_num_threads()
+    plan = ModelPlan("gsc", "s2net-gsc-small", epochs=1, data="gsc", model={"reset": "zero", "b_min": 0.1})
+    cfg = dataclasses.replace(TINY, models=(plan,), baselines={"cells": []})
+    try:
+        run = run_pipeline(cfg, tmp_path / "run", progress=False)
+    finally:
+        torch.set_num_threads(n_threads)
+    assert [s.key for s in run.stages] == ["data", "train:gsc", "export:gsc", "lava:gsc", "compare:gsc"]
+    assert run.stage("data").info["gsc_dir"] == str(tmp_path / "run" / "data-gsc")
+    d = run.comparisons["gsc"]
+    assert d["checks"]["lava_equals_emulator"] is True and d["accuracy"]["lava"] == d["accuracy"]["emulator"]
+    assert d["n_samples"] == 20                                   # the folder's testing clips
+    net = read_results(tmp_path / "run" / "lava" / "gsc.npz")
+    assert net.meta["data_path"] == str(tmp_path / "run" / "data-gsc")
+    with pytest.raises(ConfigError, match="unknown data 'wav'"):
+        ModelPlan("x", "s2net-gsc-small", data="wav")
+    with pytest.raises(ConfigError, match="GSC's layout"):
+        run_pipeline(dataclasses.replace(cfg, data_dir=str(tmp_path / "run" / "data"), synth=None),
+                     tmp_path / "other", progress=False)

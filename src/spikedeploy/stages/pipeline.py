@@ -39,8 +39,10 @@ import torch
 
 from .. import __version__
 from ..atomic import atomic_path
+from ..data.gsc import data_sha256
 from ..data.shd import BinningConfig
 from ..data.synth_digits import SynthConfig, build_dataset
+from ..data.synth_gsc import build_gsc_layout
 from ..errors import ConfigError, DataFormatError, SpikedeployError
 from ..hashing import file_sha256, settings_hash
 from ..metrics.report import write_index
@@ -49,7 +51,8 @@ from .compare import CompareOptions, compare
 from .export import ExportOptions, export
 from .fold import FoldOptions, fold
 from .lava_run import LavaRunOptions, lava_run
-from .pipeline_config import DEFAULT_MODELS, STAGES, LavaSettings, ModelPlan, PipelineConfig
+from ..paths import cache_dir
+from .pipeline_config import DEFAULT_MODELS, GSC_INPUT_BITS, STAGES, LavaSettings, ModelPlan, PipelineConfig
 from .train import TrainOptions, train
 
 MANIFEST = "pipeline.json"
@@ -249,7 +252,11 @@ class _Data:
     test: Path
     sha: Mapping[str, str]      # {"train": ..., "test": ...}
     status: str
+    gsc: "_Data | None" = None  # the GSC layout of the same utterances, for models with data = "gsc"
 
+    def of(self, plan: ModelPlan) -> "_Data":
+        """The data a model trains and runs on (a GSC folder stands for its train and test files)."""
+        return self.gsc if plan.data == "gsc" else self
 
 class _Runner:
     """Runs each step unless the manifest holds it with the same hash and intact outputs."""
@@ -328,19 +335,20 @@ def _model_steps(config: PipelineConfig, data: _Data, runner: _Runner, stop: int
     leaves the others' checkpoints in place (and reusable)."""
     runs = {m.name: ModelRun(m) for m in config.models}
     for run in runs.values():
-        run.trained = _train_step(run, data, runner)
+        run.trained = _train_step(run, data.of(run.plan), runner)
     base = _baselines_step(data, runner) if stop >= STAGES.index("baselines") and config.baselines.cells else None
     if stop >= STAGES.index("fold"):
         for run in runs.values():
             if run.plan.folds(config.binning):
                 run.folded = _fold_step(run, data, runner)
     for run in runs.values():
+        d = data.of(run.plan)
         if stop >= STAGES.index("export"):
-            run.exported = _export_step(run, data, runner)
+            run.exported = _export_step(run, d, runner)
         if stop >= STAGES.index("lava"):
-            run.lava = _lava_step(run, data, runner)
+            run.lava = _lava_step(run, d, runner)
         if stop >= STAGES.index("compare"):
-            run.compared = _compare_step(run, data, runner, base)
+            run.compared = _compare_step(run, d, runner, base)
             run.comparison = json.loads(Path(run.compared.comparison).read_text())
     return runs
 
@@ -380,10 +388,25 @@ def _data_step(config: PipelineConfig, out: Path, workers: int | None, runner: _
         data_dir, train_path, test_path = res.out_dir, res.train_path, res.test_path
         status = "cached" if res.cached else "built now"
         runner.log(f"{head}: {data_dir} ({status})")
-    info = {"status": status, "dir": str(data_dir)}
+    gsc = _gsc_data(config, out, workers, runner) if any(m.data == "gsc" for m in config.models) else None
+    info = {"status": status, "dir": str(data_dir), **({"gsc_dir": str(gsc.dir)} if gsc else {})}
     runner.records.append(StageRecord("data", status, time.perf_counter() - t0, info, _cpu() - c0))
     return _Data(Path(data_dir), Path(train_path), Path(test_path),
-                 {"train": file_sha256(train_path), "test": file_sha256(test_path)}, status)
+                 {"train": file_sha256(train_path), "test": file_sha256(test_path)}, status, gsc)
+
+
+def _gsc_data(config: PipelineConfig, out: Path, workers: int | None, runner: _Runner) -> _Data:
+    """The synthetic utterances in GSC's layout (cached by their manifest), for ``data = "gsc"`` models."""
+    if config.data_dir is not None:
+        raise ConfigError("models.data", "a model with data = \"gsc\" trains on the synthetic digits in GSC's "
+                          "layout, which a given [data] dir does not have",
+                          remedy="leave [data] dir out, or drop the gsc model")
+    where = cache_dir() / "synth-gsc" if config.synth is None else out / "data-gsc"
+    res = build_gsc_layout(config.synth, where, workers=workers, progress=runner.progress)
+    runner.log(f"data (GSC layout): {res.out_dir} ({'cached' if res.cached else 'built now'})")
+    digest = data_sha256(res.out_dir)
+    return _Data(res.out_dir, res.out_dir, res.out_dir, {"train": digest, "test": digest},
+                 "cached" if res.cached else "built now")
 
 
 def _train_step(run: ModelRun, data: _Data, runner: _Runner) -> Trained:
@@ -441,12 +464,13 @@ def _export_step(run: ModelRun, data: _Data, runner: _Runner) -> Exported:
     def work() -> Exported:
         nir_path.parent.mkdir(parents=True, exist_ok=True)
         res = export(ExportOptions(checkpoint=run.deployed, out=nir_path, quantized=True, data_dir=data.dir, quant=q,
-                                   report=report_path, progress=runner.progress))
+                                   report=report_path, progress=runner.progress,
+                                   graded_input=GSC_INPUT_BITS if m.data == "gsc" else 0))
         rep = res.report
         return Exported(nir_path, report_path, rep.accuracy_float, rep.accuracy_emulator, rep.logit_agreement,
                         list(rep.approximations))
 
-    return runner.step(f"export:{m.name}", Exported, {"quant": dataclasses.asdict(q)},
+    return runner.step(f"export:{m.name}", Exported, {"quant": dataclasses.asdict(q), "data": m.data},
                        {"train": data.sha["train"], "checkpoint": file_sha256(run.deployed)}, work)
 
 
@@ -489,7 +513,7 @@ def _compare_step(run: ModelRun, data: _Data, runner: _Runner, base: BaselinesRa
                         {k: r.accuracy for k, r in res.comparison.runs.items()})
 
     return runner.step(f"compare:{m.name}", Compared, {"compare": ccfg.to_dict()},
-                       {k: file_sha256(p) for k, p in files.items()}, work)
+                       {k: data_sha256(p) for k, p in files.items()}, work)
 
 
 def _stage_commands(run: ModelRun, test_file: Path) -> dict[str, str]:
@@ -498,7 +522,8 @@ def _stage_commands(run: ModelRun, test_file: Path) -> dict[str, str]:
     cmds = {"train": f"library call run_training (preset {m.preset}) -> {run.trained.checkpoint}"}
     if run.folded is not None:
         cmds["fold"] = f"spikedeploy fold {run.trained.checkpoint} -o {run.deployed}"
-    cmds["export"] = f"spikedeploy export-nir {run.deployed} --quantized -o {run.exported.nir}"
+    graded = f" --graded-input {GSC_INPUT_BITS} --data {test_file}" if m.data == "gsc" else ""
+    cmds["export"] = f"spikedeploy export-nir {run.deployed} --quantized{graded} -o {run.exported.nir}"
     cmds["lava"] = f"spikedeploy lava-run {run.exported.nir} --data {test_file} --out {run.lava.results}"
     cmds["compare"] = f"spikedeploy compare {run.deployed} --data {test_file} --lava-results {run.lava.results}"
     return cmds

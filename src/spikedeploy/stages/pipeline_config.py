@@ -108,6 +108,12 @@ def _typed(cls: type, value: Any, section: str) -> Any:
 
 # ----------------------------------------------------------------------------- one model
 
+#: What a model trains on: the pipeline's data, or the GSC layout of the same synthetic utterances.
+MODEL_DATA = ("default", "gsc")
+#: The graded input width of a model trained on GSC features (Loihi 2).
+GSC_INPUT_BITS = 8
+
+
 @dataclass(frozen=True)
 class ModelPlan:
     """One model of the pipeline: a preset, its size and training length, and overrides.
@@ -116,6 +122,8 @@ class ModelPlan:
     pr-v2 - which it needs before export; LIF / CUBA-LIF networks never fold).
     ``model`` / ``training``: NetworkConfig / TrainConfig fields to override.
     ``fold_options``: FoldConfig fields for this model, over the pipeline's ``[fold]`` table.
+    ``data``: ``"default"`` (the pipeline's SHD-format data) or ``"gsc"`` (the same synthetic
+    utterances in GSC's layout, s2net's log-Mel features: deployed with 8-bit graded input).
     """
 
     name: str
@@ -126,8 +134,11 @@ class ModelPlan:
     model: Mapping[str, Any] = field(default_factory=dict)
     training: Mapping[str, Any] = field(default_factory=dict)
     fold_options: Mapping[str, Any] = field(default_factory=dict)
+    data: str = "default"
 
     def __post_init__(self) -> None:
+        if self.data not in MODEL_DATA:
+            raise ConfigError(f"models[{self.name}].data", f"unknown data {self.data!r}", valid=MODEL_DATA)
         if not isinstance(self.name, str) or not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
             raise ConfigError("models.name", f"{self.name!r}: use letters, digits, '-' and '_' (it names files)")
         if self.hidden is not None:
@@ -199,7 +210,9 @@ DEFAULT_MODELS = (
               fold_options={"finetune_lr": 5e-4}),
     # s2net's convolutional network (conv2d over the pooled bands; its time taps are synaptic
     # delays), reset to zero so that it deploys exactly without folding (docs/s2net-conv.md).
-    ModelPlan("s2net-conv2d", "s2net-conv2d-shd", epochs=12, training={"early_stop_patience": 4}),
+    # 6 epochs keep the main job within its 10 minutes on a fresh machine (the data built too);
+    # the GSC-layout model (data = "gsc", s2net-gsc-small) would take it past them.
+    ModelPlan("s2net-conv2d", "s2net-conv2d-shd", epochs=6),
 )
 
 
