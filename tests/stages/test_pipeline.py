@@ -94,8 +94,9 @@ def test_presets_are_what_the_main_job_promises():
     assert d.synth is None and d.data_dir is None                   # the built-in (cached) data set
     assert [(m.name, m.preset, m.hidden) for m in d.models] == [
         ("gpn", "gpn-small", (128,)), ("lif", "lif-shd", (128,)), ("s2net", "s2net-shd", (128,)),
-        ("pr-v2", "pr-v2-shd", (128,)), ("s2net-conv2d", "s2net-conv2d-shd", None)]
+        ("pr-v2", "pr-v2-shd", (128,)), ("s2net-gsc", "s2net-gsc-small", None)]
     assert [m.folds(d.binning) for m in d.models] == [True, False, True, True, False]
+    assert [m.data for m in d.models] == ["default"] * 4 + ["gsc"]
     assert d.fold_config(d.models[3]).finetune_lr == 5e-4 and d.fold_config(d.models[0]).finetune_lr == 2e-3
     q = PipelineConfig.quick()
     assert all(m.epochs == 1 for m in q.models) and q.synth.n_train <= 200

@@ -1,8 +1,9 @@
 """``spikedeploy main``: the main job, the whole pipeline on the built-in default data.
 
 Builds (or reuses) the default synthetic spoken-digit data set and prints its summary,
-then trains a GPN, a LIF, an s2net, a pr-v2 and an s2net conv2d network, folds the GPN,
-s2net and pr-v2 networks, quantises all five to Loihi integers, exports them as NIR, runs them in Lava on
+then trains a GPN, a LIF, an s2net and a pr-v2 network, and an s2net conv2d network on the
+same utterances in GSC's layout, folds the GPN, s2net and pr-v2 networks, quantises all five
+to Loihi integers (the conv network with graded input), exports them as NIR, runs them in Lava on
 the test set, compares float, emulator and Lava, and writes the report
 (``spikedeploy.stages.pipeline_config.PipelineConfig.default``).
 Everything goes into ``--out`` (default: the cache folder's ``main/``); a second run
