@@ -168,3 +168,20 @@ def test_the_source_network_and_equal_width_rnns_are_counted_on_conventional_har
     assert m["deployed"]["accumulates"] == pytest.approx(cmp.runs["float"].counts.synops.effective_acs)
     text = (written[0] / "report.md").read_text()
     assert "On conventional hardware: multiplications per inference" in text
+
+
+def test_the_index_pairs_the_baselines_rows_with_the_first_models_width(cmp, tmp_path):
+    """A later model of another width or data (the GSC model) has its own GRU ratio; the GRU and
+    LSTM rows stay the baselines stage's (trained at the first model's width, on its data)."""
+    import copy
+
+    first = json.loads(json.dumps(cmp.to_dict(), default=str))
+    other = copy.deepcopy(first)
+    other["multiplications"]["gru"]["multiplications"] = 7.0e9
+    entries = [{"name": n, "report": tmp_path / f"{n}.md", "summary": s, "accuracy": {}}
+               for n, s in (("gpn", first), ("gsc", other))]
+    for e in entries:
+        e["report"].write_text("x")
+    text = write_index(tmp_path / "index", entries).read_text()
+    gru_row = next(line for line in text.splitlines() if line.startswith("| GRU | same width, dense |"))
+    assert fmt_num(first["multiplications"]["gru"]["multiplications"]) in gru_row and fmt_num(7.0e9) not in gru_row

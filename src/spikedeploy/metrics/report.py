@@ -554,7 +554,8 @@ def _index_multiplications(entries: Sequence[Mapping[str, Any]]) -> list[str]:
         m, acc = e["summary"].get("multiplications") or {}, e["summary"].get("baseline_accuracy") or {}
         if not m:
             continue
-        base = {k: (acc.get(k), m[k]["multiplications"]) for k in ("gru", "lstm") if k in m} or base
+        # the baselines' rows: the first model's (the baselines stage trains at its width, on its data)
+        base = base or {k: (acc.get(k), m[k]["multiplications"]) for k in ("gru", "lstm") if k in m}
         key = "source" if "source" in m else "deployed"
         src_acc = acc.get("source") if key == "source" else e["summary"]["accuracy"]["float"]
         ratio = m["gru"]["multiplications"] / m[key]["multiplications"] if m[key]["multiplications"] else None
