@@ -49,6 +49,14 @@ def encode(x: Any, scale: float, bits: int = DEFAULT_INPUT_BITS) -> np.ndarray:
     return np.clip(np.round(np.asarray(x, dtype=np.float64) * float(scale)), -top - 1, top).astype(np.int32)
 
 
+def encode_recorded(frames: Any, metadata: Any, bits: int) -> np.ndarray:
+    """``frames`` as the payloads the exporter's recorded encoder makes: standardised with the
+    metadata's ``input_mean`` / ``input_std`` (``fold.s2net_conv``, ``standardise="host"``), then
+    :func:`encode` with its ``input_scale`` (:func:`payload_spec`)."""
+    mean, std = (np.asarray(metadata[k], dtype=np.float64) for k in ("input_mean", "input_std"))
+    return encode((np.asarray(frames, dtype=np.float64) - mean) / std, float(metadata["input_scale"]), bits)
+
+
 def payload_spec(spec: NetworkSpec, scale: float, bits: int = DEFAULT_INPUT_BITS) -> NetworkSpec:
     """``spec`` reading the ``bits``-bit payloads ``p = x * scale``: its first layer's weights divided
     by ``scale``; the scale and the width go into its metadata (``input_scale``, ``input_bits``)."""

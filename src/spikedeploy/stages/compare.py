@@ -81,7 +81,7 @@ from ..models.networks import SpikingNetwork
 from ..models.to_spec import model_to_spec
 from ..nir_io.load import nir_to_spec, read_loihi_network, read_nir
 from ..quant.emulator import verify_identical
-from ..quant.graded_input import encode, payload_spec
+from ..quant.graded_input import encode_recorded, payload_spec
 from ..quant.loihi_network import LoihiNetwork
 from ..training.checkpoint import load_checkpoint
 from ..training.distributed import pick_device
@@ -441,9 +441,7 @@ def _network_input(net: LoihiNetwork, x: torch.Tensor) -> torch.Tensor:
     makes of real-valued features (the standardisation and scale the exporter recorded)."""
     if not net.graded_input:
         return (x > 0).to(torch.uint8)
-    meta = net.metadata.get("spec_metadata") or {}
-    mean, std = (np.asarray(meta[k], dtype=np.float64) for k in ("input_mean", "input_std"))
-    return torch.as_tensor(encode((x.double().numpy() - mean) / std, float(meta["input_scale"]), net.input_bits))
+    return torch.as_tensor(encode_recorded(x.numpy(), net.metadata.get("spec_metadata") or {}, net.input_bits))
 
 
 def _check_report_folder(options: CompareOptions) -> None:

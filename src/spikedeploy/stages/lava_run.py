@@ -58,7 +58,7 @@ from ..nir_io.convention import KEY_CONVENTION, KEY_DT, KEY_QUANTIZED_FROM
 from ..nir_io.load import read_loihi_network
 from ..nir_io.producers import PRODUCERS, read_as, read_foreign_nir
 from ..quant.emulator import quiet_gap
-from ..quant.graded_input import encode
+from ..quant.graded_input import encode_recorded
 from ..quant.loihi_network import LoihiNetwork
 from ..training.gsc_data import gsc_samples
 
@@ -441,8 +441,7 @@ def _gsc_inputs(options: LavaRunOptions, graph: nir.NIRGraph, read_notes: list[s
     spec_meta = plan.spec.metadata
     words = tuple(((read_config(graph) or {}).get("model") or {}).get("words") or ())
     frames, labels, indices = gsc_samples(options.data, "testing", words, options.samples)
-    mean, std = (np.asarray(spec_meta[k], dtype=np.float64) for k in ("input_mean", "input_std"))
-    x = encode((frames - mean) / std, float(spec_meta["input_scale"]), stored.input_bits)
+    x = encode_recorded(frames, spec_meta, stored.input_bits)
     binning = BinningConfig(n_steps=x.shape[1], duration=x.shape[1] * dt, binary=False, pool=1,
                             n_channels=plan.spec.input_size)
     source = "GSC features (10 ms hop)"
