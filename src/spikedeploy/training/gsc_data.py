@@ -28,11 +28,16 @@ from ..errors import ShapeMismatchError
 GSC_FRAMES = 101
 
 
+def _frames(ds: GscDataset, indices: Any) -> torch.Tensor:
+    """Items ``indices`` of ``ds`` as frames ``[n, 101, 3 x 40]`` (channels x bands, channel-major)."""
+    if len(indices) == 0:
+        return torch.zeros(0, GSC_FRAMES, 120)
+    x = torch.stack([ds[int(i)][0] for i in indices])                    # [N, C, T, F]
+    return x.permute(0, 2, 1, 3).flatten(2).contiguous()
+
+
 def _features(ds: GscDataset) -> tuple[torch.Tensor, torch.Tensor]:
-    if len(ds) == 0:
-        return torch.zeros(0, 101, 120), torch.zeros(0, dtype=torch.long)
-    x = torch.stack([ds[i][0] for i in range(len(ds))])                  # [N, C, T, F]
-    return x.permute(0, 2, 1, 3).flatten(2).contiguous(), torch.as_tensor(ds.labels, dtype=torch.long)
+    return _frames(ds, range(len(ds))), torch.as_tensor(ds.labels, dtype=torch.long)
 
 
 Split = tuple[torch.Tensor, torch.Tensor]
@@ -86,5 +91,4 @@ def gsc_samples(data_dir: str | Path, split: str, words: tuple[str, ...], n: int
     else:
         idx = np.arange(len(ds)) if n is None else (stratified_indices(ds.labels, n, seed) if seed is not None
                                                     else choose_samples(ds.labels, n))
-    x = np.stack([ds[int(i)][0].numpy() for i in idx]) if len(idx) else np.zeros((0, 3, GSC_FRAMES, 40), np.float32)
-    return x.transpose(0, 2, 1, 3).reshape(len(idx), x.shape[2], -1), ds.labels[idx], np.asarray(idx)
+    return _frames(ds, idx).numpy(), ds.labels[idx], np.asarray(idx)
