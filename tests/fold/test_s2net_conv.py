@@ -17,16 +17,19 @@ from spikedeploy.models.spec_network import SpecNetwork
 BANDS = 12
 
 
-def _net(seed=0, **changes):
+def _build(seed, conv, layers, changes):
     torch.manual_seed(seed)
-    cfg = ConvNetworkConfig(1, BANDS, 3, (ConvLayerSpec(3, (3,), (1,)), ConvLayerSpec(2, (3,), (2,))),
-                            **{"conv": "conv1d", "reset": "zero", **changes})
+    cfg = ConvNetworkConfig(1, BANDS, 3, layers, **{"conv": conv, "reset": "zero", **changes})
     net = ConvSpikingNetwork(cfg).eval()
     with torch.no_grad():
         for layer in net.layers:
             layer.neuron.b.fill_(0.3)
             layer.neuron.beta.fill_(0.8)
     return net
+
+
+def _net(seed=0, **changes):
+    return _build(seed, "conv1d", (ConvLayerSpec(3, (3,), (1,)), ConvLayerSpec(2, (3,), (2,))), changes)
 
 
 def _x(seed=0, n=6, t=30):
@@ -46,29 +49,24 @@ def test_the_dense_matrix_is_the_convolution():
 def test_the_spec_spikes_as_the_conv_network_does():
     net = _net()
     net.set_input_norm(torch.full((1, BANDS), 0.2), torch.full((1, BANDS), 0.7))
-    x = _x()
-    with torch.no_grad():
-        _, spikes = net(x, return_spikes=True)
-        run = SpecNetwork(conv_to_spec(net, 1e-3), dtype=torch.float64).run(x.double())
-    for ours, theirs in zip(spikes, run.outputs[:-1]):
-        flat = ours.flatten(2).double()
-        assert 0.02 < float(flat.mean()) < 0.6
-        assert int((flat != theirs).sum()) <= flat.numel() // 2000, "float rounding at most"
-    logits = net(x)
-    assert torch.allclose(run.logits.float(), logits, atol=1e-4)
+    _assert_spec_spikes_as_the_net(net, conv_to_spec(net, 1e-3), _x())
 
 
 def _net2d(seed=0, **changes):
     """Two conv2d layers: kernel (3, 3) dilation (1, 1) and kernel (2, 3) dilation (2, 1)."""
-    torch.manual_seed(seed)
-    cfg = ConvNetworkConfig(1, BANDS, 3, (ConvLayerSpec(3, (3, 3), (1, 1)), ConvLayerSpec(2, (2, 3), (2, 1))),
-                            **{"conv": "conv2d", "reset": "zero", **changes})
-    net = ConvSpikingNetwork(cfg).eval()
+    return _build(seed, "conv2d", (ConvLayerSpec(3, (3, 3), (1, 1)), ConvLayerSpec(2, (2, 3), (2, 1))), changes)
+
+
+def _assert_spec_spikes_as_the_net(net, spec, x):
+    """The spec's spikes equal the conv network's (float rounding aside) and so do the logits."""
     with torch.no_grad():
-        for layer in net.layers:
-            layer.neuron.b.fill_(0.3)
-            layer.neuron.beta.fill_(0.8)
-    return net
+        _, spikes = net(x, return_spikes=True)
+        run = SpecNetwork(spec, dtype=torch.float64).run(x.double())
+    for ours, theirs in zip(spikes, run.outputs[:-1]):
+        flat = ours.flatten(2).double()
+        assert 0.02 < float(flat.mean()) < 0.6
+        assert int((flat != theirs).sum()) <= flat.numel() // 2000, "float rounding at most"
+    assert torch.allclose(run.logits.float(), net(x), atol=1e-4)
 
 
 def test_conv2d_time_taps_are_delayed_dense_matrices():
@@ -91,14 +89,7 @@ def test_the_conv2d_spec_spikes_as_the_conv_network_does():
     x = _x(5)
     spec = conv_to_spec(net, 1e-3)
     assert [l.delays for l in spec.layers] == [(0, 1, 2), (0, 2), (0,)]
-    with torch.no_grad():
-        _, spikes = net(x, return_spikes=True)
-        run = SpecNetwork(spec, dtype=torch.float64).run(x.double())
-    for ours, theirs in zip(spikes, run.outputs[:-1]):
-        flat = ours.flatten(2).double()
-        assert 0.02 < float(flat.mean()) < 0.6
-        assert int((flat != theirs).sum()) <= flat.numel() // 2000, "float rounding at most"
-    assert torch.allclose(run.logits.float(), net(x), atol=1e-4)
+    _assert_spec_spikes_as_the_net(net, spec, x)
 
 
 def test_what_does_not_fold_exactly_is_refused():
