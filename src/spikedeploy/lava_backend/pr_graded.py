@@ -1,0 +1,174 @@
+"""Run a :class:`~spikedeploy.quant.pr_graded.PrGradedNetwork` in Lava (``fixed_pt``), and check it.
+
+Per pr-v2 layer: one :class:`~.procs.pr_graded.PrGradedNeuron` process and four Lava
+``Dense`` processes (forget and candidate rows, feed-forward from the previous layer's
+graded payloads - ``num_message_bits`` = its payload width - or the input's binary spikes,
+and recurrent from the layer's own payloads). The readout is Lava's ``LIFReset`` fed by a
+graded ``Dense``. ``replicas`` copies run side by side (block-diagonal matrices), each
+playing its own stream of samples back to back with no gap (the neuron drops its
+recurrent input at a reset: :mod:`spikedeploy.quant.pr_graded`). Payloads and the
+readout's voltage are recorded; :func:`verify_pr_graded` replays the stream in the
+emulator and raises VerificationError at the first difference. Ctrl-C and SIGTERM stop
+every Lava process (:func:`spikedeploy.processes.interruptible`), as for the LIF networks.
+This module imports Lava: import it where Lava is needed.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from lava.proc.dense.process import Dense
+from lava.proc.io.source import RingBuffer
+from lava.proc.lif.process import LIFReset
+from lava.proc.sparse.process import Sparse
+from scipy import sparse as sp
+from lava.utils.weightutils import SignMode
+
+from ..errors import ConfigError, ShapeMismatchError
+from ..processes import interruptible
+from ..quant import fixed_point as fx
+from ..quant.emulator import StreamLayout, pack_samples, verify_identical
+from ..quant.pr_graded import MATRICES, PrGradedNetwork
+from ..quant.pr_graded_emulator import emulate_pr_graded_stream
+from .build import DENSE_MAX_REPLICAS
+from .procs.pr_graded import PrGradedNeuron
+from .procs.recorders import SpikeRecorder, VarRecorder
+from .run import REDELIVER_S, _forget, _load, _run_graph
+
+_SIGN_MODES = {"mixed": SignMode.MIXED, "excitatory": SignMode.EXCITATORY, "inhibitory": SignMode.INHIBITORY}
+
+
+@dataclass
+class _Graph:
+    """What the shared Lava runner needs (:func:`spikedeploy.lava_backend.run._run_graph`)."""
+
+    layout: StreamLayout
+    replicas: int
+    source: Any
+    config: str = "fixed_pt"
+    processes: list[Any] = field(default_factory=list)
+
+    @property
+    def anchor(self) -> Any:
+        return self.source
+
+
+@dataclass(frozen=True)
+class GradedLavaRun:
+    """Lava's recordings on its step grid: payloads ``[B, S, n]`` per pr-v2 layer, the readout's
+    voltage ``[B, S, n_out]``; the stream played; timing in seconds."""
+
+    net: PrGradedNetwork
+    layout: StreamLayout
+    n_samples: int
+    stream: np.ndarray
+    payloads: dict[str, np.ndarray]
+    readout_voltage: np.ndarray
+    timing: dict[str, float]
+
+    def readout(self) -> np.ndarray:
+        """Per-sample readout voltage ``[N, T, n_out]`` (padding samples dropped)."""
+        lay = self.layout
+        wins = np.stack([self.readout_voltage[:, lay.window(lay.depth, i)] for i in range(lay.n_samples)], axis=1)
+        return wins.reshape((-1,) + wins.shape[2:])[:self.n_samples]
+
+
+def _dense(graph: _Graph, weight: np.ndarray, exp: int, bits: int) -> Any:
+    """The replicated (block-diagonal) matrix as Lava's ``Dense``, or ``Sparse`` above
+    DENSE_MAX_REPLICAS copies (the same bit-accurate arithmetic, :mod:`.build`)."""
+    kw = {"num_message_bits": int(bits)} if bits else {}
+    kw.update(weight_exp=int(exp), num_weight_bits=8, sign_mode=_SIGN_MODES[fx.sign_mode(weight)])
+    if graph.replicas > DENSE_MAX_REPLICAS:
+        proc = Sparse(weights=sp.kron(sp.identity(graph.replicas, dtype=np.int32, format="csr"),
+                                      sp.csr_matrix(weight.astype(np.int32)), format="csr"), **kw)
+    else:
+        proc = Dense(weights=np.kron(np.eye(graph.replicas, dtype=np.int64), weight).astype(np.int32), **kw)
+    graph.processes.append(proc)
+    return proc
+
+
+def _build(net: PrGradedNetwork, stream: np.ndarray, layout: StreamLayout, workdir: Path) -> tuple[_Graph, list, list]:
+    B, S = stream.shape[0], layout.total_steps
+    source = RingBuffer(data=stream.transpose(0, 2, 1).reshape(B * net.input_size, S).astype(np.int32))
+    graph = _Graph(layout=layout, replicas=B, source=source, processes=[source])
+    prev, files = source.s_out, []
+    for depth, l in enumerate(net.hidden, start=1):
+        tile = lambda a: np.tile(np.asarray(a, dtype=np.int64), B)  # noqa: E731
+        neuron = PrGradedNeuron(shape=(B * l.n_out,), bf=tile(l.bf), bc=tile(l.bc), level_exp=l.level_exp,
+                                q_max=l.q_max, threshold=l.threshold, state_bits=net.spec.state_bits,
+                                reset_interval=layout.reset_interval, reset_offset=layout.reset_offset(depth))
+        graph.processes.append(neuron)
+        ports = {("f", False): neuron.a_f, ("c", False): neuron.a_c, ("f", True): neuron.r_f, ("c", True): neuron.r_c}
+        for key, exp, which, rec in MATRICES:
+            conn = _dense(graph, getattr(l, key), getattr(l, exp), l.bits if rec else net.message_bits(depth - 1))
+            (neuron.s_out if rec else prev).connect(conn.s_in)
+            conn.a_out.connect(ports[(which, rec)])
+        path = workdir / f"payloads_{depth}.npy"
+        recorder = SpikeRecorder(shape=(B * l.n_out,), num_steps=S, path=str(path))
+        neuron.s_out.connect(recorder.a_in)
+        graph.processes.append(recorder)
+        files.append(path)
+        prev = neuron.s_out
+    r, vfiles = net.readout, []
+    for g in r.decay_groups():                      # one LIF process per (du, dv, vth), as Lava holds them
+        conn = _dense(graph, r.weight[g.neurons], r.weight_exp, net.hidden[-1].bits)
+        lif = LIFReset(shape=(B * g.size,), du=g.du, dv=g.dv, vth=g.vth,
+                       bias_mant=np.tile(r.bias_mant[g.neurons], B).astype(np.int32), bias_exp=int(r.bias_exp),
+                       reset_interval=layout.reset_interval, reset_offset=layout.reset_offset(layout.depth))
+        prev.connect(conn.s_in)
+        conn.a_out.connect(lif.a_in)
+        vpath = workdir / f"readout_v_{len(vfiles)}.npy"
+        graph.processes += [lif, VarRecorder(var=lif.v, num_steps=S, path=str(vpath))]
+        vfiles.append((g.neurons, vpath))
+    return graph, files, vfiles
+
+
+def _check(net: PrGradedNetwork, samples: np.ndarray) -> None:
+    if not isinstance(net, PrGradedNetwork):
+        raise ConfigError("net", f"expected a PrGradedNetwork, got {type(net).__name__}")
+    if samples.ndim != 3 or samples.shape[-1] != net.input_size:
+        raise ShapeMismatchError("samples", f"[N, T, {net.input_size}]", samples.shape)
+    if samples.size and not np.isin(samples, (0, 1)).all():
+        raise ConfigError("samples", "values must be 0 or 1 (binary spikes)")
+
+
+def run_pr_graded(net: PrGradedNetwork, samples, *, replicas: int = 1, progress: bool = False,
+                  chunks: int = 1) -> GradedLavaRun:
+    """Run ``samples`` ([N, T, in], 0/1) through ``net`` in ONE Lava run (``fixed_pt``), ``replicas``
+    streams side by side, no gap between samples (module docstring)."""
+    samples = np.asarray(samples)
+    _check(net, samples)
+    stream, layout = pack_samples(samples, int(replicas), net.latency, 0)
+    B, S = stream.shape[0], layout.total_steps
+    with tempfile.TemporaryDirectory(prefix="spikedeploy-lava-") as tmp, interruptible(REDELIVER_S) as guard:
+        t0 = time.perf_counter()
+        graph, files, vfiles = _build(net, stream, layout, Path(tmp))
+        t1 = time.perf_counter()
+        t_first, t_end = _run_graph(graph, chunks, progress, guard)
+        payloads = {l.name: _load(f).reshape(S, B, l.n_out).transpose(1, 0, 2).astype(np.int8)
+                    for l, f in zip(net.hidden, files)}
+        volt = np.zeros((B, S, net.output_size), dtype=np.int64)
+        for neurons, path in vfiles:
+            volt[:, :, neurons] = _load(path).reshape(S, B, neurons.size).transpose(1, 0, 2)
+        t2 = time.perf_counter()
+        _forget(graph)
+        guard.check()
+    steady = max(t_end - t_first, 1e-9)
+    timing = {"build_s": t1 - t0, "startup_s": t_first - t1, "run_s": steady, "read_s": t2 - t_end,
+              "sample_steps_per_s": B * (S - 1) / steady if S > 1 else 0.0}
+    return GradedLavaRun(net, layout, int(samples.shape[0]), stream, payloads, volt, timing)
+
+
+def verify_pr_graded(run: GradedLavaRun) -> None:
+    """Replay the run's stream in the emulator; VerificationError at the first payload or readout
+    voltage that differs."""
+    emu = emulate_pr_graded_stream(run.net, run.stream, run.layout)
+    for depth, l in enumerate(run.net.hidden, start=1):
+        verify_identical(l.name, emu.payloads[l.name].numpy(), run.payloads[l.name], layout=run.layout, depth=depth)
+    verify_identical(run.net.readout.name, emu.readout_voltage.numpy(), run.readout_voltage, layout=run.layout,
+                     depth=run.layout.depth)

@@ -1,0 +1,150 @@
+"""Bit-exact emulator of a :class:`~spikedeploy.quant.pr_graded.PrGradedNetwork`, on Lava's timing.
+
+One function runs streams (:func:`emulate_pr_graded_stream`, as
+:func:`spikedeploy.lava_backend.pr_graded.run_pr_graded` plays them in Lava: each Dense one
+step late, each layer reset at the offset of its depth); :func:`emulate_pr_graded` runs
+every sample alone as a stream of one sample and cuts out its aligned window. Since the
+neuron drops its recurrent input at a reset (:mod:`spikedeploy.quant.pr_graded`), the two
+agree for streams without gaps too (tested). The neuron's step is
+:func:`~spikedeploy.quant.pr_graded.pr_graded_step`, the one the Lava process model calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError, ShapeMismatchError
+from .emulator import StreamLayout, _dense, lif_step, reduce_readout
+from . import fixed_point as fx
+from .pr_graded import MATRICES, PrGradedNetwork, pr_graded_step
+
+
+@dataclass(frozen=True)
+class GradedRun:
+    """Traces on Lava's step grid, ``[B, S, n]``: every pr-v2 layer's payloads (int8) and the
+    readout's voltage (int64); ``overflow[layer]``: pre-activations outside the chip's
+    activation bits (Lava's simulation keeps them, the chip would not; zero when well quantised)."""
+
+    layout: StreamLayout
+    layer_names: tuple[str, ...]
+    payloads: Mapping[str, torch.Tensor]
+    readout_voltage: torch.Tensor
+    overflow: Mapping[str, int]
+
+    def window(self, trace: torch.Tensor, depth: int) -> torch.Tensor:
+        """Aligned per-sample windows ``[B * N, T, n]`` of a layer's trace (sample order b * N + i)."""
+        lay = self.layout
+        wins = torch.stack([trace[:, lay.window(depth, i)] for i in range(lay.n_samples)], dim=1)
+        return wins.reshape((-1,) + tuple(wins.shape[2:]))
+
+    def per_sample(self) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """``(payloads per layer, readout voltage)``, each ``[B * N, T, n]``."""
+        pay = {name: self.window(self.payloads[name], d) for d, name in enumerate(self.layer_names[:-1], start=1)}
+        return pay, self.window(self.readout_voltage, len(self.layer_names))
+
+
+def _parts(w: np.ndarray, device) -> list:
+    return [(None, torch.as_tensor(w.T.astype(np.float64), device=device))]
+
+
+def _check_input(net: PrGradedNetwork, x) -> torch.Tensor:
+    x = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    if x.ndim != 3 or x.shape[-1] != net.input_size:
+        raise ShapeMismatchError("input spikes", f"[B, T, {net.input_size}]", tuple(x.shape))
+    if x.numel() and not bool(((x == 0) | (x == 1)).all()):
+        raise ConfigError("input spikes", "values must be 0 or 1 (binary spikes)",
+                          remedy="binarise the input (x > 0)")
+    return x.to(torch.int64)
+
+
+@torch.no_grad()
+def emulate_pr_graded_stream(net: PrGradedNetwork, stream, layout: StreamLayout, *,
+                             device: str | torch.device | None = None) -> GradedRun:
+    """Run ``stream`` ([B, S, in], 0/1) through ``net`` exactly as Lava runs it (module docstring)."""
+    x = _check_input(net, stream)
+    if device is not None:
+        x = x.to(device)
+    if layout.depth != net.latency or x.shape[1] != layout.total_steps:
+        raise ShapeMismatchError("stream layout (depth, steps)", (net.latency, layout.total_steps),
+                                 (layout.depth, int(x.shape[1])), remedy="build the stream with StreamLayout.pack")
+    spec, dev = net.spec, x.device
+    B, S, _ = x.shape
+    lo, hi = fx.int_range(spec.activation_bits)
+    mats = [{key: _parts(getattr(l, key), dev) for key, _, _, _ in MATRICES} for l in net.hidden]
+    r = net.readout
+    i64 = lambda a: torch.tensor(np.asarray(a, dtype=np.int64), device=dev)  # noqa: E731
+    r_parts, r_bias = _parts(r.weight, dev), fx.effective_bias(i64(r.bias_mant), r.bias_exp)
+    r_du, r_dv, r_vth = i64(r.du), i64(r.dv), fx.effective_threshold(i64(r.vth), spec)
+    zeros = lambda n: torch.zeros((B, n), dtype=torch.int64, device=dev)  # noqa: E731
+    state = [(zeros(l.n_out), zeros(l.n_out)) for l in net.hidden]
+    out = [torch.zeros((B, S, l.n_out), dtype=torch.int64, device=dev) for l in net.hidden]
+    ru, rv = zeros(r.n_out), zeros(r.n_out)
+    v_rec = torch.zeros((B, S, r.n_out), dtype=torch.int64, device=dev)
+    overflow = {name: 0 for name in net.layer_names}
+    for step in range(S):
+        for k, l in enumerate(net.hidden):
+            src = x if k == 0 else out[k - 1]
+            pre = {"f": zeros(l.n_out), "c": zeros(l.n_out)}
+            for key, exp, which, rec in MATRICES:
+                if step > 0 and not (rec and layout.resets_at(step, k + 1)):
+                    pre[which] = pre[which] + _dense((out[k] if rec else src)[:, step - 1], mats[k][key],
+                                                     getattr(l, exp))
+            i, v = state[k]
+            if layout.resets_at(step, k + 1):
+                i, v = zeros(l.n_out), zeros(l.n_out)
+            overflow[l.name] += sum(int(((p + b < lo) | (p + b > hi)).sum()) for p, b in
+                                    ((pre["f"], i64(l.bf)), (pre["c"], i64(l.bc))))
+            i, v, q = pr_graded_step(i, v, pre["f"], pre["c"], l, spec.state_bits)
+            state[k] = (i, v)
+            out[k][:, step] = q
+        a_in = _dense(out[-1][:, step - 1], r_parts, r.weight_exp) if step > 0 else zeros(r.n_out)
+        if layout.resets_at(step, net.latency):
+            ru, rv = zeros(r.n_out), zeros(r.n_out)
+        overflow[r.name] += int(((a_in < lo) | (a_in > hi)).sum())
+        ru, rv, _ = lif_step(ru, rv, a_in, r_du, r_dv, r_vth, r_bias, spec)
+        v_rec[:, step] = rv
+    payloads = {l.name: o.to(torch.int8) for l, o in zip(net.hidden, out)}
+    return GradedRun(layout, net.layer_names, payloads, v_rec, overflow)
+
+
+def emulate_pr_graded(net: PrGradedNetwork, x, *, device: str | torch.device | None = None
+                      ) -> tuple[dict[str, torch.Tensor], torch.Tensor, dict[str, int]]:
+    """Every sample of ``x`` ([B, T, in], 0/1) alone from zero state: ``(payloads per layer
+    [B, T, n] int8, readout voltage [B, T, n_out], overflow counts)``, step t the response to
+    input step t."""
+    x = _check_input(net, x)
+    layout = StreamLayout(sample_steps=int(x.shape[1]), n_samples=1, depth=net.latency)
+    run = emulate_pr_graded_stream(net, layout.pack(x[:, None]), layout, device=device)
+    payloads, voltage = run.per_sample()
+    return payloads, voltage, dict(run.overflow)
+
+
+def graded_logits(net: PrGradedNetwork, readout_voltage: torch.Tensor) -> torch.Tensor:
+    """Float logits from the readout's integer voltage trace, with the readout mode and scale the
+    fold stored in ``net.metadata``."""
+    meta = net.metadata
+    v = torch.as_tensor(readout_voltage).to(torch.float64)
+    return reduce_readout(str(meta.get("readout", "max")), v) / float(meta.get("readout_scale", 1.0))
+
+
+def graded_accuracy(net: PrGradedNetwork, x, y, *, batch_size: int = 128) -> dict[str, float]:
+    """Accuracy of the integer network on ``x`` [N, T, in] (0/1), labels ``y``; mean non-zero
+    payloads per neuron and step per layer (``rates``) and the overflow counts."""
+    x, y = torch.as_tensor(x), torch.as_tensor(np.asarray(y)).to(torch.int64)
+    correct, n = 0, int(x.shape[0])
+    rates = {l.name: 0.0 for l in net.hidden}
+    overflow = {name: 0 for name in net.layer_names}
+    for b0 in range(0, n, batch_size):
+        xb = (x[b0:b0 + batch_size] > 0).to(torch.int64)
+        pay, volt, ovf = emulate_pr_graded(net, xb)
+        correct += int((graded_logits(net, volt).argmax(1) == y[b0:b0 + batch_size]).sum())
+        for name, p in pay.items():
+            rates[name] += float((p != 0).float().mean()) * xb.shape[0]
+        for name, c in ovf.items():
+            overflow[name] += c
+    return {"acc": correct / max(n, 1), "n": n, "rates": {k: v / max(n, 1) for k, v in rates.items()},
+            "overflow": overflow}
