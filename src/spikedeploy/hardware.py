@@ -272,6 +272,15 @@ class ChipProfile:
             raise MappingError(layer, "max_synaptic_delay", delay, cap,
                                remedy="shorten the delay or realise it with relay neurons")
 
+    def check_payload(self, layer: str, bits: int) -> None:
+        """Raise MappingError if ``bits``-bit graded payloads (0: binary spikes) exceed what the chip carries
+        (``graded_spike_bits``; 0 = binary spikes only)."""
+        cap = self.limit("graded_spike_bits") or 0
+        if bits > cap:
+            raise MappingError(layer, "graded_spike_bits", bits, cap if cap else "binary spikes only (0)",
+                               remedy="map onto Loihi 2 (--chip loihi2), or fold for binary spikes (fold --target "
+                                      "loihi1)" if not cap else "narrow the payloads (fewer quantiser bits)")
+
 
 # --- loading ------------------------------------------------------------------------
 

@@ -87,27 +87,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(handler=_quantize, preload="spikedeploy.stages.export")
 
 
-def _options(args: argparse.Namespace, **kw):
-    # lazy: keeps `spikedeploy --help` free of torch
-    from ..stages.export import ExportOptions, QuantOptions
+def _stage():
+    """The export stage's module (imported here only: keeps `spikedeploy --help` free of torch)."""
+    from ..stages import export as stage  # lazy: keeps `spikedeploy --help` free of torch
 
-    quant = QuantOptions(calib_samples=args.calib_samples, headroom=args.headroom, allow_approx=args.allow_approx,
-                         weight_range=args.weight_range, seed=args.seed)
-    return ExportOptions(checkpoint=args.checkpoint, data_dir=args.data, quant=quant, report=args.report,
-                         progress=True, foreign=foreign_source(args), **kw)
+    return stage
+
+
+def _options(args: argparse.Namespace, **kw):
+    stage = _stage()
+    quant = stage.QuantOptions(calib_samples=args.calib_samples, headroom=args.headroom,
+                               allow_approx=args.allow_approx, weight_range=args.weight_range, seed=args.seed)
+    return stage.ExportOptions(checkpoint=args.checkpoint, data_dir=args.data, quant=quant, report=args.report,
+                               progress=True, foreign=foreign_source(args), **kw)
 
 
 def _export(args: argparse.Namespace) -> int:
-    from ..stages.export import export  # lazy: keeps `spikedeploy --help` free of torch
-
     out = args.out
     if out is None:
         out = args.checkpoint.with_suffix(".nir")
         if out == args.checkpoint:            # a file named model.nir: the default is not the input
             out = args.checkpoint.with_name(args.checkpoint.name + ".nir")
-    result = export(_options(args, out=out, quantized=args.quantized, input_gain=args.input_gain,
-                             consumer=args.consumer, conv_nodes=args.conv_nodes,
-                             graded_input=args.graded_input))
+    result = _stage().export(_options(args, out=out, quantized=args.quantized, input_gain=args.input_gain,
+                                      consumer=args.consumer, conv_nodes=args.conv_nodes,
+                                      graded_input=args.graded_input))
     for note in result.notes:
         print(f"note ({args.consumer}): {note}")
     if result.report is not None:
@@ -118,9 +121,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _quantize(args: argparse.Namespace) -> int:
-    from ..stages.export import export  # lazy: keeps `spikedeploy --help` free of torch
-
-    result = export(_options(args, out=None, quantized=True))
+    result = _stage().export(_options(args, out=None, quantized=True))
     print(result.loihi.summary())
     print(result.report.format())
     return 0

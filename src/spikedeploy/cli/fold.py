@@ -24,8 +24,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, default=None, metavar="DIR",
                    help="folder with train.h5 and test.h5 (default: the built-in data set, "
                         "see `spikedeploy data where`)")
-    p.add_argument("-o", "--out", type=Path, default=Path("folded.pt"), metavar="OUT.pt",
-                   help="folded checkpoint to write (default folded.pt)")
+    p.add_argument("-o", "--out", type=Path, default=None, metavar="OUT",
+                   help="folded checkpoint to write (default folded.pt); a Loihi 2 pr-v2 fold writes an integer "
+                        "network file (default folded-loihi2.npz)")
+    p.add_argument("--target", default="loihi1", choices=("loihi1", "loihi2"),
+                   help="loihi1 (default): binary spikes, gates folded into constants. loihi2: a pr-v2 network keeps "
+                        "its forget gates (computed by the neuron, hard sigmoid) and its graded multi-bit outputs; "
+                        "other networks need no graded spikes and fold as for loihi1")
     p.add_argument("--method", default="mean", choices=("mean", "lsq"),
                    help="GPN only: per-neuron gate statistic: mean gate value (default), or least-squares fit "
                         "of the update")
@@ -54,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _fold(args: argparse.Namespace) -> int:
-    from ..stages.fold import FoldConfig, FoldOptions, fold, format_report  # lazy: no torch for --help
+    from ..stages.fold import FoldConfig, FoldOptions, fold, format_graded_report, format_report  # lazy: no torch
 
     config = FoldConfig(method=args.method, clusters=args.clusters, calib_samples=args.calib_samples,
                         batch_size=args.batch_size, finetune_epochs=args.finetune_epochs, finetune_lr=args.lr,
@@ -62,9 +67,13 @@ def _fold(args: argparse.Namespace) -> int:
                         label_weight=args.label_weight, finetune_decays=args.finetune_decays, seed=args.seed)
     result = fold(FoldOptions(checkpoint=args.checkpoint, out=args.out, data_dir=args.data, config=config,
                               device=args.device, threads=args.threads, plot=args.plot,
-                              progress=not args.no_progress, foreign=foreign_source(args)), log=print)
-    print(format_report(result.report))
-    print(f"folded checkpoint: {result.checkpoint}")
+                              progress=not args.no_progress, foreign=foreign_source(args), target=args.target),
+                  log=print)
+    graded = result.report.get("graded", False)
+    print((format_graded_report if graded else format_report)(result.report))
+    print(f"target {args.target}: " + ("graded outputs (multi-bit payloads between layers), gates computed"
+                                       if graded else "binary spikes (outputs not graded)"))
+    print(f"{'Loihi 2 network' if graded else 'folded checkpoint'}: {result.checkpoint}")
     if result.plot is not None:
         print(f"decay plot: {result.plot}")
     return 0

@@ -36,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="exit status: 0 ok; 2 bad input or a refused conversion (message names the file/node and the "
                "remedy); 3 --verify found a spike or voltage where Lava and the emulator differ. "
                "See docs/lava-backend.md.")
-    p.add_argument("model", type=Path, help="NIR file (spikedeploy export-nir, or any framework's)")
+    p.add_argument("model", type=Path, help="NIR file (spikedeploy export-nir, or any framework's), or a Loihi 2 "
+                                            "network file (fold --target loihi2: graded spikes between layers)")
     p.add_argument("--data", type=Path, required=True, metavar="FILE",
                    help="SHD-format HDF5 file to run (a folder means FOLDER/test.h5)")
     p.add_argument("--samples", type=_positive_int, default=None, metavar="N",
@@ -96,7 +97,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "cannot be mapped (e.g. a fan-in above the limit) is an error naming the layer and the limit; "
                     "limits the chip does not publish are reported as unchecked.",
         epilog="exit status: 0 mapped; 2 a layer cannot be mapped, or bad input. See docs/lava-backend.md.")
-    m.add_argument("model", type=Path, help="NIR file")
+    m.add_argument("model", type=Path, help="NIR file, or a Loihi 2 network file (fold --target loihi2)")
     m.add_argument("--chip", default="loihi2", help="chip profile in hardware/ (default loihi2)")
     m.add_argument("--dt", type=_positive_float, default=None, metavar="SECONDS",
                    help="time step for a graph that does not state one (only affects what converts)")
@@ -107,17 +108,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _lava_run(args: argparse.Namespace) -> int:
     # lazy: keeps `spikedeploy --help` free of torch
-    from ..stages.lava_run import BinningChoice, LavaRunOptions, lava_run
+    from ..stages import lava_run as stage, lava_run_graded as graded
 
-    options = LavaRunOptions(
+    options = stage.LavaRunOptions(
         model=args.model, data=args.data, samples=args.samples, config="floating_pt" if args.floating else "fixed_pt",
         replicas=args.replicas, gap_steps=args.gap, max_gap=args.max_gap, verify=args.verify, dt=args.dt,
         calibrate=args.calibrate, calib_samples=args.calib_samples, allow_approx=args.allow_approx,
-        binning=BinningChoice(n_steps=args.time_steps, duration=args.duration, pool=args.pool, binary=args.binary),
+        binning=stage.BinningChoice(n_steps=args.time_steps, duration=args.duration, pool=args.pool,
+                                    binary=args.binary),
         out=args.out, save_voltage=args.save_voltage, decays=args.decays, progress=not args.no_progress,
         producer=args.producer)
+    run = graded.lava_run_graded if graded.takes(args.model) else stage.lava_run
     try:
-        summary = lava_run(options)
+        summary = run(options)
     except VerificationError as err:
         print(f"spikedeploy: verification failed: Lava and the emulator differ: {err}", file=sys.stderr)
         if args.out is not None:
@@ -128,10 +131,10 @@ def _lava_run(args: argparse.Namespace) -> int:
 
 
 def _map(args: argparse.Namespace) -> int:
-    from ..lava_backend.mapping import map_nir  # lazy: keeps `spikedeploy --help` free of torch
+    from ..lava_backend.mapping import map_file  # lazy: keeps `spikedeploy --help` free of torch
 
     check_outputs({"report (--json)": args.json}, {"model": args.model})
-    result = map_nir(args.model, args.chip, dt=args.dt, allow_approx=args.allow_approx)
+    result = map_file(args.model, args.chip, dt=args.dt, allow_approx=args.allow_approx)
     print(f"model: {args.model} ({result.source})")
     for note in result.notes:
         print(f"note: {note}")

@@ -33,7 +33,7 @@ from .gpn import (FOLDED_VTH, GateConstants, FoldedLayer, LayerGateStats, build_
                   folded_network_config, gate_statistics)
 from .lif import fold_lif, needs_fold
 from .pr_v2 import fold_pr_v2
-from .report import format_report, plot_decays
+from .report import format_graded_report, format_report, plot_decays
 from .s2net import fold_s2net
 
 #: Folds by hidden neuron kind: ``fn(net, calib_x, config, progress=...) -> (network, report)``.
@@ -97,5 +97,6 @@ __all__ = ["ALWAYS_FOLDED", "DISTILL_LOSSES", "DecayClusters", "FOLDED_VTH", "FO
            "FoldConfig", "FoldedLayer", "GateConstants", "LayerGateStats", "build_folded_network",
            "calibration_batches", "check_calibration", "cluster_decays", "distill", "fold_gpn", "fold_layer",
            "fold_lif", "fold_needed", "fold_network", "fold_pr_v2", "fold_s2net", "folded_network_config",
-           "format_report", "gate_statistics", "load_foldable_checkpoint", "logits_of", "needs_fold",
+           "format_graded_report", "format_report", "gate_statistics", "load_foldable_checkpoint", "logits_of",
+           "needs_fold",
            "plot_decays", "recluster_"]

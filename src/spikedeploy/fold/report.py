@@ -90,6 +90,24 @@ def format_report(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def format_graded_report(report: Mapping[str, Any]) -> str:
+    """A few readable lines of a Loihi 2 fold report (graded outputs, gates computed)."""
+    lines = list(report.get("notes", []))
+    for rep in report["layers"]:
+        e = rep["exponents"]
+        lines.append(f"{rep['name']} ({rep['size']} pr-v2 neurons): graded {rep['payload_bits']}-bit outputs, one "
+                     f"level = 2^{rep['level_exp']} V units; weight exponents forget {e['wf_exp']}/{e['uf_exp']}, "
+                     f"candidate {e['wc_exp']}/{e['uc_exp']}")
+    r = report["readout"]
+    lines.append(f"readout ({r['mode']}): weight_exp {r['weight_exp']}, {r['decay_groups']} decay group(s)")
+    for stage, what in (("pr-v2", "source"), ("hard_gates", "float, hard-sigmoid gates"),
+                        ("loihi2", "Loihi 2 integers (emulator)")):
+        a = report.get("accuracy", {}).get(stage)
+        if a is not None:
+            lines.append(f"{what:28s} accuracy: val {a['val']['acc']:.4f}  test {a['test']['acc']:.4f}")
+    return "\n".join(lines)
+
+
 def plot_decays(report: Mapping[str, Any], path: str | Path) -> Path:
     """A PNG of each layer's folded decays: the per-neuron ``dv`` before clustering (histogram)
     and the K profiles they were clustered onto (vertical lines, labelled with their sizes).

@@ -57,6 +57,8 @@ from ..netspec import NetworkSpec
 from ..nir_io import read_nir
 from ..nir_io.load import read_loihi_network
 from ..quant.loihi_network import LoihiNetwork
+from ..quant.graded_file import is_graded_file, load_graded
+from ..quant.pr_graded import PrGradedLayer, PrGradedNetwork
 from .convert import check_stored_network, convert_graph
 
 #: Per-core limits the mapper checks (``[limits]`` keys of the chip profile).
@@ -70,7 +72,10 @@ class LayerConnectivity:
     """What the mapper needs of one layer: sizes and which synapses exist.
 
     ``mask`` bool [n, K n_in] (feed-forward synapses, the taps of ``delays`` side by side),
-    ``rec_mask`` bool [n, n] or None.
+    ``rec_mask`` bool [n, n] or None. ``sets``: synapse sets per axon and neuron (2 for a Loihi 2
+    pr-v2 neuron: its forget and candidate rows), with ``counts`` the exact synapses per neuron
+    (the masks then say which axons reach a neuron). ``payload_bits``: the graded payload
+    width of the layer's outputs (0: binary spikes).
     """
 
     name: str
@@ -78,6 +83,9 @@ class LayerConnectivity:
     rec_mask: np.ndarray | None = None
     weight_bits: int = 8
     delays: tuple[int, ...] = NO_DELAYS
+    sets: int = 1
+    counts: np.ndarray | None = None
+    payload_bits: int = 0
 
     @property
     def n(self) -> int:
@@ -98,12 +106,26 @@ class LayerConnectivity:
 
     @property
     def synapses(self) -> int:
+        if self.counts is not None:
+            return int(self.counts.sum())
         return int(self.mask.sum()) + (0 if self.rec_mask is None else int(self.rec_mask.sum()))
 
 
+def _graded_layer(l: PrGradedLayer) -> LayerConnectivity:
+    """A Loihi 2 pr-v2 layer: two synapse sets (forget and candidate rows) per axon, graded outputs."""
+    masks = [getattr(l, k) != 0 for k in ("wf", "wc", "uf", "uc")]
+    counts = sum(m.sum(axis=1) for m in masks)
+    return LayerConnectivity(l.name, masks[0] | masks[1], masks[2] | masks[3], int(l.num_weight_bits), sets=2,
+                             counts=counts, payload_bits=l.bits)
+
+
 def connectivity(network: Any) -> list[LayerConnectivity]:
-    """The layers of a LoihiNetwork (integer weights, their ``num_weight_bits``) or a
-    NetworkSpec (non-zero float weights, 8-bit weights assumed)."""
+    """The layers of a LoihiNetwork (integer weights, their ``num_weight_bits``), a NetworkSpec
+    (non-zero float weights, 8-bit weights assumed) or a Loihi 2 PrGradedNetwork."""
+    if isinstance(network, PrGradedNetwork):
+        r = network.readout
+        return [*(_graded_layer(l) for l in network.hidden),
+                LayerConnectivity(r.name, r.weight != 0, None, int(r.num_weight_bits))]
     if isinstance(network, LoihiNetwork):
         return [LayerConnectivity(l.name, l.weight != 0, None if l.rec_weight is None else l.rec_weight != 0,
                                   int(l.num_weight_bits), l.delays) for l in network.layers]
@@ -257,6 +279,8 @@ def _sources(layer: LayerConnectivity) -> np.ndarray:
 
 def _synapse_counts(layer: LayerConnectivity) -> np.ndarray:
     """int [n]: the synapses into each neuron (every tap, and the recurrent ones)."""
+    if layer.counts is not None:
+        return layer.counts
     count = layer.mask.sum(axis=1)
     return count if layer.rec_mask is None else count + layer.rec_mask.sum(axis=1)
 
@@ -291,7 +315,8 @@ def _loads(layer: LayerConnectivity, blocks: list[tuple[int, int]], fan_out: np.
     for a, b in blocks:
         axons_in = int(src[a:b].any(axis=0).sum())
         syn = int(counts[a:b].sum())
-        nbytes, enc = _synapse_bytes(axons_in, b - a, syn, layer.weight_bits, len(layer.delays), layer.delay_bits)
+        nbytes, enc = _synapse_bytes(axons_in, b - a, syn, layer.weight_bits, len(layer.delays) * layer.sets,
+                                     layer.delay_bits)
         loads.append(CoreLoad(a, b - a, axons_in, int(fan_out[a:b].sum()), syn, nbytes, enc))
     return loads
 
@@ -384,6 +409,7 @@ def map_network(network: Any, chip: str | ChipProfile = "loihi2", *, max_rounds:
             raise ConfigError("network", f"layer {b.name!r} takes {b.n_in} inputs, {a.name!r} has {a.n} neurons")
     for layer in layers:
         profile.check_delay(layer.name, max(layer.delays))
+        profile.check_payload(layer.name, layer.payload_bits)
     mapper = _Mapper(profile, layers)
     L = len(layers)
     blocks: list[list[tuple[int, int]]] = [[(0, l.n)] for l in layers]
@@ -443,6 +469,27 @@ class NirMapping:
     report: MappingReport
     source: str                  # "stored integers" or "float network (8-bit weights assumed)"
     notes: tuple[str, ...] = ()
+
+
+def map_graded_file(path: Any, chip: str | ChipProfile = "loihi2") -> NirMapping:
+    """Map a Loihi 2 network file (``fold --target loihi2``) onto ``chip``: its integers, each pr-v2
+    layer's graded payload width checked against the chip's ``graded_spike_bits`` (MappingError
+    naming the layer and the width)."""
+    net, _ = load_graded(path)
+    profile = load_chip(chip) if isinstance(chip, str) else chip
+    cap = profile.limit("graded_spike_bits") or 0
+    notes = tuple(f"{l.name}: graded {l.bits}-bit payloads ({profile.name} carries "
+                  f"{f'up to {cap} bits' if cap else 'binary spikes only'}); two synapse sets per axon (forget and "
+                  "candidate rows)" for l in net.hidden)
+    return NirMapping(map_network(net, profile), "Loihi 2 network file (integers, graded payloads)", notes)
+
+
+def map_file(path: Any, chip: str | ChipProfile = "loihi2", *, dt: float | None = None,
+             allow_approx: bool = False) -> NirMapping:
+    """:func:`map_graded_file` for a Loihi 2 network file, :func:`map_nir` for a NIR graph."""
+    if is_graded_file(path):
+        return map_graded_file(path, chip)
+    return map_nir(path, chip, dt=dt, allow_approx=allow_approx)
 
 
 def map_nir(path: Any, chip: str | ChipProfile = "loihi2", *, dt: float | None = None,

@@ -10,7 +10,7 @@ recurrent input at a reset: :mod:`spikedeploy.quant.pr_graded`). Payloads and th
 readout's voltage are recorded; :func:`verify_pr_graded` replays the stream in the
 emulator and raises VerificationError at the first difference. Ctrl-C and SIGTERM stop
 every Lava process (:func:`spikedeploy.processes.interruptible`), as for the LIF networks.
-This module imports Lava: import it where Lava is needed.
+Lava is imported only inside the functions (the package imports without it).
 """
 
 from __future__ import annotations
@@ -22,12 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from lava.proc.dense.process import Dense
-from lava.proc.io.source import RingBuffer
-from lava.proc.lif.process import LIFReset
-from lava.proc.sparse.process import Sparse
 from scipy import sparse as sp
-from lava.utils.weightutils import SignMode
 
 from ..errors import ConfigError, ShapeMismatchError
 from ..processes import interruptible
@@ -35,12 +30,9 @@ from ..quant import fixed_point as fx
 from ..quant.emulator import StreamLayout, pack_samples, verify_identical
 from ..quant.pr_graded import MATRICES, PrGradedNetwork
 from ..quant.pr_graded_emulator import emulate_pr_graded_stream
+from . import require_lava
 from .build import DENSE_MAX_REPLICAS
-from .procs.pr_graded import PrGradedNeuron
-from .procs.recorders import SpikeRecorder, VarRecorder
 from .run import REDELIVER_S, _forget, _load, _run_graph
-
-_SIGN_MODES = {"mixed": SignMode.MIXED, "excitatory": SignMode.EXCITATORY, "inhibitory": SignMode.INHIBITORY}
 
 
 @dataclass
@@ -81,8 +73,13 @@ class GradedLavaRun:
 def _dense(graph: _Graph, weight: np.ndarray, exp: int, bits: int) -> Any:
     """The replicated (block-diagonal) matrix as Lava's ``Dense``, or ``Sparse`` above
     DENSE_MAX_REPLICAS copies (the same bit-accurate arithmetic, :mod:`.build`)."""
+    from lava.proc.dense.process import Dense  # lazy: Lava is imported only in the Lava backend's functions
+    from lava.proc.sparse.process import Sparse
+    from lava.utils.weightutils import SignMode
+
+    modes = {"mixed": SignMode.MIXED, "excitatory": SignMode.EXCITATORY, "inhibitory": SignMode.INHIBITORY}
     kw = {"num_message_bits": int(bits)} if bits else {}
-    kw.update(weight_exp=int(exp), num_weight_bits=8, sign_mode=_SIGN_MODES[fx.sign_mode(weight)])
+    kw.update(weight_exp=int(exp), num_weight_bits=8, sign_mode=modes[fx.sign_mode(weight)])
     if graph.replicas > DENSE_MAX_REPLICAS:
         proc = Sparse(weights=sp.kron(sp.identity(graph.replicas, dtype=np.int32, format="csr"),
                                       sp.csr_matrix(weight.astype(np.int32)), format="csr"), **kw)
@@ -93,13 +90,18 @@ def _dense(graph: _Graph, weight: np.ndarray, exp: int, bits: int) -> Any:
 
 
 def _build(net: PrGradedNetwork, stream: np.ndarray, layout: StreamLayout, workdir: Path) -> tuple[_Graph, list, list]:
+    from lava.proc.io.source import RingBuffer  # lazy: Lava is imported only in the Lava backend's functions
+    from lava.proc.lif.process import LIFReset
+
+    from .procs import pr_graded as procs, recorders  # lazy: Lava processes
+
     B, S = stream.shape[0], layout.total_steps
     source = RingBuffer(data=stream.transpose(0, 2, 1).reshape(B * net.input_size, S).astype(np.int32))
     graph = _Graph(layout=layout, replicas=B, source=source, processes=[source])
     prev, files = source.s_out, []
     for depth, l in enumerate(net.hidden, start=1):
         tile = lambda a: np.tile(np.asarray(a, dtype=np.int64), B)  # noqa: E731
-        neuron = PrGradedNeuron(shape=(B * l.n_out,), bf=tile(l.bf), bc=tile(l.bc), level_exp=l.level_exp,
+        neuron = procs.PrGradedNeuron(shape=(B * l.n_out,), bf=tile(l.bf), bc=tile(l.bc), level_exp=l.level_exp,
                                 q_max=l.q_max, threshold=l.threshold, state_bits=net.spec.state_bits,
                                 reset_interval=layout.reset_interval, reset_offset=layout.reset_offset(depth))
         graph.processes.append(neuron)
@@ -109,7 +111,7 @@ def _build(net: PrGradedNetwork, stream: np.ndarray, layout: StreamLayout, workd
             (neuron.s_out if rec else prev).connect(conn.s_in)
             conn.a_out.connect(ports[(which, rec)])
         path = workdir / f"payloads_{depth}.npy"
-        recorder = SpikeRecorder(shape=(B * l.n_out,), num_steps=S, path=str(path))
+        recorder = recorders.SpikeRecorder(shape=(B * l.n_out,), num_steps=S, path=str(path))
         neuron.s_out.connect(recorder.a_in)
         graph.processes.append(recorder)
         files.append(path)
@@ -123,7 +125,7 @@ def _build(net: PrGradedNetwork, stream: np.ndarray, layout: StreamLayout, workd
         prev.connect(conn.s_in)
         conn.a_out.connect(lif.a_in)
         vpath = workdir / f"readout_v_{len(vfiles)}.npy"
-        graph.processes += [lif, VarRecorder(var=lif.v, num_steps=S, path=str(vpath))]
+        graph.processes += [lif, recorders.VarRecorder(var=lif.v, num_steps=S, path=str(vpath))]
         vfiles.append((g.neurons, vpath))
     return graph, files, vfiles
 
@@ -141,6 +143,7 @@ def run_pr_graded(net: PrGradedNetwork, samples, *, replicas: int = 1, progress:
                   chunks: int = 1) -> GradedLavaRun:
     """Run ``samples`` ([N, T, in], 0/1) through ``net`` in ONE Lava run (``fixed_pt``), ``replicas``
     streams side by side, no gap between samples (module docstring)."""
+    require_lava()
     samples = np.asarray(samples)
     _check(net, samples)
     stream, layout = pack_samples(samples, int(replicas), net.latency, 0)

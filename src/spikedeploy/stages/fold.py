@@ -8,10 +8,20 @@ test samples), folds the network with the fold of its neuron kind
 atomically as a LIF / CUBA-LIF checkpoint whose ``extra["fold"]`` holds the report:
 the accuracy of the source network (under its kind, e.g. ``"gpn"``), the folded and
 the fine-tuned network on the validation split and the test file.
+
+``target``: the chip the fold is for. ``"loihi1"`` (the default) is the fold above: binary
+spikes, gates made constants. ``"loihi2"`` keeps what Loihi 2 can run: a pr-v2 network
+keeps its forget gates (computed by the neuron) and its graded outputs
+(:mod:`spikedeploy.fold.pr_v2_loihi2`), and is written as a Loihi 2 integer network file
+(:mod:`spikedeploy.quant.graded_file`, ``.npz``) with the accuracy of the source, of the
+float network with hard-sigmoid gates and of the integers (emulator). Other networks need
+no graded spikes: they are folded as for Loihi 1 (binary spikes run on Loihi 2 as they
+are), and the report says so.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +31,14 @@ import torch
 
 from ..atomic import check_outputs
 from ..data.shd import BinningConfig
-from ..errors import DataFormatError
-from ..fold import (FoldConfig, cluster_decays, distill, fold_network, format_report, load_foldable_checkpoint,
-                    logits_of, plot_decays)
+from ..errors import ConfigError, DataFormatError
+from ..fold import (FoldConfig, cluster_decays, distill, fold_network, format_graded_report, format_report,
+                    load_foldable_checkpoint, logits_of, plot_decays)
 from ..models.networks import SpikingNetwork
+from ..fold.pr_v2_loihi2 import fold_pr_v2_loihi2, hard_gate_logits
 from ..paths import default_data_dir
+from ..quant.graded_file import is_graded_file, save_graded
+from ..quant.pr_graded_emulator import graded_accuracy
 from ..training.checkpoint import save_checkpoint
 from ..training.config import TrainConfig
 from ..training.distributed import pick_device
@@ -41,17 +54,20 @@ class FoldOptions:
     """What to fold and how.
 
     checkpoint  a GPN, s2net or pr-v2 checkpoint (``spikedeploy train``)
-    out         the folded checkpoint to write
+    out         the folded checkpoint to write (None: ``folded.pt``, or ``folded-loihi2.npz`` for a Loihi 2
+                pr-v2 fold)
     data_dir    folder with train.h5 and test.h5 (None: the built-in data set)
     config      the fold's settings (:class:`~spikedeploy.fold.FoldConfig`)
     device      where the networks run (``cpu``, ``auto``, ``cuda[:N]``)
     threads     torch CPU threads (None: torch's own choice)
     plot        also draw each layer's decays and their K profiles into this PNG
     foreign     read ``checkpoint`` as a foreign model file with this reader (``--from``)
+    target      ``"loihi1"`` or ``"loihi2"`` (module docstring); a Loihi 2 pr-v2 fold writes ``out`` as
+                an integer network file, which must end in ``.npz``
     """
 
     checkpoint: Path
-    out: Path = Path("folded.pt")
+    out: Path | None = None
     data_dir: Path | None = None
     config: FoldConfig = FoldConfig()
     device: str = "cpu"
@@ -59,11 +75,20 @@ class FoldOptions:
     plot: Path | None = None
     progress: bool = True
     foreign: ForeignSource | None = None
+    target: str = "loihi1"
+
+    def __post_init__(self) -> None:
+        if self.target not in TARGETS:
+            raise ConfigError("--target", f"unknown target {self.target!r}", valid=TARGETS)
+
+
+#: The chips a fold can be for (module docstring).
+TARGETS = ("loihi1", "loihi2")
 
 
 @dataclass(frozen=True)
 class FoldResult:
-    """The folded checkpoint, the full report (also stored in the checkpoint) and the plot."""
+    """The folded checkpoint (or Loihi 2 network file), the full report (also stored in it) and the plot."""
 
     checkpoint: Path
     report: Mapping[str, Any] = field(default_factory=dict)
@@ -78,16 +103,27 @@ def fold(options: FoldOptions, log: Callable[[str], None] | None = None) -> Fold
     """Fold ``options.checkpoint`` into ``options.out`` (module docstring)."""
     say = log or (lambda msg: None)
     t_start = time.perf_counter()
-    checkpoint, out = Path(options.checkpoint), Path(options.out)
+    checkpoint = Path(options.checkpoint)
     data_dir = Path(options.data_dir) if options.data_dir is not None else default_data_dir()
     config = options.config
-    check_outputs({"folded checkpoint (-o)": out, "decay plot (--plot)": options.plot},   # before the work
-                  {"checkpoint": checkpoint, "training data": data_dir / "train.h5", "test data": data_dir / "test.h5"})
+    inputs = {"checkpoint": checkpoint, "training data": data_dir / "train.h5", "test data": data_dir / "test.h5"}
+    check_outputs({"folded checkpoint (-o)": options.out, "decay plot (--plot)": options.plot}, inputs)  # before the work
     if options.threads:
         torch.set_num_threads(options.threads)
+    if options.foreign is None and is_graded_file(checkpoint):
+        raise ConfigError("checkpoint", f"{checkpoint} is a Loihi 2 integer network (graded spikes between layers, "
+                          "gates computed): it only runs graded and has no Loihi 1 form",
+                          remedy=f"fold its source checkpoint (--target {options.target}) instead")
     with checkpoint_of(checkpoint, options.foreign) as path:
         source, meta = load_foldable_checkpoint(path)
     kind = source.config.neuron
+    graded = options.target == "loihi2" and kind == "pr-v2"
+    if options.out is None:
+        options = dataclasses.replace(options, out=Path("folded-loihi2.npz" if graded else "folded.pt"))
+        check_outputs({"folded checkpoint (-o)": options.out}, inputs)
+    out = Path(options.out)
+    if graded:
+        _check_graded_options(options)
     _check_data_dir(data_dir)
     binning = meta.get("binning") or BinningConfig()
     tc = TrainConfig.from_dict(meta["training"]) if meta.get("training") else TrainConfig()
@@ -96,17 +132,72 @@ def fold(options: FoldOptions, log: Callable[[str], None] | None = None) -> Fold
     dev = pick_device(options.device)
     source.to(dev).eval()
     calib = _calibration_indices(len(train), config)
+    if graded:
+        return _fold_graded(options, source, (train, val, test), calib, binning, info, dev, say, t_start)
+    target_note = _target_note(options.target, kind)
+    if target_note:
+        say(target_note)
     say(f"folding {kind} {list(source.config.hidden)} with statistics of {calib.numel()} training samples, "
         f"K = {config.clusters} decay profiles")
     net, report = fold_network(source, train.x[calib], config, progress=options.progress)
     acc, agree, finetune = _evaluate_and_distill(source, net, report, train, val, test, config, dev,
                                                  options.progress, say)
-    report.update(accuracy=acc, test_argmax_agreement_with_source=agree, finetune=finetune,
+    report.update(target=options.target, graded=False, accuracy=acc, test_argmax_agreement_with_source=agree,
+                  finetune=finetune,
                   source_checkpoint=str(checkpoint), data=info,
                   split={"val_fraction": tc.val_fraction, "seed": tc.seed}, seconds=time.perf_counter() - t_start)
+    if target_note:
+        report["notes"] = [*report.get("notes", []), target_note]
     saved = _save(out, net, report, kind, meta, binning, checkpoint, info)
     plot = plot_decays(report, options.plot) if options.plot is not None else None
     return FoldResult(saved, report, plot)
+
+
+def _target_note(target: str, kind: str) -> str | None:
+    """What a ``--target loihi2`` fold of a network other than pr-v2 does (None for loihi1)."""
+    if target != "loihi2":
+        return None
+    if kind == "gpn":
+        return ("--target loihi2: a GPN's gates are folded as for loihi1 (constants per neuron, binary spikes, which "
+                "Loihi 2 runs as they are); deploying the gates themselves is not built yet")
+    return (f"--target loihi2: a {kind} network needs no graded spikes between its layers: folded as for loihi1 "
+            "(binary spikes run on Loihi 2 as they are)")
+
+
+def _check_graded_options(options: FoldOptions) -> None:
+    """A Loihi 2 pr-v2 fold writes a .npz integer network and has nothing to fine-tune."""
+    out = Path(options.out)
+    if out.suffix != ".npz":
+        raise ConfigError("-o/--out", f"{out}: a Loihi 2 pr-v2 fold is an integer network file, written as .npz",
+                          remedy=f"pass -o {out.with_suffix('.npz').name}")
+    if options.config.finetune_epochs:
+        raise ConfigError("--finetune-epochs", "distillation fine-tunes a Loihi 1 fold's LIF network; a Loihi 2 "
+                          "pr-v2 fold keeps the source's own weights", remedy="leave --finetune-epochs at 0")
+
+
+def _fold_graded(options: FoldOptions, source: SpikingNetwork, splits: tuple[TensorData, ...], calib: torch.Tensor,
+                 binning: BinningConfig, info: Mapping[str, Any], dev: torch.device, say: Callable[[str], None],
+                 t_start: float) -> FoldResult:
+    """pr-v2 onto Loihi 2: the integer network with gates computed and graded outputs, its accuracy
+    (source, hard-sigmoid float, integers) on the validation split and the test file, saved as a
+    Loihi 2 network file."""
+    out, config = Path(options.out), options.config
+    say(f"folding pr-v2 {list(source.config.hidden)} for Loihi 2 (gates computed, graded outputs) with "
+        f"{calib.numel()} calibration samples")
+    graded, report = fold_pr_v2_loihi2(source, splits[0].x[calib], batch_size=config.batch_size,
+                                       progress=options.progress)
+    graded = graded.__class__(graded.input_size, graded.layers, chip=graded.chip,
+                              metadata={**graded.metadata, "binning": binning.to_dict()})
+    acc: dict[str, Any] = {"pr-v2": {}, "hard_gates": {}, "loihi2": {}}
+    for split, data in zip(("val", "test"), splits[1:]):
+        acc["pr-v2"][split] = _accuracy(source, data, config.batch_size, dev)
+        hard = hard_gate_logits(source, data.x, max(config.batch_size, 128))
+        acc["hard_gates"][split] = {"acc": float((hard.argmax(1) == data.y.cpu()).float().mean())}
+        acc["loihi2"][split] = graded_accuracy(graded, data.x.cpu(), data.y.cpu())
+    report.update(accuracy=acc, source_checkpoint=str(options.checkpoint), data=info,
+                  seconds=time.perf_counter() - t_start)
+    saved = save_graded(out, graded, report)
+    return FoldResult(saved, report, None)
 
 
 def _check_data_dir(data_dir: Path) -> None:
@@ -172,4 +263,4 @@ def _save(out: Path, net: SpikingNetwork, report: Mapping[str, Any], kind: str, 
                            seed=meta.get("seed"), extra=extra)
 
 
-__all__ = ["FoldConfig", "FoldOptions", "FoldResult", "fold", "format_report"]
+__all__ = ["FoldConfig", "FoldOptions", "FoldResult", "TARGETS", "fold", "format_graded_report", "format_report"]
