@@ -9,7 +9,7 @@ import torch
 
 from spikedeploy.cli import main
 from spikedeploy.quant.graded_file import load_graded
-from spikedeploy.quant.pr_graded_emulator import graded_accuracy
+from spikedeploy.quant.loihi2_emulator import graded_accuracy
 from spikedeploy.training.loop import load_split
 
 from .test_fold_cli import BINNING, _save

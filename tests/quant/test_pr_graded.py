@@ -10,8 +10,9 @@ import torch
 from spikedeploy.errors import ConfigError, QuantizationError
 from spikedeploy.quant.emulator import pack_samples
 from spikedeploy.quant.loihi_network import LoihiLayer
-from spikedeploy.quant.pr_graded import PrGradedLayer, PrGradedNetwork, pr_graded_step
-from spikedeploy.quant.pr_graded_emulator import emulate_pr_graded, emulate_pr_graded_stream
+from spikedeploy.quant.loihi2_network import Loihi2Network
+from spikedeploy.quant.pr_graded import PrGradedLayer, pr_graded_step
+from spikedeploy.quant.loihi2_emulator import emulate_loihi2, emulate_loihi2_stream
 
 # One level = 2^4 = 16 V units, 6-bit payloads (|q| <= 31), levels <= 1 dropped. Neuron 0 has no
 # biases; neuron 1 has b_f = 1000, b_c = -20. Worked by hand from the module docstring:
@@ -57,7 +58,7 @@ def small_graded_net(seed=0, chip="loihi2", bits=6):
 
     readout = LoihiLayer("readout", weight=_even(rng, (3, 4)), weight_exp=0, du=4095, dv=[200, 200, 900], vth=None,
                          bias_mant=[0, 5, -5], spiking=False)
-    return PrGradedNetwork(6, (layer("h0", 6, 5, (4, 3, 2, 1), 6, 1), layer("h1", 5, 4, (1, 0, 0, -1), 5, 0),
+    return Loihi2Network(6, (layer("h0", 6, 5, (4, 3, 2, 1), 6, 1), layer("h1", 5, 4, (1, 0, 0, -1), 5, 0),
                                readout), chip=chip)
 
 
@@ -68,11 +69,11 @@ def frames(n=5, t=20, seed=1):
 def test_stream_windows_equal_independent_runs_without_a_gap():
     net = small_graded_net()
     x = frames()
-    payloads, volt, overflow = emulate_pr_graded(net, x)
+    payloads, volt, overflow = emulate_loihi2(net, x)
     assert overflow == {"h0": 0, "h1": 0, "readout": 0}
     assert all(int((p != 0).sum()) > 10 for p in payloads.values())        # the layers do emit
     stream, layout = pack_samples(x, 2, net.latency, 0)
-    pay_s, volt_s = emulate_pr_graded_stream(net, stream, layout).per_sample()
+    pay_s, volt_s = emulate_loihi2_stream(net, stream, layout).per_sample()
     for name in payloads:
         assert torch.equal(pay_s[name][:5], payloads[name])
     assert torch.equal(volt_s[:5], volt)
@@ -80,7 +81,7 @@ def test_stream_windows_equal_independent_runs_without_a_gap():
 
 def test_the_integer_network_round_trips_and_names_bad_fields():
     net = small_graded_net()
-    back = PrGradedNetwork.from_dict(net.to_dict())
+    back = Loihi2Network.from_dict(net.to_dict())
     for a, b in zip(net.hidden, back.hidden):
         assert all(np.array_equal(getattr(a, k), getattr(b, k)) for k in ("wf", "wc", "uf", "uc", "bf", "bc"))
         assert (a.level_exp, a.bits, a.threshold) == (b.level_exp, b.bits, b.threshold)
@@ -92,4 +93,4 @@ def test_the_integer_network_round_trips_and_names_bad_fields():
         PrGradedLayer("h0", wf=[[3, -3]], wf_exp=0, wc=[[2, 2]], wc_exp=0, uf=[[2]], uf_exp=0, uc=[[2]], uc_exp=0,
                       bf=0, bc=0, level_exp=4, bits=6, threshold=0)
     with pytest.raises(ConfigError, match="binary spikes"):
-        emulate_pr_graded(net, frames() * 2)
+        emulate_loihi2(net, frames() * 2)

@@ -225,6 +225,7 @@ def _gpn_layer_run(layer: HiddenLayer, inp: torch.Tensor,
     w_prev, s)`` sees every step's gate values ([B, C] each)."""
     neuron = layer.neuron
     c = neuron.size
+    sig, tanh = neuron.gate_functions()             # the paper's, or a hardware-friendly GPN's hard gates
     x = layer.synapse(inp)
     st = neuron.initial_state(x.shape[0], x.device, x.dtype)
     v = st.v
@@ -237,11 +238,11 @@ def _gpn_layer_run(layer: HiddenLayer, inp: torch.Tensor,
     for t in range(x_tm.shape[0]):
         a = torch.addmm(a_x[t], v, w_v.t())
         f_pre, i_pre, b_pre, th_pre = a.chunk(4, dim=-1)
-        f, i = torch.sigmoid(f_pre), torch.sigmoid(i_pre)
+        f, i = sig(f_pre), sig(i_pre)
         h = f * v + i * x_tm[t]
-        th = torch.sigmoid(th_pre)
+        th = sig(th_pre)
         s = (h - th >= 0).to(h.dtype)
-        b = torch.tanh(b_pre)
+        b = tanh(b_pre)
         v_new = (1 - s) * h + s * st.v_reset + b
         if visit is not None:
             visit(t, f, i, b, th, h, x_tm[t], w_prev, s)

@@ -43,7 +43,8 @@ from ..models.neurons.pr_rnn import PRv2State, quantize
 from ..models.to_spec import readout_layer
 from ..quant import fixed_point as fx
 from ..quant.loihi_network import LoihiLayer, decay_groups
-from ..quant.pr_graded import GATE_ONE, PrGradedLayer, PrGradedNetwork
+from ..quant.loihi2_network import Loihi2Network
+from ..quant.pr_graded import GATE_ONE, PrGradedLayer
 from ..quant.ptq import _bias_exp_for, quantize_decays
 from .common import calibration_batches
 from .pr_v2 import _check_pr
@@ -160,7 +161,7 @@ def _readout(net: SpikingNetwork, y_unit: float, calib: list[torch.Tensor], fp: 
 
 @torch.no_grad()
 def fold_pr_v2_loihi2(net: SpikingNetwork, calib_x: torch.Tensor, *, batch_size: int = 64, chip: str = "loihi2",
-                      progress: bool = False) -> tuple[PrGradedNetwork, dict[str, Any]]:
+                      progress: bool = False) -> tuple[Loihi2Network, dict[str, Any]]:
     """The Loihi 2 integer network of ``net`` (pr-v2), calibrated on ``calib_x`` [N, T, in]
     (module docstring), and its report."""
     _check_pr(net)
@@ -184,6 +185,6 @@ def fold_pr_v2_loihi2(net: SpikingNetwork, calib_x: torch.Tensor, *, batch_size:
     if net.input_quant is not None:
         notes.append("the input quantiser is dropped: the network reads the frames themselves")
     meta = {"readout": r_rep["mode"], "readout_scale": r_rep["scale"], "target": "loihi2", "source_kind": "pr-v2"}
-    graded = PrGradedNetwork(net.config.input_size, (*layers, readout), chip=chip, metadata=meta)
+    graded = Loihi2Network(net.config.input_size, (*layers, readout), chip=chip, metadata=meta)
     return graded, {"kind": "pr-v2", "target": "loihi2", "graded": True, "exact": False, "notes": notes,
                     "layers": reports, "readout": r_rep}

@@ -58,7 +58,8 @@ from ..nir_io import read_nir
 from ..nir_io.load import read_loihi_network
 from ..quant.loihi_network import LoihiNetwork
 from ..quant.graded_file import is_graded_file, load_graded
-from ..quant.pr_graded import PrGradedLayer, PrGradedNetwork
+from ..quant.loihi2_network import Loihi2Network
+from ..quant.pr_graded import PrGradedLayer
 from .convert import check_stored_network, convert_graph
 
 #: Per-core limits the mapper checks (``[limits]`` keys of the chip profile).
@@ -121,8 +122,8 @@ def _graded_layer(l: PrGradedLayer) -> LayerConnectivity:
 
 def connectivity(network: Any) -> list[LayerConnectivity]:
     """The layers of a LoihiNetwork (integer weights, their ``num_weight_bits``), a NetworkSpec
-    (non-zero float weights, 8-bit weights assumed) or a Loihi 2 PrGradedNetwork."""
-    if isinstance(network, PrGradedNetwork):
+    (non-zero float weights, 8-bit weights assumed) or a Loihi 2 Loihi2Network."""
+    if isinstance(network, Loihi2Network):
         r = network.readout
         return [*(_graded_layer(l) for l in network.hidden),
                 LayerConnectivity(r.name, r.weight != 0, None, int(r.num_weight_bits))]

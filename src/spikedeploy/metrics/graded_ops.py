@@ -27,7 +27,8 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from ..quant.pr_graded import MATRICES, PrGradedNetwork
+from ..quant.loihi2_network import Loihi2Network
+from ..quant.pr_graded import MATRICES
 from .devices import BYTES_FP32, Workload
 
 
@@ -42,10 +43,10 @@ def _shift(trace: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.zeros_like(trace[:, :1]), trace[:, :-1]], dim=1)
 
 
-def graded_counts(net: PrGradedNetwork, x: Any, payloads: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+def graded_counts(net: Loihi2Network, x: Any, payloads: Mapping[str, Any]) -> dict[str, dict[str, float]]:
     """Per layer, per inference (means over the samples): ``acs``, ``graded`` (synaptic events),
     ``neuron_updates``, ``payloads`` (sent), ``dense_macs``; ``x`` [B, T, in] (0/1) and
-    ``payloads[layer]`` [B, T, n] aligned (:func:`~spikedeploy.quant.pr_graded_emulator.emulate_pr_graded`)."""
+    ``payloads[layer]`` [B, T, n] aligned (:func:`~spikedeploy.quant.loihi2_emulator.emulate_loihi2`)."""
     x = torch.as_tensor(np.asarray(x))
     B, T = int(x.shape[0]), int(x.shape[1])
     out: dict[str, dict[str, float]] = {}
@@ -64,7 +65,7 @@ def graded_counts(net: PrGradedNetwork, x: Any, payloads: Mapping[str, Any]) -> 
     return out
 
 
-def graded_workload(net: PrGradedNetwork, counts: Mapping[str, Mapping[str, float]], steps: int) -> Workload:
+def graded_workload(net: Loihi2Network, counts: Mapping[str, Mapping[str, float]], steps: int) -> Workload:
     """The per-step workload of one inference (:class:`~.devices.Workload`) from :func:`graded_counts`."""
     total = lambda key: sum(c[key] for c in counts.values()) / steps  # noqa: E731
     weights = sum(2 * l.n_out * (l.n_in + l.n_out) for l in net.hidden) + net.readout.n_out * net.readout.n_in

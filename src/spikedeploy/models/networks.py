@@ -53,6 +53,7 @@ from ..config import dataclass_from_dict, dataclass_to_dict
 from ..errors import ConfigError, ShapeMismatchError
 from .conv import ConvNetworkConfig, ConvSpikingNetwork
 from .neurons.base import NeuronPopulation
+from .neurons.gpn import GATES as GPN_GATES
 from .neurons.gpn import GPN
 from .neurons.li import LIState, li_step
 from .neurons.lif import LIF, CubaLIF
@@ -85,6 +86,8 @@ class NetworkConfig:
     learn_decays, learn_thresholds   parametric neurons (learnable per neuron) or fixed
     readout_dv_init initial voltage decay of the LI readout
     v_reset_std     GPN: std of the random reset value / initial voltage in training
+    gpn_gates       GPN: "sigmoid" (the paper's sigmoid and tanh gates) or "hard" (piecewise linear:
+                    the hardware-friendly GPN that Loihi 2 computes, neurons/gpn.py)
     weight_gain     multiplies the default (PyTorch) initial feed-forward weights
     recurrent_gain  multiplies the default initial recurrent weights (LIF, CUBA-LIF, s2net)
     batch_norm      pr-v2: batch-normalise the synapse output (the authors do)
@@ -118,6 +121,7 @@ class NetworkConfig:
     learn_thresholds: bool = True
     readout_dv_init: float = 0.1
     v_reset_std: float = 0.05
+    gpn_gates: str = "sigmoid"
     weight_gain: float = 1.0
     recurrent_gain: float = 1.0
     batch_norm: bool = True
@@ -178,6 +182,8 @@ class NetworkConfig:
             object.__setattr__(self, name, number(name, getattr(self, name), 0, 1, lo_open=True, hi_open=True))
         object.__setattr__(self, "vth_init", number("vth_init", self.vth_init, 0, math.inf, lo_open=True))
         object.__setattr__(self, "v_reset_std", number("v_reset_std", self.v_reset_std, 0, math.inf))
+        if self.gpn_gates not in GPN_GATES:
+            raise ConfigError("model.gpn_gates", f"unknown gate functions {self.gpn_gates!r}", valid=GPN_GATES)
         object.__setattr__(self, "weight_gain", number("weight_gain", self.weight_gain, 0, math.inf,
                                                        lo_open=True))
         object.__setattr__(self, "recurrent_gain", number("recurrent_gain", self.recurrent_gain, 0, math.inf))
@@ -234,7 +240,7 @@ def _build_cuba(size: int, c: NetworkConfig, sg: Surrogate) -> NeuronPopulation:
 
 
 def _build_gpn(size: int, c: NetworkConfig, sg: Surrogate) -> NeuronPopulation:
-    return GPN(size, sg, v_reset_std=c.v_reset_std)
+    return GPN(size, sg, v_reset_std=c.v_reset_std, gates=c.gpn_gates)
 
 
 def _build_pr_v2(size: int, c: NetworkConfig, sg: Surrogate) -> NeuronPopulation:

@@ -78,6 +78,9 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            100, _SMALL_TRAIN),
     Preset("gpn-small", "700 -> 128 GPN -> mean-over-time linear -> 20 (T = 100)",
            NetworkConfig(hidden=(128,), dropout=0.25, **_GPN_NET), 100, _SMALL_TRAIN),
+    Preset("gpn-hw", "700 -> 128 hardware-friendly GPN (hard-sigmoid / hard-tanh gates, Loihi 2: fold --target "
+           "loihi2) -> mean-over-time linear -> 20 (T = 100)",
+           NetworkConfig(hidden=(128,), dropout=0.25, gpn_gates="hard", **_GPN_NET), 100, _SMALL_TRAIN),
     Preset("pr-v2-shd", "700 -> 128 Ponghiran & Roy v2 (6-bit outputs, threshold 3) -> LI readout -> 20 (T = 100)",
            NetworkConfig(hidden=(128,), neuron="pr-v2", readout="li", dropout=0.2), 100, _SMALL_TRAIN),
     Preset("s2net-shd", "700 -> 128 s2net dense layer with lateral connections -> LI readout -> 20 (T = 100)",

@@ -1,4 +1,4 @@
-"""The file a Loihi 2 fold writes: a :class:`~spikedeploy.quant.pr_graded.PrGradedNetwork` and its
+"""The file a Loihi 2 fold writes: a :class:`~spikedeploy.quant.pr_graded.Loihi2Network` and its
 report, as one ``.npz`` (numpy arrays; everything else as one JSON string, no pickles).
 
 NIR has no neuron whose outputs are graded, multi-level spikes, or whose gates read its own
@@ -17,12 +17,12 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..errors import DataFormatError
-from .pr_graded import FORMAT, PrGradedNetwork
+from .loihi2_network import FORMAT, Loihi2Network
 
 _REMEDY = "write it with `spikedeploy fold MODEL.pt --target loihi2 -o NET.npz` (a pr-v2 checkpoint)"
 
 
-def save_graded(path: str | Path, net: PrGradedNetwork, report: Mapping[str, Any] | None = None) -> Path:
+def save_graded(path: str | Path, net: Loihi2Network, report: Mapping[str, Any] | None = None) -> Path:
     """Write ``net`` (and the fold ``report``, plain data) to ``path`` atomically; returns the path."""
     d = net.to_dict()
     arrays: dict[str, np.ndarray] = {}
@@ -61,7 +61,7 @@ def is_graded_file(path: str | Path) -> bool:
         return False
 
 
-def load_graded(path: str | Path) -> tuple[PrGradedNetwork, dict[str, Any]]:
+def load_graded(path: str | Path) -> tuple[Loihi2Network, dict[str, Any]]:
     """``(network, fold report)`` from a file :func:`save_graded` wrote; DataFormatError naming the
     file otherwise."""
     path = Path(path)
@@ -76,4 +76,4 @@ def load_graded(path: str | Path) -> tuple[PrGradedNetwork, dict[str, Any]]:
             prefix = f"layer{k}/"
             layers.append({**plain, **{name[len(prefix):]: z[name] for name in z.files if name.startswith(prefix)}})
     report = header.pop("report", {})
-    return PrGradedNetwork.from_dict({**header, "layers": layers}), report
+    return Loihi2Network.from_dict({**header, "layers": layers}), report

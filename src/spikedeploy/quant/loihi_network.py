@@ -307,6 +307,26 @@ class LoihiLayer:
         return cls(**kw)
 
 
+def fields_to_dict(obj: Any) -> dict[str, Any]:
+    """A frozen dataclass of integers and arrays as plain data (arrays copied)."""
+    return {f.name: (np.array(v) if isinstance(v := getattr(obj, f.name), np.ndarray) else v)
+            for f in dataclasses.fields(obj)}
+
+
+def fields_from_dict(cls: Any, d: Mapping[str, Any]) -> Any:
+    """``cls(**d)`` for :func:`fields_to_dict`'s plain data (a ``kind`` tag dropped; 0-d arrays and
+    bytes, as files give them back, made scalars and strings); unknown fields refused by name."""
+    d = {k: v for k, v in d.items() if k != "kind"}
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - known
+    if unknown:
+        raise ConfigError("layer", f"unknown fields {sorted(unknown)}", valid=sorted(known))
+    kw = {k: (v.item() if isinstance(v, np.ndarray) and v.ndim == 0 else v) for k, v in d.items()}
+    if isinstance(kw.get("name"), bytes):
+        kw["name"] = kw["name"].decode()
+    return cls(**kw)
+
+
 def _check_plain(value: Any, where: str) -> None:
     try:
         json.dumps(value, allow_nan=True)

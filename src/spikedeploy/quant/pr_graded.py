@@ -20,7 +20,7 @@ keeps both. Per neuron and step, all integers (``>>`` an arithmetic shift, floor
 ``q`` otherwise), ``y_prev`` the layer's own payloads of the step before; one payload level
 is ``2^L`` V units. Every matrix is a Lava ``Dense`` (8-bit weights on Dense's grid with
 its own exponent; graded sources with ``num_message_bits``); the gates, products and the
-quantiser are the neuron's program (:mod:`spikedeploy.lava_backend.pr_graded`). The
+quantiser are the neuron's program (:mod:`spikedeploy.lava_backend.loihi2`). The
 readout is a non-spiking Lava LIF (:class:`~spikedeploy.quant.loihi_network.LoihiLayer`)
 reading the last layer's payloads.
 
@@ -39,23 +39,20 @@ with no gap between samples.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 import torch
 
-from ..errors import ConfigError, QuantizationError, ShapeMismatchError
-from ..hardware import FixedPointSpec, load_chip
-from ..netspec import LayerStack
+from ..errors import ConfigError, ShapeMismatchError
+from ..hardware import FixedPointSpec
 from . import fixed_point as fx
-from .loihi_network import LoihiLayer, _check_range, _check_weight_grid, _int_array, _int_scalar
+from .loihi_network import (_check_range, _check_weight_grid, _int_array, _int_scalar, fields_from_dict,
+                            fields_to_dict)
 
 #: 1.0 of the gate (Q12) and its half (the hard sigmoid's value at 0).
 GATE_ONE, GATE_HALF, GATE_SHIFT = 4096, 2048, 12
-#: Tag of :meth:`PrGradedNetwork.to_dict`.
-FORMAT = "spikedeploy.pr_graded_network"
 #: The four matrices of a layer: (weight field, exponent field, which pre-activation, recurrent).
 MATRICES = (("wf", "wf_exp", "f", False), ("wc", "wc_exp", "c", False),
             ("uf", "uf_exp", "f", True), ("uc", "uc_exp", "c", True))
@@ -79,6 +76,8 @@ def pr_graded_step(i, v, a_f, a_c, p: "PrGradedLayer", state_bits: int = 24):
 class PrGradedLayer:
     """One pr-v2 layer on Loihi 2: four Dense matrices and the neuron's per-neuron biases and
     quantiser (module docstring). ``bits``: the payload width, levels ``|q| <= 2^(bits-1) - 1``."""
+
+    kind: ClassVar[str] = "pr-v2"
 
     name: str
     wf: np.ndarray
@@ -146,96 +145,19 @@ class PrGradedLayer:
     def spiking(self) -> bool:
         return True
 
+    @property
+    def out_bits(self) -> int:
+        """The payload width of what the next layer receives (graded outputs)."""
+        return self.bits
+
+    @property
+    def rec_bits(self) -> int:
+        """The payload width of what the layer's recurrent connections carry (its own outputs)."""
+        return self.bits
+
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: (np.array(getattr(self, f.name)) if isinstance(getattr(self, f.name), np.ndarray)
-                         else getattr(self, f.name)) for f in dataclasses.fields(self)}
+        return {"kind": self.kind, **fields_to_dict(self)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "PrGradedLayer":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError("layer", f"unknown fields {sorted(unknown)}", valid=sorted(known))
-        kw = {k: (d[k].item() if isinstance(d[k], np.ndarray) and d[k].ndim == 0 else d[k]) for k in known if k in d}
-        if isinstance(kw.get("name"), bytes):
-            kw["name"] = kw["name"].decode()
-        return cls(**kw)
-
-
-@dataclass(frozen=True, eq=False)
-class PrGradedNetwork(LayerStack):
-    """pr-v2 layers (graded outputs) and a non-spiking readout that reads the last one's payloads.
-    Binary input spikes. ``chip`` must carry graded spikes of the layers' widths (Loihi 2)."""
-
-    input_size: int
-    layers: tuple[Any, ...]
-    chip: str = "loihi2"
-    metadata: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "layers", tuple(self.layers))
-        if len(self.layers) < 2:
-            raise ConfigError("layers", "a pr-v2 network on Loihi 2 needs pr-v2 layers and a readout")
-        *hidden, readout = self.layers
-        for layer in hidden:
-            if not isinstance(layer, PrGradedLayer):
-                raise ConfigError("layers", f"expected PrGradedLayer before the readout, got {type(layer).__name__}")
-        if not isinstance(readout, LoihiLayer) or readout.spiking or readout.recurrent or readout.delayed:
-            raise ConfigError("layers", "the last layer must be a non-spiking, non-recurrent LoihiLayer readout")
-        profile = load_chip(self.chip)
-        spec = profile.require_fixed_point()
-        width = profile.limit("graded_spike_bits") or 0
-        size = int(self.input_size)
-        for layer in self.layers:
-            if layer.n_in != size:
-                raise ShapeMismatchError(f"layer {layer.name!r} input", size, layer.n_in)
-            layer.validate(spec)
-            if isinstance(layer, PrGradedLayer) and layer.bits > width:
-                raise QuantizationError(layer.name, "bits", f"{layer.bits}-bit graded payloads; {self.chip} carries "
-                                        + ("binary spikes only" if not width else f"at most {width} bits"),
-                                        remedy="deploy on Loihi 2 (fold --target loihi2), or fold to binary spikes "
-                                               "(fold --target loihi1)")
-            size = layer.n_out
-        object.__setattr__(self, "metadata", dict(self.metadata))
-
-    @property
-    def spec(self) -> FixedPointSpec:
-        return load_chip(self.chip).require_fixed_point()
-
-    @property
-    def hidden(self) -> tuple[PrGradedLayer, ...]:
-        return self.layers[:-1]
-
-    @property
-    def readout(self) -> LoihiLayer:
-        return self.layers[-1]
-
-    @property
-    def output_size(self) -> int:
-        return self.readout.n_out
-
-    def message_bits(self, index: int) -> int:
-        """The payload width layer ``index`` receives: 0 (binary) for the first, its source's bits after."""
-        return 0 if index == 0 else self.layers[index - 1].bits
-
-    def summary(self) -> str:
-        lines = [f"PrGradedNetwork({self.chip}): {self.input_size} binary inputs"]
-        for l in self.hidden:
-            lines.append(f"  {l.name}: {l.n_in} -> {l.n_out} pr-v2 (gates computed), graded {l.bits}-bit outputs, "
-                         f"level 2^{l.level_exp}, exps f {l.wf_exp}/{l.uf_exp} c {l.wc_exp}/{l.uc_exp}")
-        r = self.readout
-        lines.append(f"  {r.name}: {r.n_in} -> {r.n_out} readout (non-spiking LIF), weight_exp {r.weight_exp}")
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT, "version": 1, "input_size": int(self.input_size), "chip": self.chip,
-                "metadata": dict(self.metadata), "layers": [l.to_dict() for l in self.layers]}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "PrGradedNetwork":
-        if d.get("format") != FORMAT:
-            raise ConfigError("format", f"expected {FORMAT!r}, got {d.get('format')!r}")
-        *hidden, readout = d["layers"]
-        return cls(input_size=int(d["input_size"]), chip=str(d.get("chip", "loihi2")),
-                   metadata=dict(d.get("metadata", {})),
-                   layers=(*(PrGradedLayer.from_dict(l) for l in hidden), LoihiLayer.from_dict(readout)))
+        return fields_from_dict(cls, d)

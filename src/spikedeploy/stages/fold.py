@@ -38,7 +38,7 @@ from ..models.networks import SpikingNetwork
 from ..fold.pr_v2_loihi2 import fold_pr_v2_loihi2, hard_gate_logits
 from ..paths import default_data_dir
 from ..quant.graded_file import is_graded_file, save_graded
-from ..quant.pr_graded_emulator import graded_accuracy
+from ..quant.loihi2_emulator import graded_accuracy
 from ..training.checkpoint import save_checkpoint
 from ..training.config import TrainConfig
 from ..training.distributed import pick_device

@@ -2,7 +2,7 @@
 
 The file holds the integers (:mod:`spikedeploy.quant.graded_file`) and the binning its
 model was trained with; :func:`lava_run_graded` bins the SHD-format data the same way,
-streams the samples through ONE Lava run (:func:`spikedeploy.lava_backend.pr_graded.run_pr_graded`:
+streams the samples through ONE Lava run (:func:`spikedeploy.lava_backend.loihi2.run_loihi2`:
 no gap between samples, the neurons drop their recurrent input at a reset), reads the
 readout and the payloads back, and, with ``verify``, replays the stream in the emulator
 (VerificationError at the first difference). The options of a NIR run that have no
@@ -23,9 +23,9 @@ from ..atomic import check_outputs
 from ..data.sampling import binary_frames, choose_samples, data_file
 from ..data.shd import BinningConfig, load_spikes
 from ..errors import ConfigError
-from ..lava_backend.pr_graded import run_pr_graded, verify_pr_graded
+from ..lava_backend.loihi2 import run_loihi2, verify_loihi2
 from ..quant.graded_file import is_graded_file, load_graded
-from ..quant.pr_graded_emulator import graded_logits
+from ..quant.loihi2_emulator import graded_logits
 from .lava_run import LavaRunOptions, check_data_against_graph
 
 #: LavaRunOptions fields a Loihi 2 network file takes (the rest must keep their defaults).
@@ -107,10 +107,10 @@ def lava_run_graded(options: LavaRunOptions) -> GradedRunSummary:
     x, labels, clipped = binary_frames(spikes, binning, indices)
     notes = [] if not clipped else [f"{clipped} input entries were spike counts > 1: clipped to 1 (binary spikes)"]
     replicas = options.replicas or max(1, min(64, x.shape[0]))
-    run = run_pr_graded(net, x, replicas=replicas, progress=options.progress)
+    run = run_loihi2(net, x, replicas=replicas, progress=options.progress)
     verified = None
     if options.verify:
-        verify_pr_graded(run)
+        verify_loihi2(run)
         verified = True
     pred = graded_logits(net, run.readout()).argmax(1).numpy()
     rates, levels = _payload_stats(run, labels.shape[0])

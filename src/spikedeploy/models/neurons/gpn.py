@@ -17,6 +17,10 @@ pre-activations of C entries each::
 The columns of ``gates.weight`` [4C, 2C] read ``v_{t-1}`` (columns 0..C-1) and
 ``x_t`` (C..2C-1). The output is the binary spike; the bypass enters the state only.
 
+``gates="hard"`` (the ``gpn-hw`` preset; not in the paper): the hardware-friendly GPN whose
+gates fixed point can compute (Loihi 2, :mod:`spikedeploy.fold.gpn_loihi2`): the sigmoids
+become ``clip(a / 4 + 1/2, 0, 1)`` (the sigmoid's slope at 0) and the tanh ``clip(a, -1, 1)``.
+
 ``v_reset`` and ``v_0``: drawn once per sequence from N(0, v_reset_std^2)
 (std 0.05, per sample and neuron) in training mode; zero in evaluation mode.
 Surrogate: ATan with alpha = 2 in the paper.
@@ -40,6 +44,25 @@ from ..surrogate import Surrogate
 from .base import NeuronPopulation
 
 
+#: Gate functions: the paper's ("sigmoid": sigmoid and tanh) or piecewise-linear ("hard").
+GATES = ("sigmoid", "hard")
+#: The hard sigmoid's slope: ``clip(a / HARD_SLOPE + 1/2, 0, 1)``.
+HARD_SLOPE = 4.0
+
+
+def hard_sigmoid(a: torch.Tensor) -> torch.Tensor:
+    return torch.clamp(a / HARD_SLOPE + 0.5, 0.0, 1.0)
+
+
+def hard_tanh(a: torch.Tensor) -> torch.Tensor:
+    return torch.clamp(a, -1.0, 1.0)
+
+
+def gate_functions(gates: str):
+    """``(sigmoid-like, tanh-like)`` of a gate kind (:data:`GATES`)."""
+    return (hard_sigmoid, hard_tanh) if gates == "hard" else (torch.sigmoid, torch.tanh)
+
+
 class GPNParameters(NamedTuple):
     """The gate matrix [4C, 2C] over ``[v_{t-1}, x_t]`` and its bias [4C]."""
 
@@ -54,21 +77,22 @@ class GPNState(NamedTuple):
     v_reset: torch.Tensor
 
 
-def _gpn_update(a: torch.Tensor, x: torch.Tensor, state: GPNState,
-                surrogate: Surrogate) -> tuple[torch.Tensor, GPNState]:
+def _gpn_update(a: torch.Tensor, x: torch.Tensor, state: GPNState, surrogate: Surrogate,
+                gates: str = "sigmoid") -> tuple[torch.Tensor, GPNState]:
+    sig, tanh = gate_functions(gates)
     f_pre, i_pre, b_pre, th_pre = a.chunk(4, dim=-1)
-    h = torch.sigmoid(f_pre) * state.v + torch.sigmoid(i_pre) * x
-    s = surrogate.spike(h - torch.sigmoid(th_pre), strict=False)
+    h = sig(f_pre) * state.v + sig(i_pre) * x
+    s = surrogate.spike(h - sig(th_pre), strict=False)
     sd = s.detach()
-    v = (1 - sd) * h + sd * state.v_reset + torch.tanh(b_pre)
+    v = (1 - sd) * h + sd * state.v_reset + tanh(b_pre)
     return s, GPNState(v, state.v_reset)
 
 
 def gpn_step(x: torch.Tensor, state: GPNState, p: GPNParameters,
-             surrogate: Surrogate) -> tuple[torch.Tensor, GPNState]:
-    """One GPN step (module docstring); returns (s_t, new state)."""
+             surrogate: Surrogate, gates: str = "sigmoid") -> tuple[torch.Tensor, GPNState]:
+    """One GPN step (module docstring) with ``gates`` (:data:`GATES`); returns (s_t, new state)."""
     a = F.linear(torch.cat([state.v, x], dim=-1), p.weight, p.bias)
-    return _gpn_update(a, x, state, surrogate)
+    return _gpn_update(a, x, state, surrogate, gates)
 
 
 class GPN(NeuronPopulation):
@@ -77,11 +101,14 @@ class GPN(NeuronPopulation):
     kind: ClassVar[str] = "gpn"
     step_function = staticmethod(gpn_step)
 
-    def __init__(self, size: int, surrogate: Surrogate, *, v_reset_std: float = 0.05):
+    def __init__(self, size: int, surrogate: Surrogate, *, v_reset_std: float = 0.05, gates: str = "sigmoid"):
         super().__init__(size, surrogate)
         if not (isinstance(v_reset_std, (int, float)) and v_reset_std >= 0):
             raise ConfigError("v_reset_std", f"must be >= 0, got {v_reset_std!r}")
+        if gates not in GATES:
+            raise ConfigError("gpn_gates", f"unknown gate functions {gates!r}", valid=GATES)
         self.v_reset_std = float(v_reset_std)
+        self.gate_kind = gates
         self.gates = nn.Linear(2 * size, 4 * size)
 
     def params(self) -> GPNParameters:
@@ -103,7 +130,11 @@ class GPN(NeuronPopulation):
         return GPNState(v_reset, v_reset)
 
     def step(self, x_t: torch.Tensor, state: GPNState) -> tuple[torch.Tensor, GPNState]:
-        return gpn_step(x_t, state, self.params(), self.surrogate)
+        return gpn_step(x_t, state, self.params(), self.surrogate, self.gate_kind)
+
+    def gate_functions(self):
+        """This population's ``(sigmoid-like, tanh-like)`` gate functions."""
+        return gate_functions(self.gate_kind)
 
     def forward(self, x: torch.Tensor, state: GPNState | None = None) -> tuple[torch.Tensor, GPNState]:
         """Run ``x`` [batch, time, C]; return (spikes [batch, time, C], final state)."""
@@ -119,9 +150,9 @@ class GPN(NeuronPopulation):
         # unbind, not a_x[t]: the backward of indexing would zero-fill a full [T, B, 4C] tensor per step
         for a_x_t, x_t in zip(a_x.unbind(0), x_tm.unbind(0)):
             a = torch.addmm(a_x_t, st.v, w_v.t())
-            s, st = _gpn_update(a, x_t, st, sg)
+            s, st = _gpn_update(a, x_t, st, sg, self.gate_kind)
             out.append(s)
         return torch.stack(out, 1), st
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + f", v_reset_std={self.v_reset_std}"
+        return super().extra_repr() + f", v_reset_std={self.v_reset_std}, gates={self.gate_kind}"

@@ -9,7 +9,7 @@ import torch
 
 from spikedeploy.errors import VerificationError
 from spikedeploy.quant.emulator import _dense
-from spikedeploy.quant.pr_graded_emulator import emulate_pr_graded
+from spikedeploy.quant.loihi2_emulator import emulate_loihi2
 
 from ..quant.test_pr_graded import frames, small_graded_net
 
@@ -47,15 +47,15 @@ def test_the_emulators_graded_dense_equals_lavas_on_a_hand_set_case():
 @lava
 @pytest.mark.parametrize("replicas", [2, 10])          # Dense up to 8 copies, Sparse above
 def test_the_pr_v2_network_of_loihi2_is_bit_exact_in_lava(replicas):
-    from spikedeploy.lava_backend.pr_graded import run_pr_graded, verify_pr_graded
+    from spikedeploy.lava_backend.loihi2 import run_loihi2, verify_loihi2
 
     net = small_graded_net()
     x = frames(n=12, t=15)
-    run = run_pr_graded(net, x, replicas=replicas)
-    verify_pr_graded(run)                                   # every payload and readout voltage, step for step
-    payloads, volt, _ = emulate_pr_graded(net, x)
+    run = run_loihi2(net, x, replicas=replicas)
+    verify_loihi2(run)                                   # every payload and readout voltage, step for step
+    payloads, volt, _ = emulate_loihi2(net, x)
     assert np.array_equal(run.readout(), volt.numpy())
     assert int((np.abs(run.payloads["h1"]) > 1).sum()) > 20     # multi-level payloads crossed the graded Dense
     run.payloads["h1"][0, 5, 0] += 1
     with pytest.raises(VerificationError, match="h1"):
-        verify_pr_graded(run)
+        verify_loihi2(run)

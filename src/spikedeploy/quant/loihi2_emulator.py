@@ -1,8 +1,8 @@
-"""Bit-exact emulator of a :class:`~spikedeploy.quant.pr_graded.PrGradedNetwork`, on Lava's timing.
+"""Bit-exact emulator of a :class:`~spikedeploy.quant.pr_graded.Loihi2Network`, on Lava's timing.
 
-One function runs streams (:func:`emulate_pr_graded_stream`, as
-:func:`spikedeploy.lava_backend.pr_graded.run_pr_graded` plays them in Lava: each Dense one
-step late, each layer reset at the offset of its depth); :func:`emulate_pr_graded` runs
+One function runs streams (:func:`emulate_loihi2_stream`, as
+:func:`spikedeploy.lava_backend.loihi2.run_loihi2` plays them in Lava: each Dense one
+step late, each layer reset at the offset of its depth); :func:`emulate_loihi2` runs
 every sample alone as a stream of one sample and cuts out its aligned window. Since the
 neuron drops its recurrent input at a reset (:mod:`spikedeploy.quant.pr_graded`), the two
 agree for streams without gaps too (tested). The neuron's step is
@@ -20,7 +20,8 @@ import torch
 from ..errors import ConfigError, ShapeMismatchError
 from .emulator import StreamLayout, _dense, lif_step, reduce_readout
 from . import fixed_point as fx
-from .pr_graded import MATRICES, PrGradedNetwork, pr_graded_step
+from .loihi2_network import Loihi2Network
+from .pr_graded import MATRICES, pr_graded_step
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def _parts(w: np.ndarray, device) -> list:
     return [(None, torch.as_tensor(w.T.astype(np.float64), device=device))]
 
 
-def _check_input(net: PrGradedNetwork, x) -> torch.Tensor:
+def _check_input(net: Loihi2Network, x) -> torch.Tensor:
     x = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
     if x.ndim != 3 or x.shape[-1] != net.input_size:
         raise ShapeMismatchError("input spikes", f"[B, T, {net.input_size}]", tuple(x.shape))
@@ -62,7 +63,7 @@ def _check_input(net: PrGradedNetwork, x) -> torch.Tensor:
 
 
 @torch.no_grad()
-def emulate_pr_graded_stream(net: PrGradedNetwork, stream, layout: StreamLayout, *,
+def emulate_loihi2_stream(net: Loihi2Network, stream, layout: StreamLayout, *,
                              device: str | torch.device | None = None) -> GradedRun:
     """Run ``stream`` ([B, S, in], 0/1) through ``net`` exactly as Lava runs it (module docstring)."""
     x = _check_input(net, stream)
@@ -111,19 +112,19 @@ def emulate_pr_graded_stream(net: PrGradedNetwork, stream, layout: StreamLayout,
     return GradedRun(layout, net.layer_names, payloads, v_rec, overflow)
 
 
-def emulate_pr_graded(net: PrGradedNetwork, x, *, device: str | torch.device | None = None
+def emulate_loihi2(net: Loihi2Network, x, *, device: str | torch.device | None = None
                       ) -> tuple[dict[str, torch.Tensor], torch.Tensor, dict[str, int]]:
     """Every sample of ``x`` ([B, T, in], 0/1) alone from zero state: ``(payloads per layer
     [B, T, n] int8, readout voltage [B, T, n_out], overflow counts)``, step t the response to
     input step t."""
     x = _check_input(net, x)
     layout = StreamLayout(sample_steps=int(x.shape[1]), n_samples=1, depth=net.latency)
-    run = emulate_pr_graded_stream(net, layout.pack(x[:, None]), layout, device=device)
+    run = emulate_loihi2_stream(net, layout.pack(x[:, None]), layout, device=device)
     payloads, voltage = run.per_sample()
     return payloads, voltage, dict(run.overflow)
 
 
-def graded_logits(net: PrGradedNetwork, readout_voltage: torch.Tensor) -> torch.Tensor:
+def graded_logits(net: Loihi2Network, readout_voltage: torch.Tensor) -> torch.Tensor:
     """Float logits from the readout's integer voltage trace, with the readout mode and scale the
     fold stored in ``net.metadata``."""
     meta = net.metadata
@@ -131,7 +132,7 @@ def graded_logits(net: PrGradedNetwork, readout_voltage: torch.Tensor) -> torch.
     return reduce_readout(str(meta.get("readout", "max")), v) / float(meta.get("readout_scale", 1.0))
 
 
-def graded_accuracy(net: PrGradedNetwork, x, y, *, batch_size: int = 128) -> dict[str, float]:
+def graded_accuracy(net: Loihi2Network, x, y, *, batch_size: int = 128) -> dict[str, float]:
     """Accuracy of the integer network on ``x`` [N, T, in] (0/1), labels ``y``; mean non-zero
     payloads per neuron and step per layer (``rates``) and the overflow counts."""
     x, y = torch.as_tensor(x), torch.as_tensor(np.asarray(y)).to(torch.int64)
@@ -140,7 +141,7 @@ def graded_accuracy(net: PrGradedNetwork, x, y, *, batch_size: int = 128) -> dic
     overflow = {name: 0 for name in net.layer_names}
     for b0 in range(0, n, batch_size):
         xb = (x[b0:b0 + batch_size] > 0).to(torch.int64)
-        pay, volt, ovf = emulate_pr_graded(net, xb)
+        pay, volt, ovf = emulate_loihi2(net, xb)
         correct += int((graded_logits(net, volt).argmax(1) == y[b0:b0 + batch_size]).sum())
         for name, p in pay.items():
             rates[name] += float((p != 0).float().mean()) * xb.shape[0]

@@ -1,4 +1,4 @@
-"""Run a :class:`~spikedeploy.quant.pr_graded.PrGradedNetwork` in Lava (``fixed_pt``), and check it.
+"""Run a :class:`~spikedeploy.quant.pr_graded.Loihi2Network` in Lava (``fixed_pt``), and check it.
 
 Per pr-v2 layer: one :class:`~.procs.pr_graded.PrGradedNeuron` process and four Lava
 ``Dense`` processes (forget and candidate rows, feed-forward from the previous layer's
@@ -7,7 +7,7 @@ and recurrent from the layer's own payloads). The readout is Lava's ``LIFReset``
 graded ``Dense``. ``replicas`` copies run side by side (block-diagonal matrices), each
 playing its own stream of samples back to back with no gap (the neuron drops its
 recurrent input at a reset: :mod:`spikedeploy.quant.pr_graded`). Payloads and the
-readout's voltage are recorded; :func:`verify_pr_graded` replays the stream in the
+readout's voltage are recorded; :func:`verify_loihi2` replays the stream in the
 emulator and raises VerificationError at the first difference. Ctrl-C and SIGTERM stop
 every Lava process (:func:`spikedeploy.processes.interruptible`), as for the LIF networks.
 Lava is imported only inside the functions (the package imports without it).
@@ -28,8 +28,9 @@ from ..errors import ConfigError, ShapeMismatchError
 from ..processes import interruptible
 from ..quant import fixed_point as fx
 from ..quant.emulator import StreamLayout, pack_samples, verify_identical
-from ..quant.pr_graded import MATRICES, PrGradedNetwork
-from ..quant.pr_graded_emulator import emulate_pr_graded_stream
+from ..quant.loihi2_network import Loihi2Network
+from ..quant.pr_graded import MATRICES
+from ..quant.loihi2_emulator import emulate_loihi2_stream
 from . import require_lava
 from .build import DENSE_MAX_REPLICAS
 from .run import REDELIVER_S, _forget, _load, _run_graph
@@ -51,11 +52,11 @@ class _Graph:
 
 
 @dataclass(frozen=True)
-class GradedLavaRun:
+class Loihi2LavaRun:
     """Lava's recordings on its step grid: payloads ``[B, S, n]`` per pr-v2 layer, the readout's
     voltage ``[B, S, n_out]``; the stream played; timing in seconds."""
 
-    net: PrGradedNetwork
+    net: Loihi2Network
     layout: StreamLayout
     n_samples: int
     stream: np.ndarray
@@ -89,7 +90,7 @@ def _dense(graph: _Graph, weight: np.ndarray, exp: int, bits: int) -> Any:
     return proc
 
 
-def _build(net: PrGradedNetwork, stream: np.ndarray, layout: StreamLayout, workdir: Path) -> tuple[_Graph, list, list]:
+def _build(net: Loihi2Network, stream: np.ndarray, layout: StreamLayout, workdir: Path) -> tuple[_Graph, list, list]:
     from lava.proc.io.source import RingBuffer  # lazy: Lava is imported only in the Lava backend's functions
     from lava.proc.lif.process import LIFReset
 
@@ -130,17 +131,17 @@ def _build(net: PrGradedNetwork, stream: np.ndarray, layout: StreamLayout, workd
     return graph, files, vfiles
 
 
-def _check(net: PrGradedNetwork, samples: np.ndarray) -> None:
-    if not isinstance(net, PrGradedNetwork):
-        raise ConfigError("net", f"expected a PrGradedNetwork, got {type(net).__name__}")
+def _check(net: Loihi2Network, samples: np.ndarray) -> None:
+    if not isinstance(net, Loihi2Network):
+        raise ConfigError("net", f"expected a Loihi2Network, got {type(net).__name__}")
     if samples.ndim != 3 or samples.shape[-1] != net.input_size:
         raise ShapeMismatchError("samples", f"[N, T, {net.input_size}]", samples.shape)
     if samples.size and not np.isin(samples, (0, 1)).all():
         raise ConfigError("samples", "values must be 0 or 1 (binary spikes)")
 
 
-def run_pr_graded(net: PrGradedNetwork, samples, *, replicas: int = 1, progress: bool = False,
-                  chunks: int = 1) -> GradedLavaRun:
+def run_loihi2(net: Loihi2Network, samples, *, replicas: int = 1, progress: bool = False,
+                  chunks: int = 1) -> Loihi2LavaRun:
     """Run ``samples`` ([N, T, in], 0/1) through ``net`` in ONE Lava run (``fixed_pt``), ``replicas``
     streams side by side, no gap between samples (module docstring)."""
     require_lava()
@@ -164,13 +165,13 @@ def run_pr_graded(net: PrGradedNetwork, samples, *, replicas: int = 1, progress:
     steady = max(t_end - t_first, 1e-9)
     timing = {"build_s": t1 - t0, "startup_s": t_first - t1, "run_s": steady, "read_s": t2 - t_end,
               "sample_steps_per_s": B * (S - 1) / steady if S > 1 else 0.0}
-    return GradedLavaRun(net, layout, int(samples.shape[0]), stream, payloads, volt, timing)
+    return Loihi2LavaRun(net, layout, int(samples.shape[0]), stream, payloads, volt, timing)
 
 
-def verify_pr_graded(run: GradedLavaRun) -> None:
+def verify_loihi2(run: Loihi2LavaRun) -> None:
     """Replay the run's stream in the emulator; VerificationError at the first payload or readout
     voltage that differs."""
-    emu = emulate_pr_graded_stream(run.net, run.stream, run.layout)
+    emu = emulate_loihi2_stream(run.net, run.stream, run.layout)
     for depth, l in enumerate(run.net.hidden, start=1):
         verify_identical(l.name, emu.payloads[l.name].numpy(), run.payloads[l.name], layout=run.layout, depth=depth)
     verify_identical(run.net.readout.name, emu.readout_voltage.numpy(), run.readout_voltage, layout=run.layout,
