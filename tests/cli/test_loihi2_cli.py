@@ -62,7 +62,7 @@ def test_fold_for_loihi2_writes_the_integer_network_and_its_accuracies(graded_fi
     monkeypatch.chdir(tmp_path)                               # the default name of a Loihi 2 fold's file
     assert main(["fold", str(pr_ckpt), "--data", str(toy_dir), "--target", "loihi2", "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert "target loihi2: graded outputs" in printed and (tmp_path / "folded-loihi2.npz").is_file()
+    assert "target loihi2: gates computed, graded spikes (multi-bit payloads between layers)" in printed and (tmp_path / "folded-loihi2.npz").is_file()
     assert "Loihi 2 integers (emulator)  accuracy" in printed
 
 
@@ -74,7 +74,7 @@ def _cfg(path):
 def test_map_checks_the_payload_width_against_the_chip(graded_file, capsys):
     assert main(["map", str(graded_file)]) == 0
     out = capsys.readouterr().out
-    assert "graded 6-bit payloads (loihi2 carries up to 32 bits)" in out and "fits one chip: yes" in out
+    assert "graded 6-bit payloads out (loihi2 carries up to 32 bits)" in out and "fits one chip: yes" in out
     assert main(["map", str(graded_file), "--chip", "loihi1"]) == 2
     err = capsys.readouterr().err
     assert "layer 'hidden0' needs graded_spike_bits = 6, the chip allows binary spikes only" in err
@@ -88,13 +88,13 @@ def test_lava_run_of_the_network_file_is_bit_exact(graded_file, toy_dir, capsys)
     assert main(["lava-run", str(graded_file), "--data", str(toy_dir), "--verify", "--replicas", "4",
                  "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "graded outputs" in out and "bit-exact" in out
+    assert "gates computed, graded spikes" in out and "graded payloads out on" in out and "bit-exact" in out
     acc = float(out.split("accuracy (Lava fixed_pt): ")[1].split(" %")[0])
     assert acc == pytest.approx(100 * report["accuracy"]["loihi2"]["test"]["acc"], abs=1e-9)
 
 
 def test_bad_inputs_of_the_loihi2_path(graded_file, pr_ckpt, toy_dir, tmp_path, capsys):
-    gpn = _save(tmp_path / "gpn.pt")
+    s2net = _save(tmp_path / "s2net.pt", neuron="s2net")
     cases = [
         (["fold", str(pr_ckpt), "--data", str(toy_dir), "--target", "loihi2", "-o", str(tmp_path / "x.pt")],
          "written as .npz", 2),
@@ -109,7 +109,39 @@ def test_bad_inputs_of_the_loihi2_path(graded_file, pr_ckpt, toy_dir, tmp_path, 
         assert message in err and "Traceback" not in err, (argv, err)
     assert not (tmp_path / "x.pt").exists() and not (tmp_path / "r.npz").exists()
     # a network that needs no graded spikes: said, and folded as for loihi1
-    assert main(["fold", str(gpn), "--data", str(toy_dir), "--target", "loihi2", "-o", str(tmp_path / "g.pt"),
+    assert main(["fold", str(s2net), "--data", str(toy_dir), "--target", "loihi2", "-o", str(tmp_path / "g.pt"),
                  "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "GPN's gates are folded as for loihi1" in out and "target loihi2: binary spikes" in out
+    assert "a s2net network needs no graded spikes between its layers: folded as for loihi1" in out
+    assert "target loihi2: binary spikes" in out
+
+
+@pytest.mark.lava
+@needs_lava
+def test_a_hardware_friendly_gpn_goes_to_loihi2_and_runs_bit_exact(toy_dir, tmp_path, capsys):
+    from spikedeploy.models.networks import NetworkConfig, build_network
+    from spikedeploy.training.checkpoint import save_checkpoint
+    from spikedeploy.training.config import TrainConfig
+
+    torch.manual_seed(0)
+    cfg = NetworkConfig(input_size=40, hidden=(16,), n_classes=4, neuron="gpn", readout="mean-linear",
+                        synapse_bias=True, gpn_gates="hard")
+    net = build_network(cfg)
+    with torch.no_grad():
+        net.layers[0].synapse.weight.mul_(4.0)
+    ckpt = save_checkpoint(tmp_path / "gpn-hw.pt", net.eval(), binning=BINNING,
+                           training=TrainConfig(seed=3, val_fraction=0.2), seed=3)
+    out = tmp_path / "gpn-l2.npz"
+    assert main(["fold", str(ckpt), "--data", str(toy_dir), "--target", "loihi2", "-o", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "binary spikes out, the state broadcast as graded payloads" in printed and "hard gates trained" in printed
+    graded, report = load_graded(out)
+    assert graded.hidden[0].kind == "gpn" and set(report["accuracy"]) == {"gpn", "hard_gates", "loihi2"}
+    assert report["accuracy"]["hard_gates"]["test"]["acc"] == report["accuracy"]["gpn"]["test"]["acc"]
+    assert main(["map", str(out)]) == 0
+    assert "graded 12-bit broadcast of its state" in capsys.readouterr().out
+    assert main(["lava-run", str(out), "--data", str(toy_dir), "--verify", "--replicas", "5", "--no-progress"]) == 0
+    ran = capsys.readouterr().out
+    assert "spikes out on" in ran and "bit-exact" in ran
+    acc = float(ran.split("accuracy (Lava fixed_pt): ")[1].split(" %")[0])
+    assert acc == pytest.approx(100 * report["accuracy"]["loihi2"]["test"]["acc"], abs=1e-9)

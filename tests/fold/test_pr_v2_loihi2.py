@@ -50,7 +50,7 @@ def test_the_integer_network_follows_the_hard_gate_network():
     graded, report = fold_pr_v2_loihi2(net, _frames(n=64, seed=3))
     assert report["graded"] and report["target"] == "loihi2"
     assert [l.bits for l in graded.hidden] == [6, 6]
-    payloads, volt, overflow = emulate_loihi2(graded, x.to(torch.uint8))
+    payloads, volt, overflow, _ = emulate_loihi2(graded, x.to(torch.uint8))
     assert sum(overflow.values()) == 0
     y_float = _run_hard(net, x) * float(net.layers[-1].neuron.params().scale)      # float levels of the last layer
     q = payloads["hidden1"].to(torch.float32)

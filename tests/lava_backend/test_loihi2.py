@@ -11,6 +11,8 @@ from spikedeploy.errors import VerificationError
 from spikedeploy.quant.emulator import _dense
 from spikedeploy.quant.loihi2_emulator import emulate_loihi2
 
+from ..quant.test_gpn_graded import frames as gpn_frames
+from ..quant.test_gpn_graded import small_gpn_net
 from ..quant.test_pr_graded import frames, small_graded_net
 
 lava = pytest.mark.skipif(importlib.util.find_spec("lava") is None, reason="lava-nc is not installed")
@@ -53,9 +55,24 @@ def test_the_pr_v2_network_of_loihi2_is_bit_exact_in_lava(replicas):
     x = frames(n=12, t=15)
     run = run_loihi2(net, x, replicas=replicas)
     verify_loihi2(run)                                   # every payload and readout voltage, step for step
-    payloads, volt, _ = emulate_loihi2(net, x)
+    payloads, volt, _, _ = emulate_loihi2(net, x)
     assert np.array_equal(run.readout(), volt.numpy())
     assert int((np.abs(run.payloads["h1"]) > 1).sum()) > 20     # multi-level payloads crossed the graded Dense
     run.payloads["h1"][0, 5, 0] += 1
     with pytest.raises(VerificationError, match="h1"):
         verify_loihi2(run)
+
+
+@pytest.mark.lava
+@lava
+@pytest.mark.parametrize("replicas", [1, 9])
+def test_the_hardware_friendly_gpn_of_loihi2_is_bit_exact_in_lava(replicas):
+    from spikedeploy.lava_backend.loihi2 import run_loihi2, verify_loihi2
+
+    net = small_gpn_net()
+    x = gpn_frames(n=9, t=14)
+    run = run_loihi2(net, x, replicas=replicas)
+    verify_loihi2(run)                         # every spike and readout voltage, step for step
+    spikes, volt, _, broadcast = emulate_loihi2(net, x)
+    assert np.array_equal(run.readout(), volt.numpy()) and int(spikes["g0"].sum()) > 10
+    assert int((broadcast["g0"].abs() > 1).sum()) > 20       # the gates read a graded state

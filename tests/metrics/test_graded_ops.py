@@ -26,7 +26,7 @@ def test_each_event_reaches_the_synapses_of_its_column():
     assert counts["h0"]["acs"] == nnz(h0.wf, 2) + nnz(h0.wc, 2) < 2 * 5
     assert counts["h0"]["graded"] == nnz(h0.uf, 3) + nnz(h0.uc, 3)
     assert counts["h1"] == {"acs": 0.0, "graded": nnz(h1.wf, 3) + nnz(h1.wc, 3), "neuron_updates": 4 * 4,
-                            "payloads": 1.0, "dense_macs": 2 * 4 * (5 + 4) * 4}
+                            "payloads": 1.0, "broadcast": 0.0, "dense_macs": 2 * 4 * (5 + 4) * 4}
     assert counts["readout"]["graded"] == nnz(net.readout.weight, 1) and counts["readout"]["neuron_updates"] == 12
     work = graded_workload(net, counts, steps=4)
     assert work.synops * 4 == pytest.approx(sum(c["acs"] + c["graded"] for c in counts.values()))

@@ -69,7 +69,7 @@ def frames(n=5, t=20, seed=1):
 def test_stream_windows_equal_independent_runs_without_a_gap():
     net = small_graded_net()
     x = frames()
-    payloads, volt, overflow = emulate_loihi2(net, x)
+    payloads, volt, overflow, _ = emulate_loihi2(net, x)
     assert overflow == {"h0": 0, "h1": 0, "readout": 0}
     assert all(int((p != 0).sum()) > 10 for p in payloads.values())        # the layers do emit
     stream, layout = pack_samples(x, 2, net.latency, 0)

@@ -28,9 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="folded checkpoint to write (default folded.pt); a Loihi 2 pr-v2 fold writes an integer "
                         "network file (default folded-loihi2.npz)")
     p.add_argument("--target", default="loihi1", choices=("loihi1", "loihi2"),
-                   help="loihi1 (default): binary spikes, gates folded into constants. loihi2: a pr-v2 network keeps "
-                        "its forget gates (computed by the neuron, hard sigmoid) and its graded multi-bit outputs; "
-                        "other networks need no graded spikes and fold as for loihi1")
+                   help="loihi1 (default): binary spikes, gates folded into constants. loihi2: the gates are "
+                        "computed by the neuron (hard sigmoid / tanh) with graded spikes: a pr-v2 network keeps its "
+                        "forget gates and graded multi-bit outputs, a GPN its four gates (its state broadcast as "
+                        "graded payloads); other networks need no graded spikes and fold as for loihi1")
     p.add_argument("--method", default="mean", choices=("mean", "lsq"),
                    help="GPN only: per-neuron gate statistic: mean gate value (default), or least-squares fit "
                         "of the update")
@@ -71,8 +72,10 @@ def _fold(args: argparse.Namespace) -> int:
                   log=print)
     graded = result.report.get("graded", False)
     print((format_graded_report if graded else format_report)(result.report))
-    print(f"target {args.target}: " + ("graded outputs (multi-bit payloads between layers), gates computed"
-                                       if graded else "binary spikes (outputs not graded)"))
+    print(f"target {args.target}: " + ("gates computed, graded spikes (" + (
+        "multi-bit payloads between layers" if result.report.get("kind") == "pr-v2" else
+        "binary spikes out, the state broadcast as graded payloads") + ")" if graded else
+        "binary spikes (outputs not graded)"))
     print(f"{'Loihi 2 network' if graded else 'folded checkpoint'}: {result.checkpoint}")
     if result.plot is not None:
         print(f"decay plot: {result.plot}")

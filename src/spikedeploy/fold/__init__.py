@@ -10,6 +10,10 @@ One module per source neuron, one registry line each (:data:`FOLDERS`):
 - :mod:`.lif`: what converted LIF / CUBA-LIF networks have and Loihi's neuron lacks (the reset
   by subtraction, a constant current through the current decay).
 
+For Loihi 2 (``fold --target loihi2``, :data:`LOIHI2_FOLDERS`) the gates are not folded away:
+:mod:`.pr_v2_loihi2` keeps pr-v2's forget gate and graded outputs, :mod:`.gpn_loihi2` a GPN's
+four gates; both give an integer network whose neurons are programs of their own.
+
 What they share is in :mod:`.common` (settings, decay clustering, calibration batches);
 :mod:`.distill` fine-tunes a folded network towards its source; :mod:`.report` prints and
 plots a fold report. Folding files (checkpoint + data folder -> checkpoint) is the fold
@@ -31,8 +35,10 @@ from .common import (DISTILL_LOSSES, FOLD_METHODS, DecayClusters, FoldConfig, ca
 from .distill import distill, logits_of
 from .gpn import (FOLDED_VTH, GateConstants, FoldedLayer, LayerGateStats, build_folded_network, fold_gpn, fold_layer,
                   folded_network_config, gate_statistics)
+from .gpn_loihi2 import fold_gpn_loihi2, hard_gate_gpn_logits
 from .lif import fold_lif, needs_fold
 from .pr_v2 import fold_pr_v2
+from .pr_v2_loihi2 import fold_pr_v2_loihi2, hard_gate_logits
 from .report import format_graded_report, format_report, plot_decays
 from .s2net import fold_s2net
 
@@ -44,6 +50,15 @@ FOLDERS: dict[str, Callable[..., tuple[SpikingNetwork, dict[str, Any]]]] = {
     "pr-v2": fold_pr_v2,
     "lif": fold_lif,
     "cuba-lif": fold_lif,
+}
+
+
+#: Loihi 2 folds by hidden neuron kind (``fold --target loihi2``): ``(fold(net, calib_x, batch_size=,
+#: progress=) -> (Loihi2Network, report), the float network with its Loihi 2 gates -> logits)``.
+#: Other kinds need no graded spikes: their Loihi 1 fold runs on Loihi 2 as it is.
+LOIHI2_FOLDERS: dict[str, tuple[Callable[..., Any], Callable[..., torch.Tensor]]] = {
+    "pr-v2": (fold_pr_v2_loihi2, hard_gate_logits),
+    "gpn": (fold_gpn_loihi2, hard_gate_gpn_logits),
 }
 
 
@@ -96,7 +111,8 @@ def load_foldable_checkpoint(path: str | Path) -> tuple[SpikingNetwork, dict[str
 __all__ = ["ALWAYS_FOLDED", "DISTILL_LOSSES", "DecayClusters", "FOLDED_VTH", "FOLDERS", "FOLD_METHODS",
            "FoldConfig", "FoldedLayer", "GateConstants", "LayerGateStats", "build_folded_network",
            "calibration_batches", "check_calibration", "cluster_decays", "distill", "fold_gpn", "fold_layer",
-           "fold_lif", "fold_needed", "fold_network", "fold_pr_v2", "fold_s2net", "folded_network_config",
+           "LOIHI2_FOLDERS", "fold_gpn_loihi2", "fold_lif", "fold_needed", "fold_network", "fold_pr_v2",
+           "fold_pr_v2_loihi2", "hard_gate_gpn_logits", "hard_gate_logits", "fold_s2net", "folded_network_config",
            "format_graded_report", "format_report", "gate_statistics", "load_foldable_checkpoint", "logits_of",
            "needs_fold",
            "plot_decays", "recluster_"]

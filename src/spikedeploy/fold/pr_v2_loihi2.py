@@ -40,19 +40,14 @@ import torch.nn.functional as F
 from ..hardware import FixedPointSpec, load_chip
 from ..models.networks import SpikingNetwork
 from ..models.neurons.pr_rnn import PRv2State, quantize
-from ..models.to_spec import readout_layer
-from ..quant import fixed_point as fx
-from ..quant.loihi_network import LoihiLayer, decay_groups
 from ..quant.loihi2_network import Loihi2Network
 from ..quant.pr_graded import GATE_ONE, PrGradedLayer
-from ..quant.ptq import _bias_exp_for, quantize_decays
 from .common import calibration_batches
+from .loihi2_common import HEADROOM, loihi2_readout, on_grid
 from .pr_v2 import _check_pr
 
 #: The hard sigmoid's slope: ``clip(a / HARD_SLOPE + 1/2, 0, 1)``.
 HARD_SLOPE = 6.0
-#: The part of a width the calibration maxima may use (25 % headroom).
-HEADROOM = 0.8
 
 
 def _run_hard(net: SpikingNetwork, x: torch.Tensor, stats: list[dict[str, float]] | None = None):
@@ -93,17 +88,6 @@ def hard_gate_logits(net: SpikingNetwork, x: torch.Tensor, batch_size: int = 128
     return torch.cat(out).cpu()
 
 
-def _on_grid(w: np.ndarray, fp: FixedPointSpec) -> tuple[np.ndarray, int]:
-    """``(W_int, exp)``: ``w`` (float, already in the target units) on Dense's 8-bit grid, its
-    largest magnitude at the grid's top."""
-    mode, lo, hi, step, top = fx.float_weight_grid(w, 8, fp)
-    big = float(np.abs(w).max()) if w.size else 0.0
-    exp = 0 if big == 0 else math.ceil(math.log2(big / top) - 1e-9)
-    exp = int(min(max(exp, fp.weight_exp_min), fp.weight_exp_max))
-    q = np.clip(np.round(w / 2.0 ** exp / step) * step, lo, hi)
-    return q.astype(np.int64), exp
-
-
 def _layer(name: str, layer: Any, in_unit: float, stats: dict[str, float], fp: FixedPointSpec
            ) -> tuple[PrGradedLayer, dict[str, Any]]:
     pop = layer.neuron
@@ -123,8 +107,8 @@ def _layer(name: str, layer: Any, in_unit: float, stats: dict[str, float], fp: F
     ints, exps = {}, {}
     for which, gain in (("f", g_f), ("c", g_c)):
         r = rows[which]
-        ints[f"w{which}"], exps[f"w{which}_exp"] = _on_grid(gain * bn_scale[r, None] * w[r] / in_unit, fp)
-        ints[f"u{which}"], exps[f"u{which}_exp"] = _on_grid(gain * u[r] / scale, fp)
+        ints[f"w{which}"], exps[f"w{which}_exp"] = on_grid(gain * bn_scale[r, None] * w[r] / in_unit, fp)
+        ints[f"u{which}"], exps[f"u{which}_exp"] = on_grid(gain * u[r] / scale, fp)
         ints[f"b{which}"] = np.round(gain * (bn_scale[r] * syn_b[r] + bn_shift[r])).astype(np.int64)
     out = PrGradedLayer(name, **ints, **exps, level_exp=level_exp, bits=bits, threshold=int(p["q_threshold"]))
     report = {"name": name, "size": c, "kind": "pr-v2 (Loihi 2: gates computed, graded outputs)",
@@ -133,30 +117,6 @@ def _layer(name: str, layer: Any, in_unit: float, stats: dict[str, float], fp: F
               "calibration_max": {"forget_preactivation": stats["f"], "candidate_preactivation": stats["c"]},
               "forget_preactivation_in_q12_max": stats["f"] * g_f}
     return out, report
-
-
-def _readout(net: SpikingNetwork, y_unit: float, calib: list[torch.Tensor], fp: FixedPointSpec
-             ) -> tuple[LoihiLayer, dict[str, Any]]:
-    """The readout on the last layer's payloads: one gain for its synaptic input and voltage."""
-    spec, mode = readout_layer(net.readout)
-    w = spec.weight.astype(np.float64) / y_unit
-    a_max = v_max = 0.0
-    for h in calib:                                            # the last layer's outputs Y [B, T, C]
-        a_max = max(a_max, float((h.double() @ torch.as_tensor(spec.weight.T, dtype=torch.float64)).abs().max()))
-        v_max = max(v_max, float(net.readout.trace(h).abs().max()))
-    shift = 1 << fp.activation_shift
-    act_max, v_lim = 2.0 ** (fp.activation_bits - 1) - 1, 2.0 ** (fp.state_bits - 1) - 1
-    gain = HEADROOM * min(act_max / max(a_max, 1e-12), v_lim / shift / max(v_max, 1e-12))
-    w_int, exp = _on_grid(w * gain, fp)
-    v_scale = gain * shift
-    bias = spec.bias.astype(np.float64)
-    bias_exp = _bias_exp_for(bias, v_scale, fp)
-    bias_mant = np.clip(np.round(bias * v_scale / 2.0 ** bias_exp), fp.bias_mant_min, fp.bias_mant_max)
-    du, dv = quantize_decays(spec.du, spec.dv, fp)
-    layer = LoihiLayer("readout", weight=w_int, weight_exp=exp, du=du, dv=dv, vth=None,
-                       bias_mant=bias_mant.astype(np.int64), bias_exp=bias_exp, spiking=False)
-    return layer, {"mode": mode, "scale": v_scale, "weight_exp": exp,
-                   "decay_groups": len(decay_groups(layer.du, layer.dv, layer.vth))}
 
 
 @torch.no_grad()
@@ -178,7 +138,7 @@ def fold_pr_v2_loihi2(net: SpikingNetwork, calib_x: torch.Tensor, *, batch_size:
         layers.append(out)
         reports.append(rep)
         in_unit = rep["scale"]
-    readout, r_rep = _readout(net, in_unit, last, fp)
+    readout, r_rep = loihi2_readout(net, in_unit, last, fp)
     notes = ["pr-v2 on Loihi 2: forget gates computed by the neuron (sigmoid -> hard sigmoid a / 6 + 1/2), candidate "
              "ReLU kept, outputs graded spikes of the layer's quantiser (no binarisation), batch norm folded into "
              "the weights and biases; 8-bit weights, 12-bit gate"]

@@ -95,12 +95,17 @@ def format_graded_report(report: Mapping[str, Any]) -> str:
     lines = list(report.get("notes", []))
     for rep in report["layers"]:
         e = rep["exponents"]
-        lines.append(f"{rep['name']} ({rep['size']} pr-v2 neurons): graded {rep['payload_bits']}-bit outputs, one "
-                     f"level = 2^{rep['level_exp']} V units; weight exponents forget {e['wf_exp']}/{e['uf_exp']}, "
-                     f"candidate {e['wc_exp']}/{e['uc_exp']}")
+        if report.get("kind") == "gpn":
+            lines.append(f"{rep['name']} ({rep['size']} GPN neurons, {rep['gates']} gates trained): binary spikes out, "
+                         f"graded {rep['v_bits']}-bit broadcast of v (1.0 = 2^{rep['v_exp']}, {rep['v_shift']} low "
+                         f"bits dropped), {rep['gate_frac']}-bit gates; weight exponents {e}")
+        else:
+            lines.append(f"{rep['name']} ({rep['size']} pr-v2 neurons): graded {rep['payload_bits']}-bit outputs, one "
+                         f"level = 2^{rep['level_exp']} V units; weight exponents forget {e['wf_exp']}/{e['uf_exp']}, "
+                         f"candidate {e['wc_exp']}/{e['uc_exp']}")
     r = report["readout"]
     lines.append(f"readout ({r['mode']}): weight_exp {r['weight_exp']}, {r['decay_groups']} decay group(s)")
-    for stage, what in (("pr-v2", "source"), ("hard_gates", "float, hard-sigmoid gates"),
+    for stage, what in ((report.get("kind", "pr-v2"), "source"), ("hard_gates", "float, hard gates"),
                         ("loihi2", "Loihi 2 integers (emulator)")):
         a = report.get("accuracy", {}).get(stage)
         if a is not None:

@@ -1,13 +1,15 @@
-"""Run a :class:`~spikedeploy.quant.pr_graded.Loihi2Network` in Lava (``fixed_pt``), and check it.
+"""Run a :class:`~spikedeploy.quant.loihi2_network.Loihi2Network` in Lava (``fixed_pt``), and check it.
 
-Per pr-v2 layer: one :class:`~.procs.pr_graded.PrGradedNeuron` process and four Lava
-``Dense`` processes (forget and candidate rows, feed-forward from the previous layer's
-graded payloads - ``num_message_bits`` = its payload width - or the input's binary spikes,
-and recurrent from the layer's own payloads). The readout is Lava's ``LIFReset`` fed by a
-graded ``Dense``. ``replicas`` copies run side by side (block-diagonal matrices), each
-playing its own stream of samples back to back with no gap (the neuron drops its
-recurrent input at a reset: :mod:`spikedeploy.quant.pr_graded`). Payloads and the
-readout's voltage are recorded; :func:`verify_loihi2` replays the stream in the
+Per hidden layer: one neuron process of its kind (:mod:`.procs.loihi2_neurons`) and one Lava
+``Dense`` per connection the layer lists (``layer.connections()``: a pr-v2 layer's forget and
+candidate rows, a GPN layer's current and four gates' rows), feed-forward from the previous
+layer's outputs (graded payloads with ``num_message_bits`` = their width, or binary spikes)
+and recurrent from the neuron's ``p_out`` (a pr-v2 layer's payloads, a GPN layer's graded
+state). The readout is Lava's ``LIFReset`` (one per decay group) fed by a Dense.
+``replicas`` copies run side by side (block-diagonal matrices), each playing its own stream
+of samples back to back with no gap (the neurons drop their recurrent input at a reset:
+:mod:`spikedeploy.quant.pr_graded`). Every layer's outputs and the readout's voltage are
+recorded; :func:`verify_loihi2` replays the stream in the
 emulator and raises VerificationError at the first difference. Ctrl-C and SIGTERM stop
 every Lava process (:func:`spikedeploy.processes.interruptible`), as for the LIF networks.
 Lava is imported only inside the functions (the package imports without it).
@@ -29,7 +31,6 @@ from ..processes import interruptible
 from ..quant import fixed_point as fx
 from ..quant.emulator import StreamLayout, pack_samples, verify_identical
 from ..quant.loihi2_network import Loihi2Network
-from ..quant.pr_graded import MATRICES
 from ..quant.loihi2_emulator import emulate_loihi2_stream
 from . import require_lava
 from .build import DENSE_MAX_REPLICAS
@@ -94,24 +95,23 @@ def _build(net: Loihi2Network, stream: np.ndarray, layout: StreamLayout, workdir
     from lava.proc.io.source import RingBuffer  # lazy: Lava is imported only in the Lava backend's functions
     from lava.proc.lif.process import LIFReset
 
-    from .procs import pr_graded as procs, recorders  # lazy: Lava processes
+    from .procs import loihi2_neurons, recorders  # lazy: Lava processes
 
     B, S = stream.shape[0], layout.total_steps
     source = RingBuffer(data=stream.transpose(0, 2, 1).reshape(B * net.input_size, S).astype(np.int32))
     graph = _Graph(layout=layout, replicas=B, source=source, processes=[source])
     prev, files = source.s_out, []
     for depth, l in enumerate(net.hidden, start=1):
-        tile = lambda a: np.tile(np.asarray(a, dtype=np.int64), B)  # noqa: E731
-        neuron = procs.PrGradedNeuron(shape=(B * l.n_out,), bf=tile(l.bf), bc=tile(l.bc), level_exp=l.level_exp,
-                                q_max=l.q_max, threshold=l.threshold, state_bits=net.spec.state_bits,
-                                reset_interval=layout.reset_interval, reset_offset=layout.reset_offset(depth))
+        params = {k: np.tile(v, B) if isinstance(v, np.ndarray) else v for k, v in l.neuron_params().items()}
+        neuron = loihi2_neurons.NEURONS[l.kind](
+            shape=(B * l.n_out,), params=params, state_bits=net.spec.state_bits,
+            reset_interval=layout.reset_interval, reset_offset=layout.reset_offset(depth))
         graph.processes.append(neuron)
-        ports = {("f", False): neuron.a_f, ("c", False): neuron.a_c, ("f", True): neuron.r_f, ("c", True): neuron.r_c}
-        for key, exp, which, rec in MATRICES:
-            conn = _dense(graph, getattr(l, key), getattr(l, exp), l.bits if rec else net.message_bits(depth - 1))
-            (neuron.s_out if rec else prev).connect(conn.s_in)
-            conn.a_out.connect(ports[(which, rec)])
-        path = workdir / f"payloads_{depth}.npy"
+        for target, weight, exp, rec in l.connections():
+            conn = _dense(graph, weight, exp, l.rec_bits if rec else net.message_bits(depth - 1))
+            (neuron.p_out if rec else prev).connect(conn.s_in)
+            conn.a_out.connect(getattr(neuron, f"{'r' if rec else 'a'}_{target}"))
+        path = workdir / f"outputs_{depth}.npy"
         recorder = recorders.SpikeRecorder(shape=(B * l.n_out,), num_steps=S, path=str(path))
         neuron.s_out.connect(recorder.a_in)
         graph.processes.append(recorder)
@@ -119,7 +119,7 @@ def _build(net: Loihi2Network, stream: np.ndarray, layout: StreamLayout, workdir
         prev = neuron.s_out
     r, vfiles = net.readout, []
     for g in r.decay_groups():                      # one LIF process per (du, dv, vth), as Lava holds them
-        conn = _dense(graph, r.weight[g.neurons], r.weight_exp, net.hidden[-1].bits)
+        conn = _dense(graph, r.weight[g.neurons], r.weight_exp, net.hidden[-1].out_bits)
         lif = LIFReset(shape=(B * g.size,), du=g.du, dv=g.dv, vth=g.vth,
                        bias_mant=np.tile(r.bias_mant[g.neurons], B).astype(np.int32), bias_exp=int(r.bias_exp),
                        reset_interval=layout.reset_interval, reset_offset=layout.reset_offset(layout.depth))

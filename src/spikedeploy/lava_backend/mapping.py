@@ -59,7 +59,6 @@ from ..nir_io.load import read_loihi_network
 from ..quant.loihi_network import LoihiNetwork
 from ..quant.graded_file import is_graded_file, load_graded
 from ..quant.loihi2_network import Loihi2Network
-from ..quant.pr_graded import PrGradedLayer
 from .convert import check_stored_network, convert_graph
 
 #: Per-core limits the mapper checks (``[limits]`` keys of the chip profile).
@@ -112,12 +111,15 @@ class LayerConnectivity:
         return int(self.mask.sum()) + (0 if self.rec_mask is None else int(self.rec_mask.sum()))
 
 
-def _graded_layer(l: PrGradedLayer) -> LayerConnectivity:
-    """A Loihi 2 pr-v2 layer: two synapse sets (forget and candidate rows) per axon, graded outputs."""
-    masks = [getattr(l, k) != 0 for k in ("wf", "wc", "uf", "uc")]
-    counts = sum(m.sum(axis=1) for m in masks)
-    return LayerConnectivity(l.name, masks[0] | masks[1], masks[2] | masks[3], int(l.num_weight_bits), sets=2,
-                             counts=counts, payload_bits=l.bits)
+def _graded_layer(l: Any) -> LayerConnectivity:
+    """A Loihi 2 layer whose neurons are programs: a synapse set per target (pr-v2: forget and
+    candidate rows; GPN: the current and four gates) per axon, its payload widths."""
+    conns = l.connections()
+    ff = [w != 0 for _, w, _, rec in conns if not rec]
+    back = [w != 0 for _, w, _, rec in conns if rec]
+    counts = sum(m.sum(axis=1) for m in ff + back)
+    return LayerConnectivity(l.name, np.logical_or.reduce(ff), np.logical_or.reduce(back), int(l.num_weight_bits),
+                             sets=len(ff), counts=counts, payload_bits=max(l.out_bits, l.rec_bits))
 
 
 def connectivity(network: Any) -> list[LayerConnectivity]:
@@ -473,15 +475,17 @@ class NirMapping:
 
 
 def map_graded_file(path: Any, chip: str | ChipProfile = "loihi2") -> NirMapping:
-    """Map a Loihi 2 network file (``fold --target loihi2``) onto ``chip``: its integers, each pr-v2
-    layer's graded payload width checked against the chip's ``graded_spike_bits`` (MappingError
-    naming the layer and the width)."""
+    """Map a Loihi 2 network file (``fold --target loihi2``) onto ``chip``: its integers, each layer's
+    graded payload widths checked against the chip's ``graded_spike_bits`` (MappingError naming the
+    layer and the width)."""
     net, _ = load_graded(path)
     profile = load_chip(chip) if isinstance(chip, str) else chip
     cap = profile.limit("graded_spike_bits") or 0
-    notes = tuple(f"{l.name}: graded {l.bits}-bit payloads ({profile.name} carries "
-                  f"{f'up to {cap} bits' if cap else 'binary spikes only'}); two synapse sets per axon (forget and "
-                  "candidate rows)" for l in net.hidden)
+    carries = f"{profile.name} carries {f'up to {cap} bits' if cap else 'binary spikes only'}"
+    notes = tuple(f"{l.name}: graded {l.bits}-bit payloads out ({carries}); two synapse sets per axon (forget and "
+                  "candidate rows)" if l.kind == "pr-v2" else
+                  f"{l.name}: binary spikes out, graded {l.v_bits}-bit broadcast of its state to its own gates "
+                  f"({carries}); five synapse sets per input axon (current and four gates)" for l in net.hidden)
     return NirMapping(map_network(net, profile), "Loihi 2 network file (integers, graded payloads)", notes)
 
 

@@ -10,15 +10,16 @@ step, all integers (``>>`` arithmetic, floor; ``scale(y, e) = y << e`` or ``y >>
 
     x    = scale(W_in s, e_in) + c_x                                  V units (1.0 = 2^P)
     a_g  = scale(M_g s, e_g) + scale(U_g p_prev, u_g) + b_g           g = forget, input, bypass, threshold
-    f, i, th = clip(a_g + 2048, 0, 4096)                              Q12: hard sigmoid a / 4 + 1/2
-    b    = clip(a_b, -1024, 1024)                                     Q10: hard tanh clip(a, -1, 1)
-    h    = clip24((f v + i x) >> 12)
-    s    = h >= scale(th, P - 12)
-    v    = clip24((0 if s else h) + scale(b, P - 10))                 reset to 0 (v_reset at evaluation)
+    f, i, th = clip(a_g + 2^(G-1), 0, 2^G)                            Q<G>: hard sigmoid a / 4 + 1/2
+    b    = clip(a_b, -2^(G-2), 2^(G-2))                               Q<G-2>: hard tanh clip(a, -1, 1)
+    h    = clip24((f v + i x) >> G)
+    s    = h >= scale(th, P - G)
+    v    = clip24((0 if s else h) + scale(b, P - G + 2))              reset to 0 (v_reset at evaluation)
     p    = clip(v >> k, +-(2^(v_bits - 1) - 1))                       the graded broadcast of v
 
-The four pre-activations' units are folded into their weights and biases (the 1/4 of the
-hard sigmoid too). ``p`` is ``v`` with ``k`` low bits dropped: the gates read a ``v_bits``-bit
+``G`` (``gate_frac``) is the gates' fraction bits; every pre-activation is in units of
+``2^-(G-2)`` of ``a`` (the 1/4 of the hard sigmoid folded into its weights and biases), so
+``G`` also sets how large a pre-activation fits the chip's activation bits. ``p`` is ``v`` with ``k`` low bits dropped: the gates read a ``v_bits``-bit
 copy of the state (the counts say how often the clip acts). The layer's output to the next
 layer is the binary spike ``s``. :func:`gpn_graded_step` is the one definition, called by the
 emulator and the Lava process model. At a reset step the neuron clears ``v`` and drops its
@@ -41,24 +42,23 @@ from .loihi_network import (_check_range, _check_weight_grid, _int_array, _int_s
 
 #: The gates, in the order of the gate arrays' first axis.
 GATES = ("forget", "input", "bypass", "threshold")
-#: Fixed-point fractions: the sigmoid-like gates in Q12, the bypass in Q10.
-Q_SIG, Q_BYPASS = 12, 10
 
 
 def gpn_graded_step(v, x, a, p: Any, state_bits: int = 24):
     """One step (module docstring) on numpy arrays or torch tensors (int64): ``v`` [.., C], the
     current ``x`` and the four pre-activations ``a`` [4, .., C] without biases in;
-    ``(v, s, payload)`` out. ``p`` holds ``c_x``, ``gate_b`` [4, C], ``v_exp``, ``v_shift``, ``v_bits``."""
+    ``(v, s, payload)`` out. ``p`` holds ``c_x``, ``gate_b`` [4, C], ``v_exp``, ``v_shift``, ``v_bits``,
+    ``gate_frac``."""
     xp = torch if isinstance(v, torch.Tensor) else np
     const = (lambda b: torch.tensor(np.asarray(b), device=v.device)) if xp is torch else np.asarray  # noqa: E731
-    gb = const(p.gate_b)
-    one = 1 << Q_SIG
+    gb, q = const(p.gate_b), p.gate_frac
+    one, b_one = 1 << q, 1 << (q - 2)
     f, i, th = (xp.clip(a[g] + gb[g] + one // 2, 0, one) for g in (0, 1, 3))
-    b = xp.clip(a[2] + gb[2], -(1 << Q_BYPASS), 1 << Q_BYPASS)
+    b = xp.clip(a[2] + gb[2], -b_one, b_one)
     x = x + const(p.c_x)
-    h = fx.clip_symmetric((f * v + i * x) >> Q_SIG, state_bits)
-    s = h >= fx.scale_pow2(th, p.v_exp - Q_SIG)
-    v = fx.clip_symmetric(xp.where(s, 0 * h, h) + fx.scale_pow2(b, p.v_exp - Q_BYPASS), state_bits)
+    h = fx.clip_symmetric((f * v + i * x) >> q, state_bits)
+    s = h >= fx.scale_pow2(th, p.v_exp - q)
+    v = fx.clip_symmetric(xp.where(s, 0 * h, h) + fx.scale_pow2(b, p.v_exp - q + 2), state_bits)
     top = (1 << (p.v_bits - 1)) - 1
     return v, s, xp.clip(v >> p.v_shift, -top, top)
 
@@ -82,13 +82,14 @@ class GpnGradedLayer:
     v_exp: int
     v_shift: int
     v_bits: int = 12
+    gate_frac: int = 12
     num_weight_bits: int = 8
 
     def __post_init__(self) -> None:
         name, put = self.name, lambda k, val: object.__setattr__(self, k, val)
         if not isinstance(name, str) or not name:
             raise ConfigError("layer name", f"must be a non-empty string, got {name!r}")
-        for key in ("w_in_exp", "v_exp", "v_shift", "v_bits", "num_weight_bits"):
+        for key in ("w_in_exp", "v_exp", "v_shift", "v_bits", "gate_frac", "num_weight_bits"):
             put(key, _int_scalar(name, key, getattr(self, key)))
         put("w_in", _int_array(name, "w_in", self.w_in, ndim=2))
         c, n_in = self.w_in.shape
@@ -120,7 +121,9 @@ class GpnGradedLayer:
         _check_range(name, "gate_b", self.gate_b, lo, hi, f"{spec.activation_bits}-bit pre-activations")
         _check_range(name, "v_bits", np.asarray(self.v_bits), 2, spec.state_bits, "payload widths",
                      remedy="payloads at most as wide as the neuron state")
-        _check_range(name, "v_exp", np.asarray(self.v_exp), 0, spec.state_bits - 2, "state fractions")
+        _check_range(name, "gate_frac", np.asarray(self.gate_frac), 4, 16, "gate fraction bits")
+        _check_range(name, "v_exp", np.asarray(self.v_exp), self.gate_frac - 2, spec.state_bits - 2,
+                     "state fractions (at least the bypass's)")
         _check_range(name, "v_shift", np.asarray(self.v_shift), 0, spec.state_bits, "shifts of the state")
 
     @property
@@ -144,6 +147,39 @@ class GpnGradedLayer:
     def rec_bits(self) -> int:
         """The graded broadcast of ``v`` to the layer's own gate connections."""
         return self.v_bits
+
+    def connections(self) -> list[tuple[str, np.ndarray, int, bool]]:
+        """``(target, weight, exponent, recurrent)`` per Dense: the current ``x`` and each gate's
+        spike and ``v``-broadcast rows."""
+        out = [("x", self.w_in, self.w_in_exp, False)]
+        out += [(g, self.gate_w[k], self.gate_w_exp[k], False) for k, g in enumerate(GATES)]
+        return out + [(g, self.gate_u[k], self.gate_u_exp[k], True) for k, g in enumerate(GATES)]
+
+    def biases(self) -> dict[str, np.ndarray]:
+        """The per-neuron constant the program adds to each target's input."""
+        return {"x": self.c_x, **{g: self.gate_b[k] for k, g in enumerate(GATES)}}
+
+    #: The neuron's inputs (each fed by Dense processes) and its state variables.
+    targets: ClassVar[tuple[str, ...]] = ("x", *GATES)
+    state_names: ClassVar[tuple[str, ...]] = ("v",)
+
+    def initial_state(self, zeros) -> tuple:
+        return (zeros(self.n_out),)
+
+    def neuron_params(self) -> dict[str, Any]:
+        """What the neuron program reads besides its inputs: per-neuron arrays and scalars."""
+        return {"c_x": self.c_x, "gate_b": self.gate_b, "v_exp": self.v_exp, "v_shift": self.v_shift,
+                "v_bits": self.v_bits, "gate_frac": self.gate_frac}
+
+    @staticmethod
+    def program(state: tuple, pre: Mapping[str, Any], p: Any, state_bits: int = 24) -> tuple[tuple, Any, Any]:
+        """``(state, spikes, v payload)``."""
+        xp = torch if isinstance(pre["x"], torch.Tensor) else np
+        v, s, payload = gpn_graded_step(state[0], pre["x"], xp.stack([pre[g] for g in GATES]), p, state_bits)
+        return (v,), s, payload
+
+    def step(self, state: tuple, pre: Mapping[str, Any], state_bits: int = 24) -> tuple[tuple, Any, Any]:
+        return self.program(state, pre, self, state_bits)
 
     def to_dict(self) -> dict[str, Any]:
         d = fields_to_dict(self)

@@ -1,18 +1,19 @@
-"""Bit-exact emulator of a :class:`~spikedeploy.quant.pr_graded.Loihi2Network`, on Lava's timing.
+"""Bit-exact emulator of a :class:`~spikedeploy.quant.loihi2_network.Loihi2Network`, on Lava's timing.
 
 One function runs streams (:func:`emulate_loihi2_stream`, as
 :func:`spikedeploy.lava_backend.loihi2.run_loihi2` plays them in Lava: each Dense one
 step late, each layer reset at the offset of its depth); :func:`emulate_loihi2` runs
 every sample alone as a stream of one sample and cuts out its aligned window. Since the
-neuron drops its recurrent input at a reset (:mod:`spikedeploy.quant.pr_graded`), the two
-agree for streams without gaps too (tested). The neuron's step is
-:func:`~spikedeploy.quant.pr_graded.pr_graded_step`, the one the Lava process model calls.
+neurons drop their recurrent input at a reset (:mod:`spikedeploy.quant.pr_graded`), the two
+agree for streams without gaps too (tested). Each layer's connections and step are its
+own (``layer.connections()``, ``layer.step``: :mod:`.pr_graded`, :mod:`.gpn_graded`), the
+ones the Lava process models call.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 import torch
@@ -21,20 +22,22 @@ from ..errors import ConfigError, ShapeMismatchError
 from .emulator import StreamLayout, _dense, lif_step, reduce_readout
 from . import fixed_point as fx
 from .loihi2_network import Loihi2Network
-from .pr_graded import MATRICES, pr_graded_step
 
 
 @dataclass(frozen=True)
 class GradedRun:
-    """Traces on Lava's step grid, ``[B, S, n]``: every pr-v2 layer's payloads (int8) and the
-    readout's voltage (int64); ``overflow[layer]``: pre-activations outside the chip's
-    activation bits (Lava's simulation keeps them, the chip would not; zero when well quantised)."""
+    """Traces on Lava's step grid, ``[B, S, n]``: every hidden layer's outputs (``payloads``, int8:
+    a pr-v2 layer's graded payloads, a GPN layer's spikes), a GPN layer's graded broadcast of
+    its state (``broadcast``, int16) and the readout's voltage (int64); ``overflow[layer]``:
+    pre-activations outside the chip's activation bits (Lava's simulation keeps them, the chip
+    would not; zero when well quantised)."""
 
     layout: StreamLayout
     layer_names: tuple[str, ...]
     payloads: Mapping[str, torch.Tensor]
     readout_voltage: torch.Tensor
     overflow: Mapping[str, int]
+    broadcast: Mapping[str, torch.Tensor] = field(default_factory=dict)
 
     def window(self, trace: torch.Tensor, depth: int) -> torch.Tensor:
         """Aligned per-sample windows ``[B * N, T, n]`` of a layer's trace (sample order b * N + i)."""
@@ -62,9 +65,33 @@ def _check_input(net: Loihi2Network, x) -> torch.Tensor:
     return x.to(torch.int64)
 
 
+class _Hidden:
+    """One hidden layer in the emulator: its connections as exact matmul parts, its state."""
+
+    def __init__(self, layer: Any, zeros, dev):
+        self.layer = layer
+        self.conns = [(target, _parts(w, dev), exp, rec) for target, w, exp, rec in layer.connections()]
+        self.biases = {t: torch.tensor(np.asarray(b, dtype=np.int64), device=dev) for t, b in layer.biases().items()}
+        self.zeros = zeros
+        self.state = layer.initial_state(zeros)
+
+    def inputs(self, src: torch.Tensor | None, own: torch.Tensor | None, reset: bool) -> dict[str, torch.Tensor]:
+        """Each target's summed Dense outputs: the source's and the layer's own values of the step before
+        (None at the stream's first step); the recurrent ones dropped at a reset."""
+        pre = {t: self.zeros(self.layer.n_out) for t in self.biases}
+        for target, parts, exp, rec in self.conns:
+            prev = own if rec else src
+            if prev is not None and not (rec and reset):
+                pre[target] = pre[target] + _dense(prev, parts, exp)
+        return pre
+
+    def overflow(self, pre: Mapping[str, torch.Tensor], lo: int, hi: int) -> int:
+        return sum(int(((pre[t] + b < lo) | (pre[t] + b > hi)).sum()) for t, b in self.biases.items())
+
+
 @torch.no_grad()
 def emulate_loihi2_stream(net: Loihi2Network, stream, layout: StreamLayout, *,
-                             device: str | torch.device | None = None) -> GradedRun:
+                          device: str | torch.device | None = None) -> GradedRun:
     """Run ``stream`` ([B, S, in], 0/1) through ``net`` exactly as Lava runs it (module docstring)."""
     x = _check_input(net, stream)
     if device is not None:
@@ -75,33 +102,27 @@ def emulate_loihi2_stream(net: Loihi2Network, stream, layout: StreamLayout, *,
     spec, dev = net.spec, x.device
     B, S, _ = x.shape
     lo, hi = fx.int_range(spec.activation_bits)
-    mats = [{key: _parts(getattr(l, key), dev) for key, _, _, _ in MATRICES} for l in net.hidden]
+    zeros = lambda n: torch.zeros((B, n), dtype=torch.int64, device=dev)  # noqa: E731
+    hidden = [_Hidden(l, zeros, dev) for l in net.hidden]
+    out = [torch.zeros((B, S, l.n_out), dtype=torch.int64, device=dev) for l in net.hidden]
+    back = [torch.zeros((B, S, l.n_out), dtype=torch.int64, device=dev) for l in net.hidden]
     r = net.readout
     i64 = lambda a: torch.tensor(np.asarray(a, dtype=np.int64), device=dev)  # noqa: E731
     r_parts, r_bias = _parts(r.weight, dev), fx.effective_bias(i64(r.bias_mant), r.bias_exp)
     r_du, r_dv, r_vth = i64(r.du), i64(r.dv), fx.effective_threshold(i64(r.vth), spec)
-    zeros = lambda n: torch.zeros((B, n), dtype=torch.int64, device=dev)  # noqa: E731
-    state = [(zeros(l.n_out), zeros(l.n_out)) for l in net.hidden]
-    out = [torch.zeros((B, S, l.n_out), dtype=torch.int64, device=dev) for l in net.hidden]
     ru, rv = zeros(r.n_out), zeros(r.n_out)
     v_rec = torch.zeros((B, S, r.n_out), dtype=torch.int64, device=dev)
     overflow = {name: 0 for name in net.layer_names}
     for step in range(S):
-        for k, l in enumerate(net.hidden):
-            src = x if k == 0 else out[k - 1]
-            pre = {"f": zeros(l.n_out), "c": zeros(l.n_out)}
-            for key, exp, which, rec in MATRICES:
-                if step > 0 and not (rec and layout.resets_at(step, k + 1)):
-                    pre[which] = pre[which] + _dense((out[k] if rec else src)[:, step - 1], mats[k][key],
-                                                     getattr(l, exp))
-            i, v = state[k]
-            if layout.resets_at(step, k + 1):
-                i, v = zeros(l.n_out), zeros(l.n_out)
-            overflow[l.name] += sum(int(((p + b < lo) | (p + b > hi)).sum()) for p, b in
-                                    ((pre["f"], i64(l.bf)), (pre["c"], i64(l.bc))))
-            i, v, q = pr_graded_step(i, v, pre["f"], pre["c"], l, spec.state_bits)
-            state[k] = (i, v)
-            out[k][:, step] = q
+        for k, h in enumerate(hidden):
+            reset = layout.resets_at(step, k + 1)
+            src = None if step == 0 else (x if k == 0 else out[k - 1])[:, step - 1]
+            pre = h.inputs(src, None if step == 0 else back[k][:, step - 1], reset)
+            if reset:
+                h.state = h.layer.initial_state(zeros)
+            overflow[h.layer.name] += h.overflow(pre, lo, hi)
+            h.state, o, b = h.layer.step(h.state, pre, spec.state_bits)
+            out[k][:, step], back[k][:, step] = o, b
         a_in = _dense(out[-1][:, step - 1], r_parts, r.weight_exp) if step > 0 else zeros(r.n_out)
         if layout.resets_at(step, net.latency):
             ru, rv = zeros(r.n_out), zeros(r.n_out)
@@ -109,19 +130,30 @@ def emulate_loihi2_stream(net: Loihi2Network, stream, layout: StreamLayout, *,
         ru, rv, _ = lif_step(ru, rv, a_in, r_du, r_dv, r_vth, r_bias, spec)
         v_rec[:, step] = rv
     payloads = {l.name: o.to(torch.int8) for l, o in zip(net.hidden, out)}
-    return GradedRun(layout, net.layer_names, payloads, v_rec, overflow)
+    broadcast = {l.name: b.to(torch.int16) for l, b in zip(net.hidden, back) if l.kind == "gpn"}
+    return GradedRun(layout, net.layer_names, payloads, v_rec, overflow, broadcast)
 
 
-def emulate_loihi2(net: Loihi2Network, x, *, device: str | torch.device | None = None
-                      ) -> tuple[dict[str, torch.Tensor], torch.Tensor, dict[str, int]]:
-    """Every sample of ``x`` ([B, T, in], 0/1) alone from zero state: ``(payloads per layer
-    [B, T, n] int8, readout voltage [B, T, n_out], overflow counts)``, step t the response to
-    input step t."""
+class Loihi2Trace(NamedTuple):
+    """Aligned per-sample traces ``[B, T, n]``: each hidden layer's outputs, the readout's voltage,
+    the overflow counts, and each GPN layer's graded broadcast of its state."""
+
+    payloads: dict[str, torch.Tensor]
+    voltage: torch.Tensor
+    overflow: dict[str, int]
+    broadcast: dict[str, torch.Tensor]
+
+
+def emulate_loihi2(net: Loihi2Network, x, *, device: str | torch.device | None = None) -> Loihi2Trace:
+    """Every sample of ``x`` ([B, T, in], 0/1) alone from zero state, step t the response to input
+    step t (:class:`Loihi2Trace`)."""
     x = _check_input(net, x)
     layout = StreamLayout(sample_steps=int(x.shape[1]), n_samples=1, depth=net.latency)
     run = emulate_loihi2_stream(net, layout.pack(x[:, None]), layout, device=device)
     payloads, voltage = run.per_sample()
-    return payloads, voltage, dict(run.overflow)
+    depth = {name: d for d, name in enumerate(net.layer_names, start=1)}
+    broadcast = {name: run.window(b, depth[name]) for name, b in run.broadcast.items()}
+    return Loihi2Trace(payloads, voltage, dict(run.overflow), broadcast)
 
 
 def graded_logits(net: Loihi2Network, readout_voltage: torch.Tensor) -> torch.Tensor:
@@ -141,7 +173,7 @@ def graded_accuracy(net: Loihi2Network, x, y, *, batch_size: int = 128) -> dict[
     overflow = {name: 0 for name in net.layer_names}
     for b0 in range(0, n, batch_size):
         xb = (x[b0:b0 + batch_size] > 0).to(torch.int64)
-        pay, volt, ovf = emulate_loihi2(net, xb)
+        pay, volt, ovf, _ = emulate_loihi2(net, xb)
         correct += int((graded_logits(net, volt).argmax(1) == y[b0:b0 + batch_size]).sum())
         for name, p in pay.items():
             rates[name] += float((p != 0).float().mean()) * xb.shape[0]

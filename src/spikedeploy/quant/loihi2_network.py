@@ -100,7 +100,8 @@ class Loihi2Network(LayerStack):
                              f"level 2^{l.level_exp}, exps f {l.wf_exp}/{l.uf_exp} c {l.wc_exp}/{l.uc_exp}")
             else:
                 lines.append(f"  {l.name}: {l.n_in} -> {l.n_out} GPN (gates computed), binary spikes out, graded "
-                             f"{l.v_bits}-bit broadcast of v (1.0 = 2^{l.v_exp}, {l.v_shift} low bits dropped)")
+                             f"{l.v_bits}-bit broadcast of v (1.0 = 2^{l.v_exp}, {l.v_shift} low bits dropped), "
+                             f"{l.gate_frac}-bit gates")
         r = self.readout
         lines.append(f"  {r.name}: {r.n_in} -> {r.n_out} readout (non-spiking LIF), weight_exp {r.weight_exp}")
         return "\n".join(lines)

@@ -155,6 +155,35 @@ class PrGradedLayer:
         """The payload width of what the layer's recurrent connections carry (its own outputs)."""
         return self.bits
 
+    def connections(self) -> list[tuple[str, np.ndarray, int, bool]]:
+        """``(target, weight, exponent, recurrent)`` per Dense: what the emulator and Lava wire up."""
+        return [(which, getattr(self, key), getattr(self, exp), rec) for key, exp, which, rec in MATRICES]
+
+    def biases(self) -> dict[str, np.ndarray]:
+        """The per-neuron constant the program adds to each target's input."""
+        return {"f": self.bf, "c": self.bc}
+
+    #: The neuron's inputs (each fed by feed-forward and recurrent Dense) and its state variables.
+    targets: ClassVar[tuple[str, ...]] = ("f", "c")
+    state_names: ClassVar[tuple[str, ...]] = ("i", "v")
+
+    def initial_state(self, zeros) -> tuple:
+        return zeros(self.n_out), zeros(self.n_out)
+
+    def neuron_params(self) -> dict[str, Any]:
+        """What the neuron program reads besides its inputs: per-neuron arrays and scalars."""
+        return {"bf": self.bf, "bc": self.bc, "level_exp": self.level_exp, "q_max": self.q_max,
+                "threshold": self.threshold}
+
+    @staticmethod
+    def program(state: tuple, pre: Mapping[str, Any], p: Any, state_bits: int = 24) -> tuple[tuple, Any, Any]:
+        """``(state, output, recurrent output)``: the graded payload both times."""
+        i, v, q = pr_graded_step(*state, pre["f"], pre["c"], p, state_bits)
+        return (i, v), q, q
+
+    def step(self, state: tuple, pre: Mapping[str, Any], state_bits: int = 24) -> tuple[tuple, Any, Any]:
+        return self.program(state, pre, self, state_bits)
+
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, **fields_to_dict(self)}
 

@@ -10,13 +10,14 @@ the accuracy of the source network (under its kind, e.g. ``"gpn"``), the folded 
 the fine-tuned network on the validation split and the test file.
 
 ``target``: the chip the fold is for. ``"loihi1"`` (the default) is the fold above: binary
-spikes, gates made constants. ``"loihi2"`` keeps what Loihi 2 can run: a pr-v2 network
-keeps its forget gates (computed by the neuron) and its graded outputs
-(:mod:`spikedeploy.fold.pr_v2_loihi2`), and is written as a Loihi 2 integer network file
+spikes, gates made constants. ``"loihi2"`` keeps what Loihi 2 can run
+(:data:`spikedeploy.fold.LOIHI2_FOLDERS`): a pr-v2 network keeps its forget gates (computed
+by the neuron) and its graded outputs, a GPN its four gates (computed from a graded
+broadcast of its state); either is written as a Loihi 2 integer network file
 (:mod:`spikedeploy.quant.graded_file`, ``.npz``) with the accuracy of the source, of the
-float network with hard-sigmoid gates and of the integers (emulator). Other networks need
-no graded spikes: they are folded as for Loihi 1 (binary spikes run on Loihi 2 as they
-are), and the report says so.
+float network with hard (piecewise-linear) gates and of the integers (emulator). Other
+networks need no graded spikes: they are folded as for Loihi 1 (binary spikes run on
+Loihi 2 as they are), and the report says so.
 """
 
 from __future__ import annotations
@@ -32,10 +33,9 @@ import torch
 from ..atomic import check_outputs
 from ..data.shd import BinningConfig
 from ..errors import ConfigError, DataFormatError
-from ..fold import (FoldConfig, cluster_decays, distill, fold_network, format_graded_report, format_report,
-                    load_foldable_checkpoint, logits_of, plot_decays)
+from ..fold import (LOIHI2_FOLDERS, FoldConfig, cluster_decays, distill, fold_network, format_graded_report,
+                    format_report, load_foldable_checkpoint, logits_of, plot_decays)
 from ..models.networks import SpikingNetwork
-from ..fold.pr_v2_loihi2 import fold_pr_v2_loihi2, hard_gate_logits
 from ..paths import default_data_dir
 from ..quant.graded_file import is_graded_file, save_graded
 from ..quant.loihi2_emulator import graded_accuracy
@@ -117,7 +117,7 @@ def fold(options: FoldOptions, log: Callable[[str], None] | None = None) -> Fold
     with checkpoint_of(checkpoint, options.foreign) as path:
         source, meta = load_foldable_checkpoint(path)
     kind = source.config.neuron
-    graded = options.target == "loihi2" and kind == "pr-v2"
+    graded = options.target == "loihi2" and kind in LOIHI2_FOLDERS
     if options.out is None:
         options = dataclasses.replace(options, out=Path("folded-loihi2.npz" if graded else "folded.pt"))
         check_outputs({"folded checkpoint (-o)": options.out}, inputs)
@@ -154,45 +154,42 @@ def fold(options: FoldOptions, log: Callable[[str], None] | None = None) -> Fold
 
 
 def _target_note(target: str, kind: str) -> str | None:
-    """What a ``--target loihi2`` fold of a network other than pr-v2 does (None for loihi1)."""
+    """What a ``--target loihi2`` fold of a network without a Loihi 2 fold does (None for loihi1)."""
     if target != "loihi2":
         return None
-    if kind == "gpn":
-        return ("--target loihi2: a GPN's gates are folded as for loihi1 (constants per neuron, binary spikes, which "
-                "Loihi 2 runs as they are); deploying the gates themselves is not built yet")
     return (f"--target loihi2: a {kind} network needs no graded spikes between its layers: folded as for loihi1 "
             "(binary spikes run on Loihi 2 as they are)")
 
 
 def _check_graded_options(options: FoldOptions) -> None:
-    """A Loihi 2 pr-v2 fold writes a .npz integer network and has nothing to fine-tune."""
+    """A Loihi 2 fold writes a .npz integer network and has nothing to fine-tune."""
     out = Path(options.out)
     if out.suffix != ".npz":
-        raise ConfigError("-o/--out", f"{out}: a Loihi 2 pr-v2 fold is an integer network file, written as .npz",
+        raise ConfigError("-o/--out", f"{out}: a Loihi 2 fold is an integer network file, written as .npz",
                           remedy=f"pass -o {out.with_suffix('.npz').name}")
     if options.config.finetune_epochs:
         raise ConfigError("--finetune-epochs", "distillation fine-tunes a Loihi 1 fold's LIF network; a Loihi 2 "
-                          "pr-v2 fold keeps the source's own weights", remedy="leave --finetune-epochs at 0")
+                          "fold keeps the source's own weights", remedy="leave --finetune-epochs at 0")
 
 
 def _fold_graded(options: FoldOptions, source: SpikingNetwork, splits: tuple[TensorData, ...], calib: torch.Tensor,
                  binning: BinningConfig, info: Mapping[str, Any], dev: torch.device, say: Callable[[str], None],
                  t_start: float) -> FoldResult:
-    """pr-v2 onto Loihi 2: the integer network with gates computed and graded outputs, its accuracy
-    (source, hard-sigmoid float, integers) on the validation split and the test file, saved as a
-    Loihi 2 network file."""
+    """Onto Loihi 2: the integer network with its gates computed, its accuracy (source, float with hard
+    gates, integers) on the validation split and the test file, saved as a Loihi 2 network file."""
     out, config = Path(options.out), options.config
-    say(f"folding pr-v2 {list(source.config.hidden)} for Loihi 2 (gates computed, graded outputs) with "
+    kind = source.config.neuron
+    fold_loihi2, hard_logits = LOIHI2_FOLDERS[kind]
+    say(f"folding {kind} {list(source.config.hidden)} for Loihi 2 (gates computed, graded spikes) with "
         f"{calib.numel()} calibration samples")
-    graded, report = fold_pr_v2_loihi2(source, splits[0].x[calib], batch_size=config.batch_size,
-                                       progress=options.progress)
+    graded, report = fold_loihi2(source, splits[0].x[calib], batch_size=config.batch_size, progress=options.progress)
     graded = graded.__class__(graded.input_size, graded.layers, chip=graded.chip,
                               metadata={**graded.metadata, "binning": binning.to_dict()})
-    acc: dict[str, Any] = {"pr-v2": {}, "hard_gates": {}, "loihi2": {}}
+    acc: dict[str, Any] = {kind: {}, "hard_gates": {}, "loihi2": {}}
     for split, data in zip(("val", "test"), splits[1:]):
-        acc["pr-v2"][split] = _accuracy(source, data, config.batch_size, dev)
-        hard = hard_gate_logits(source, data.x, max(config.batch_size, 128))
-        acc["hard_gates"][split] = {"acc": float((hard.argmax(1) == data.y.cpu()).float().mean())}
+        acc[kind][split] = _accuracy(source, data, config.batch_size, dev)
+        hard = hard_logits(source, data.x, max(config.batch_size, 128))
+        acc["hard_gates"][split] = {"acc": int((hard.argmax(1) == data.y.cpu()).sum()) / max(len(data.y), 1)}
         acc["loihi2"][split] = graded_accuracy(graded, data.x.cpu(), data.y.cpu())
     report.update(accuracy=acc, source_checkpoint=str(options.checkpoint), data=info,
                   seconds=time.perf_counter() - t_start)

@@ -39,8 +39,9 @@ _FLAGS = {"out": "--out", "save_voltage": "--save-voltage", "gap_steps": "--gap"
 
 @dataclass
 class GradedRunSummary:
-    """What the run measured: accuracy, non-zero payloads per neuron and step (``rates``) and the
-    mean payload magnitude of those (``levels``) per layer, the timing, and the notes."""
+    """What the run measured: accuracy, non-zero outputs per neuron and step (``rates``) and the
+    mean magnitude of those (``levels``) per layer, whether each layer's outputs are ``"graded"``
+    or ``"spikes"`` (``outputs``), the timing, and the notes."""
 
     model: Path
     data: Path
@@ -50,18 +51,21 @@ class GradedRunSummary:
     replicas: int
     rates: dict[str, float]
     levels: dict[str, float]
+    outputs: dict[str, str]
     verified: bool | None
     timing: dict[str, float]
     notes: list[str] = field(default_factory=list)
     wall_time_s: float = 0.0
 
     def format(self) -> str:
-        lines = [f"model: {self.model} (Loihi 2 network file: graded outputs, gates computed)", self.network,
+        lines = [f"model: {self.model} (Loihi 2 network file: gates computed, graded spikes)", self.network,
                  f"data: {self.data}, {self.n_samples} samples, {self.replicas} stream(s) side by side, no gap",
                  f"accuracy (Lava fixed_pt): {100 * self.accuracy:.2f} %"]
         for name, rate in self.rates.items():
-            lines.append(f"  {name}: graded payloads on {rate:.4f} of neuron-steps, mean |payload| "
-                         f"{self.levels[name]:.2f} levels")
+            graded = self.outputs[name] == "graded"
+            lines.append(f"  {name}: {'graded payloads' if graded else 'spikes'} out on {rate:.4f} of neuron-steps"
+                         + (f", mean |payload| {self.levels[name]:.2f} levels" if graded else
+                            " (its state goes to its gates as graded payloads)"))
         if self.verified:
             lines.append("verified: every payload and readout voltage equals the emulator's (bit-exact)")
         lines.append(f"Lava: {self.timing['sample_steps_per_s']:,.0f} sample-steps/s; wall {self.wall_time_s:.1f} s")
@@ -114,8 +118,9 @@ def lava_run_graded(options: LavaRunOptions) -> GradedRunSummary:
         verified = True
     pred = graded_logits(net, run.readout()).argmax(1).numpy()
     rates, levels = _payload_stats(run, labels.shape[0])
+    outputs = {l.name: "graded" if l.out_bits else "spikes" for l in net.hidden}
     return GradedRunSummary(Path(options.model), data_path, net.summary(), float((pred == labels).mean()),
-                            int(labels.shape[0]), replicas, rates, levels, verified, run.timing, notes,
+                            int(labels.shape[0]), replicas, rates, levels, outputs, verified, run.timing, notes,
                             time.perf_counter() - t0)
 
 
