@@ -27,6 +27,10 @@ class TrainConfig:
     activity_reg         weight of the spike-count penalty: loss += activity_reg *
                          sum over hidden layers of the mean spikes per neuron per step
     grad_clip            clip the gradient norm to this value (0: no clipping)
+    gate_variance_reg    GPN: weight of the fold-aware penalty, the within-neuron variance of the gates
+                         (a fold makes each gate a constant per neuron, so a gate that moves less folds
+                         with less loss); annealed: 0 in the first epoch, rising linearly to the full
+                         weight in the last (``gate_variance_weight``)
     noise_prob           GSC folders: the probability that a training clip is mixed with a segment of
                          ``_background_noise_`` (``data.gsc``; drawn once per clip with ``seed``: the
                          features are computed once, not per epoch)
@@ -44,6 +48,7 @@ class TrainConfig:
     activity_reg: float = 0.0
     grad_clip: float = 0.0
     noise_prob: float = 0.0
+    gate_variance_reg: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -70,6 +75,13 @@ class TrainConfig:
         check("activity_reg", lambda v: v >= 0, ">= 0")
         check("grad_clip", lambda v: v >= 0, ">= 0")
         check("noise_prob", lambda v: 0 <= v <= 1, "between 0 and 1")
+        check("gate_variance_reg", lambda v: v >= 0, ">= 0")
+
+    def gate_variance_weight(self, epoch: int) -> float:
+        """The annealed weight of the gate-variance penalty in ``epoch`` (1-based)."""
+        if self.epochs <= 1:
+            return self.gate_variance_reg
+        return self.gate_variance_reg * (epoch - 1) / (self.epochs - 1)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclass_to_dict(self)

@@ -35,7 +35,7 @@ from .checkpoint import save_checkpoint, unwrap
 from .config import TrainConfig
 from .distributed import DistContext, all_reduce_sum, init_from_env, shard, shutdown, wrap_model
 from .gsc_data import load_gsc_split
-from .losses import sample_losses
+from .losses import gate_variance_penalty, sample_losses, track_gates
 
 
 @dataclass
@@ -158,6 +158,7 @@ def fit(model: torch.nn.Module, train: TensorData, val: TensorData, cfg: TrainCo
     last_good: Path | None = None
     stopped_early = False
     n_train = len(train)
+    track_gates(net, cfg.gate_variance_reg > 0)
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
@@ -173,6 +174,9 @@ def fit(model: torch.nn.Module, train: TensorData, val: TensorData, cfg: TrainCo
             logits, spikes = model(x, return_spikes=True)
             per_sample = sample_losses(logits, y, spikes, cfg.activity_reg)
             loss = per_sample.sum() * (ctx.world_size / len(global_idx))
+            gates = gate_variance_penalty(net) if cfg.gate_variance_reg > 0 else None
+            if gates is not None:
+                loss = loss + cfg.gate_variance_weight(epoch) * gates
             if not _finite_everywhere(loss, ctx, device):
                 raise _not_finite(f"the loss is not finite ({float(loss)})", epoch, steps + 1, last_good)
             opt.zero_grad(set_to_none=True)
@@ -225,6 +229,7 @@ def fit(model: torch.nn.Module, train: TensorData, val: TensorData, cfg: TrainCo
             if progress and ctx.is_main:
                 say(f"early stop: no better validation accuracy for {bad_epochs} epochs")
             break
+    track_gates(net, False)
     return FitResult(history, best_epoch, best_acc, best_state, stopped_early, steps)
 
 

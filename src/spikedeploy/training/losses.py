@@ -7,6 +7,8 @@
   energy follows the spikes (each one costs its fan-out in synaptic operations), so
   a weight on this term trades accuracy for energy.
 - :func:`sample_losses`: cross entropy + ``activity_reg`` x penalty.
+- :func:`gate_variance_penalty`: the fold-aware penalty of a GPN network (a batch statistic,
+  added once per batch: ``[training] gate_variance_reg``).
 
 The training loop sums these and divides by the *global* batch size, which gives
 the mean over the batch in one process and the same gradient when the batch is
@@ -39,3 +41,18 @@ def sample_losses(logits: torch.Tensor, targets: torch.Tensor, spikes: list[torc
     if activity_reg > 0:
         loss = loss + activity_reg * spike_count_penalty(spikes)
     return loss
+
+
+def track_gates(model: torch.nn.Module, on: bool) -> None:
+    """Switch the gate recording of every GPN layer of ``model`` on or off."""
+    for m in model.modules():
+        if hasattr(m, "track_gates"):
+            m.track_gates = on
+            m.last_gate_variance = None
+
+
+def gate_variance_penalty(model: torch.nn.Module) -> torch.Tensor | None:
+    """The sum over GPN layers of the gate variance their last forward pass recorded (None when
+    no layer tracks its gates: ``GPN.track_gates``)."""
+    values = [m.last_gate_variance for m in model.modules() if getattr(m, "last_gate_variance", None) is not None]
+    return sum(values) if values else None

@@ -78,14 +78,23 @@ class GPNState(NamedTuple):
 
 
 def _gpn_update(a: torch.Tensor, x: torch.Tensor, state: GPNState, surrogate: Surrogate,
-                gates: str = "sigmoid") -> tuple[torch.Tensor, GPNState]:
+                gates: str = "sigmoid", record: list | None = None) -> tuple[torch.Tensor, GPNState]:
     sig, tanh = gate_functions(gates)
     f_pre, i_pre, b_pre, th_pre = a.chunk(4, dim=-1)
-    h = sig(f_pre) * state.v + sig(i_pre) * x
-    s = surrogate.spike(h - sig(th_pre), strict=False)
+    f, i, b, th = sig(f_pre), sig(i_pre), tanh(b_pre), sig(th_pre)
+    if record is not None:
+        record.append(torch.stack([f, i, b, th]))
+    h = f * state.v + i * x
+    s = surrogate.spike(h - th, strict=False)
     sd = s.detach()
-    v = (1 - sd) * h + sd * state.v_reset + tanh(b_pre)
+    v = (1 - sd) * h + sd * state.v_reset + b
     return s, GPNState(v, state.v_reset)
+
+
+def gate_variance(gates: torch.Tensor) -> torch.Tensor:
+    """The mean over gates and neurons of each neuron's gate variance over batch and time;
+    ``gates`` [T, 4, B, C] (what a fold that makes every gate a constant loses)."""
+    return gates.var(dim=(0, 2), unbiased=False).mean()
 
 
 def gpn_step(x: torch.Tensor, state: GPNState, p: GPNParameters,
@@ -109,6 +118,10 @@ class GPN(NeuronPopulation):
             raise ConfigError("gpn_gates", f"unknown gate functions {gates!r}", valid=GATES)
         self.v_reset_std = float(v_reset_std)
         self.gate_kind = gates
+        #: Set ``track_gates`` to keep the last forward pass's :func:`gate_variance` in ``last_gate_variance``
+        #: (the fold-aware training penalty, ``[training] gate_variance_reg``).
+        self.track_gates = False
+        self.last_gate_variance: torch.Tensor | None = None
         self.gates = nn.Linear(2 * size, 4 * size)
 
     def params(self) -> GPNParameters:
@@ -146,12 +159,14 @@ class GPN(NeuronPopulation):
         x_tm = x.transpose(0, 1)                               # [T, B, C]
         a_x = F.linear(x_tm, w_x, self.gates.bias)             # [T, B, 4C], all steps at once
         sg = self.surrogate
-        out = []
+        out: list[torch.Tensor] = []
+        record: list[torch.Tensor] | None = [] if self.track_gates else None
         # unbind, not a_x[t]: the backward of indexing would zero-fill a full [T, B, 4C] tensor per step
         for a_x_t, x_t in zip(a_x.unbind(0), x_tm.unbind(0)):
             a = torch.addmm(a_x_t, st.v, w_v.t())
-            s, st = _gpn_update(a, x_t, st, sg, self.gate_kind)
+            s, st = _gpn_update(a, x_t, st, sg, self.gate_kind, record)
             out.append(s)
+        self.last_gate_variance = None if record is None else gate_variance(torch.stack(record))
         return torch.stack(out, 1), st
 
     def extra_repr(self) -> str:
