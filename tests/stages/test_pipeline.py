@@ -223,3 +223,35 @@ def test_a_model_on_the_gsc_layout_deploys_with_graded_input_through_the_pipelin
     with pytest.raises(ConfigError, match="GSC's layout"):
         run_pipeline(dataclasses.replace(cfg, data_dir=str(tmp_path / "run" / "data"), synth=None),
                      tmp_path / "other", progress=False)
+
+
+@pytest.mark.lava
+@needs_lava
+@needs_espeak
+def test_targets_add_the_loihi2_path_to_a_gated_model(tmp_path):
+    """targets = ["loihi1", "loihi2"]: a GPN also goes to Loihi 2 (fold --target loihi2 -> Lava,
+    bit-exact) and both paths are in the report's accuracy chain; a LIF model is said to need
+    no graded spikes."""
+    n_threads = torch.get_num_threads()
+    both = ("loihi1", "loihi2")
+    cfg = dataclasses.replace(TINY, baselines={"cells": []}, lava={"replicas": 10, "verify": True},
+                              models=(ModelPlan("hw", "gpn-hw", hidden=(12,), epochs=1, targets=both),
+                                      ModelPlan("lif", "lif-ff-shd", hidden=(12,), epochs=1, targets=list(both))))
+    logs: list[str] = []
+    try:
+        run = run_pipeline(cfg, tmp_path / "run", progress=False, log=logs.append)
+    finally:
+        torch.set_num_threads(n_threads)
+    assert [s.key for s in run.stages] == ["data", "train:hw", "train:lif", "fold:hw", "export:hw", "lava:hw",
+                                          "loihi2:hw", "compare:hw", "export:lif", "lava:lif", "compare:lif"]
+    l2 = run.models["hw"].loihi2
+    assert l2.verified and l2.samples == 20 and l2.layer_outputs == {"hidden0": "spikes"}
+    assert l2.lava_accuracy == l2.accuracy["loihi2"] and l2.accuracy["hard_gates"] == l2.accuracy["gpn"]
+    assert (tmp_path / "run" / "loihi2" / "hw.npz").is_file()
+    assert any("lif: targets loihi2: a lif network needs no graded spikes" in line for line in logs)
+    index = run.report.read_text()
+    assert "Loihi 2 path: Lava (fixed_pt, state broadcast graded)" in index
+    with pytest.raises(ConfigError, match="Loihi 1 path carries the report"):
+        ModelPlan("x", "gpn-hw", targets=["loihi2"])
+    with pytest.raises(ConfigError, match="SHD-format data"):
+        ModelPlan("x", "s2net-gsc-small", data="gsc", targets=both)

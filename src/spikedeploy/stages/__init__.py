@@ -10,6 +10,7 @@ module             function (options)          result
 :mod:`.fold`       ``fold(FoldOptions)``        :class:`~.fold.FoldResult`
 :mod:`.export`     ``export(ExportOptions)``    :class:`~.export.ExportResult`
 :mod:`.lava_run`   ``lava_run(LavaRunOptions)`` :class:`~.lava_run.LavaRunSummary`
+:mod:`.lava_run_graded`  ``lava_run_graded(..)``  :class:`~.lava_run_graded.GradedRunSummary`
 :mod:`.compare`    ``compare(CompareOptions)``  :class:`~.compare.CompareResult`
 :mod:`.pipeline`   ``run_pipeline(PipelineConfig, out)``  :class:`~.pipeline.PipelineResult`
 =================  ==========================  =====================================
@@ -24,4 +25,4 @@ line can name a stage without loading torch.
 """
 
 #: The pipeline's stage kinds, in order (``spikedeploy pipeline --until`` takes one of them).
-STAGES = ("data", "train", "baselines", "fold", "export", "lava", "compare")
+STAGES = ("data", "train", "baselines", "fold", "export", "lava", "loihi2", "compare")

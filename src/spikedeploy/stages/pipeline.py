@@ -51,6 +51,7 @@ from .compare import CompareOptions, compare
 from .export import ExportOptions, export
 from .fold import FoldOptions, fold
 from .lava_run import LavaRunOptions, lava_run
+from .lava_run_graded import lava_run_graded
 from ..paths import cache_dir
 from .pipeline_config import DEFAULT_MODELS, GSC_INPUT_BITS, STAGES, LavaSettings, ModelPlan, PipelineConfig
 from .train import TrainOptions, train
@@ -123,6 +124,20 @@ class LavaRan(_Product):
 
 
 @dataclass(frozen=True)
+class Loihi2Ran(_Product):
+    """The Loihi 2 path: the network file, the fold's test accuracies (source, float with hard gates,
+    integers) and the Lava run's."""
+
+    network: Path = _output()
+    accuracy: Mapping[str, float] = field(default_factory=dict)
+    lava_accuracy: float = 0.0
+    samples: int = 0
+    verified: bool = False
+    layer_outputs: Mapping[str, str] = field(default_factory=dict)   # {layer: "graded" | "spikes"}
+    wall_time_s: float = 0.0
+
+
+@dataclass(frozen=True)
 class BaselinesRan(_Product):
     results: Path = _output()
     accuracy: Mapping[str, float] = field(default_factory=dict)     # {cell: test accuracy}
@@ -144,6 +159,7 @@ class ModelRun:
     folded: Folded | None = None
     exported: Exported | None = None
     lava: LavaRan | None = None
+    loihi2: Loihi2Ran | None = None
     compared: Compared | None = None
     comparison: dict[str, Any] | None = None      # comparison.json's contents
 
@@ -313,7 +329,8 @@ def run_pipeline(config: PipelineConfig, out: str | Path, *, force: bool = False
     if config.threads:
         torch.set_num_threads(int(config.threads))
     n_fold = sum(m.folds(config.binning) for m in config.models)
-    per_kind = {"fold": n_fold, "baselines": 1 if config.baselines.cells else 0}
+    per_kind = {"fold": n_fold, "baselines": 1 if config.baselines.cells else 0,
+                "loihi2": sum(m.loihi2(config.binning) for m in config.models)}
     total = 1 + sum(per_kind.get(kind, len(config.models)) for kind in STAGES[1:stop + 1])
     runner = _Runner(config, out, force=force, progress=progress, log=say, total=total, command=command)
     t_start = time.perf_counter()
@@ -347,6 +364,12 @@ def _model_steps(config: PipelineConfig, data: _Data, runner: _Runner, stop: int
             run.exported = _export_step(run, d, runner)
         if stop >= STAGES.index("lava"):
             run.lava = _lava_step(run, d, runner)
+        if stop >= STAGES.index("loihi2") and "loihi2" in run.plan.targets:
+            if run.plan.loihi2(config.binning):
+                run.loihi2 = _loihi2_step(run, d, runner)
+            else:
+                runner.log(f"{run.plan.name}: targets loihi2: a {run.plan.run_config(None).network.neuron} network "
+                           "needs no graded spikes between its layers; its Loihi 1 path runs on Loihi 2 as it is")
         if stop >= STAGES.index("compare"):
             run.compared = _compare_step(run, d, runner, base)
             run.comparison = json.loads(Path(run.compared.comparison).read_text())
@@ -488,6 +511,26 @@ def _lava_step(run: ModelRun, data: _Data, runner: _Runner) -> LavaRan:
                        {"test": data.sha["test"], "nir": file_sha256(run.exported.nir)}, work)
 
 
+def _loihi2_step(run: ModelRun, data: _Data, runner: _Runner) -> Loihi2Ran:
+    """``fold --target loihi2`` of the trained model, then its network file in Lava."""
+    m, lv = run.plan, runner.config.lava
+    network = runner.out / "loihi2" / f"{m.name}.npz"
+    fcfg = runner.config.fold_config(m)
+
+    def work() -> Loihi2Ran:
+        network.parent.mkdir(parents=True, exist_ok=True)
+        cfg = dataclasses.replace(fcfg, finetune_epochs=0)          # the Loihi 2 fold keeps the source's weights
+        res = fold(FoldOptions(checkpoint=run.trained.checkpoint, out=network, data_dir=data.dir, config=cfg,
+                               device="cpu", progress=runner.progress, target="loihi2"), log=runner.log)
+        s = lava_run_graded(LavaRunOptions(model=network, data=data.test, samples=lv.samples, replicas=lv.replicas,
+                                           verify=lv.verify, progress=runner.progress))
+        return Loihi2Ran(network, {k: v["test"]["acc"] for k, v in res.accuracy.items()}, s.accuracy, s.n_samples,
+                         bool(s.verified), s.outputs, s.wall_time_s)
+
+    return runner.step(f"loihi2:{m.name}", Loihi2Ran, {"fold": fcfg.to_dict(), "lava": dataclasses.asdict(lv)},
+                       {**data.sha, "checkpoint": file_sha256(run.trained.checkpoint)}, work)
+
+
 def _gpn_source(run: ModelRun) -> Path | None:
     """The GPN a folded model came from (counted before folding), None for other models."""
     if run.folded is None or run.plan.run_config(None).network.neuron != "gpn":
@@ -547,8 +590,16 @@ def _accuracy_chain(run: ModelRun) -> dict[str, dict[str, Any]]:
     chain["deployed float (PyTorch)"] = {"acc": acc["float"], "on": on_lava}
     chain["quantised (emulator)"] = {"acc": acc["emulator"], "on": on_lava}
     chain["Lava (fixed_pt)"] = {"acc": acc["lava"], "on": on_lava}
+    l2 = run.loihi2
+    if l2 is not None:
+        chain["Loihi 2 path: float, hard gates"] = {"acc": l2.accuracy["hard_gates"], "on": "test file"}
+        chain["Loihi 2 path: integers (emulator)"] = {"acc": l2.accuracy["loihi2"], "on": "test file"}
+        graded = "graded payloads" if "graded" in l2.layer_outputs.values() else "state broadcast graded"
+        chain[f"Loihi 2 path: Lava (fixed_pt, {graded})"] = {
+            "acc": l2.lava_accuracy, "on": f"{l2.samples} test samples" + (", bit-exact" if l2.verified else "")}
     return chain
 
 
 __all__ = ["DEFAULT_MODELS", "MANIFEST", "STAGES", "Compared", "Exported", "Folded", "LavaRan", "LavaSettings",
+           "Loihi2Ran",
            "ModelPlan", "ModelRun", "PipelineConfig", "PipelineResult", "StageRecord", "Trained", "run_pipeline"]

@@ -24,6 +24,7 @@
     lr = 2e-3
     [models.fold_options]        # FoldConfig fields for this model only
     finetune_lr = 5e-4
+    # targets = ["loihi1", "loihi2"]   # also the Loihi 2 path (pr-v2, GPN: gates computed, graded spikes)
 
     [fold]                       # FoldConfig fields (GPN, s2net and pr-v2 models; seed: the pipeline's)
     [quant]                      # QuantOptions fields: calib_samples, headroom, allow_approx, ...
@@ -50,7 +51,7 @@ from ..config import dataclass_from_dict, dataclass_to_dict, load_toml
 from ..data.shd import BinningConfig
 from ..data.synth_digits import SynthConfig
 from ..errors import ConfigError
-from ..fold import ALWAYS_FOLDED, FoldConfig, fold_needed
+from ..fold import ALWAYS_FOLDED, LOIHI2_FOLDERS, FoldConfig, fold_needed
 from ..metrics.comparison import CompareConfig
 from ..training.run_config import RunConfig
 from . import STAGES
@@ -110,6 +111,8 @@ def _typed(cls: type, value: Any, section: str) -> Any:
 
 #: What a model trains on: the pipeline's data, or the GSC layout of the same synthetic utterances.
 MODEL_DATA = ("default", "gsc")
+#: A model's deployment paths (``targets``): the Loihi 1 path, optionally with the Loihi 2 one.
+MODEL_TARGETS = (("loihi1",), ("loihi1", "loihi2"))
 #: The graded input width of a model trained on GSC features (Loihi 2).
 GSC_INPUT_BITS = 8
 
@@ -124,6 +127,10 @@ class ModelPlan:
     ``fold_options``: FoldConfig fields for this model, over the pipeline's ``[fold]`` table.
     ``data``: ``"default"`` (the pipeline's SHD-format data) or ``"gsc"`` (the same synthetic
     utterances in GSC's layout, s2net's log-Mel features: deployed with 8-bit graded input).
+    ``targets``: the deployment paths, ``("loihi1",)`` (the default: fold, export, Lava, compare)
+    or ``("loihi1", "loihi2")``, which adds the ``loihi2`` step: ``fold --target loihi2`` and
+    ``lava-run`` of the Loihi 2 network file (pr-v2 and GPN models; for other kinds the step
+    says they need no graded spikes and is skipped). The report's accuracy chain shows both.
     """
 
     name: str
@@ -135,10 +142,19 @@ class ModelPlan:
     training: Mapping[str, Any] = field(default_factory=dict)
     fold_options: Mapping[str, Any] = field(default_factory=dict)
     data: str = "default"
+    targets: tuple[str, ...] = ("loihi1",)
 
     def __post_init__(self) -> None:
         if self.data not in MODEL_DATA:
             raise ConfigError(f"models[{self.name}].data", f"unknown data {self.data!r}", valid=MODEL_DATA)
+        targets = (self.targets,) if isinstance(self.targets, str) else tuple(self.targets)
+        if targets not in MODEL_TARGETS:
+            raise ConfigError(f"models[{self.name}].targets", f"{list(targets)}: the Loihi 1 path carries the report",
+                              valid=[str(list(t)) for t in MODEL_TARGETS])
+        if "loihi2" in targets and self.data != "default":
+            raise ConfigError(f"models[{self.name}].targets", "the Loihi 2 path takes the SHD-format data's spikes, "
+                              f"not {self.data!r} features", remedy='drop "loihi2" for this model')
+        object.__setattr__(self, "targets", targets)
         if not isinstance(self.name, str) or not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
             raise ConfigError("models.name", f"{self.name!r}: use letters, digits, '-' and '_' (it names files)")
         if self.hidden is not None:
@@ -179,6 +195,10 @@ class ModelPlan:
             raise ConfigError(f"models[{self.name}].fold", f"a {kind!r} network must be folded before export",
                               remedy="leave fold out (or true) for this model")
         return foldable
+
+    def loihi2(self, binning: Mapping[str, Any] | None = None) -> bool:
+        """True when this model takes the Loihi 2 path (asked for, and its neuron kind has a Loihi 2 fold)."""
+        return "loihi2" in self.targets and self.run_config(binning).network.neuron in LOIHI2_FOLDERS
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))
