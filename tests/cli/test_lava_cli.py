@@ -140,6 +140,7 @@ def test_quantised_export_verifies_and_its_results_file_round_trips(export_nir, 
     assert code == 0
     assert "T = 20 (from graph metadata)" in text and "dt = 0.025 s (graph metadata)" in text
     assert "verify: bit-exact" in text and "accuracy:" in text and "hidden0" in text
+    assert "outputs not graded: binary spikes between layers" in text
     res = read_results(out)
     test = load_spikes(toy_dir / "test.h5")
     assert res.sample_indices.tolist() == choose_samples(test.labels, 12).tolist()

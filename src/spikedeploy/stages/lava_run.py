@@ -283,6 +283,8 @@ class LavaRunSummary:
                  f"({bsrc['binary']})",
                  f"dt = {self.dt:g} s ({self.dt_source})"]
         lines += [f"note: {n}" for n in self.notes]
+        lines += ["outputs not graded: binary spikes between layers (Loihi 1's datapath, which Loihi 2 runs too; "
+                  "graded spikes between layers: fold --target loihi2)"]
         lines += ["", "NIR -> Lava:", self.plan_text, "", self.network_text]
         if self.quant_report_text:
             lines += ["", self.quant_report_text]
