@@ -201,6 +201,35 @@ def npz_missing_keys(p: Path) -> None:
         np.savez(fh, format=np.array("spikedeploy-lava-results"))
 
 
+def npz_loihi2_no_arrays(p: Path) -> None:
+    """A Loihi 2 network file's header, but the layers' arrays are missing."""
+    import json
+
+    header = {"format": "spikedeploy.loihi2_network", "version": 1, "input_size": 4, "chip": "loihi2",
+              "metadata": {}, "layers": [{"kind": "pr-v2", "name": "h0"}, {"name": "readout"}]}
+    with open(p, "wb") as fh:
+        np.savez(fh, header=np.array(json.dumps(header)))
+
+
+def npz_loihi2_bad_weights(p: Path) -> None:
+    """A Loihi 2 network file whose pr-v2 weights are off Dense's grid (odd mixed-sign values)."""
+    import json
+
+    header = {"format": "spikedeploy.loihi2_network", "version": 1, "input_size": 2, "chip": "loihi2",
+              "metadata": {}, "layers": [
+                  {"kind": "pr-v2", "name": "h0", "wf_exp": 0, "wc_exp": 0, "uf_exp": 0, "uc_exp": 0, "level_exp": 4,
+                   "bits": 6, "threshold": 0, "num_weight_bits": 8},
+                  {"name": "readout", "weight_exp": 0, "num_weight_bits": 8, "bias_exp": 0, "spiking": False}]}
+    w = np.array([[3, -3]], np.int32)
+    arrays = {"layer0/wf": w, "layer0/wc": w, "layer0/uf": np.array([[2]], np.int32),
+              "layer0/uc": np.array([[2]], np.int32), "layer0/bf": np.zeros(1, np.int64),
+              "layer0/bc": np.zeros(1, np.int64), "layer1/weight": np.array([[2]], np.int32),
+              "layer1/du": np.array([4095], np.int32), "layer1/dv": np.array([0], np.int32),
+              "layer1/vth": np.array([131071], np.int32), "layer1/bias_mant": np.array([0], np.int32)}
+    with open(p, "wb") as fh:
+        np.savez(fh, header=np.array(json.dumps(header)), **arrays)
+
+
 # --------------------------------------------------------------------------- audio (.wav)
 
 def _wav(p: Path, rate: int, samples: np.ndarray, width: int = 2) -> None:

@@ -29,7 +29,10 @@ COMMANDS = {
            ["train", "--preset", "lif-shd", "--data", "{bad_dir}", "--out", "{out}/t.pt", "--epochs", "1",
             "--no-progress"],
            ["export-nir", "{ckpt}", "--quantized", "--data", "{bad_dir}", "-o", "{out}/x.nir"]],
-    "npz": [["compare", "{ckpt}", "--lava-results", "{bad}", "-o", "{out}/report", "--no-progress"]],
+    "npz": [["compare", "{ckpt}", "--lava-results", "{bad}", "-o", "{out}/report", "--no-progress"],
+            ["lava-run", "{bad}", "--data", "{data}", "--no-progress"],                 # a Loihi 2 network file
+            ["map", "{bad}", "--json", "{out}/m.json"],
+            ["fold", "{bad}", "--data", "{data}", "--target", "loihi1", "-o", "{out}/f.pt", "--no-progress"]],
     "wav": [["data", "encode-audio", "{bad}", "-o", "{out}/a.h5"]],
     "toml": [["pipeline", "--config", "{bad}", "--out", "{out}/p"],
              ["train", "--config", "{bad}", "--data", "{data}", "--out", "{out}/t.pt", "--no-progress"]],

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..atomic import atomic_path
-from ..errors import DataFormatError
+from ..errors import DataFormatError, SpikedeployError
 from .loihi2_network import FORMAT, Loihi2Network
 
 _REMEDY = "write it with `spikedeploy fold MODEL.pt --target loihi2 -o NET.npz` (a pr-v2 checkpoint)"
@@ -52,28 +52,46 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not plain data")
 
 
-def is_graded_file(path: str | Path) -> bool:
-    """True when ``path`` is a file :func:`save_graded` wrote."""
+def _open(path: str | Path) -> Any:
+    """The file as an open NpzFile, or None when it is not a numpy zip (missing, empty, another kind)."""
     try:
-        with np.load(path, allow_pickle=False) as z:
-            return "header" in z.files and json.loads(str(z["header"])).get("format") == FORMAT
-    except (OSError, ValueError, zipfile.BadZipFile, json.JSONDecodeError):
+        z = np.load(path, allow_pickle=False)
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile):
+        return None
+    return z if isinstance(z, np.lib.npyio.NpzFile) else None
+
+
+def is_graded_file(path: str | Path) -> bool:
+    """True when ``path`` is a file :func:`save_graded` wrote (its header says so)."""
+    z = _open(path)
+    if z is None:
         return False
+    with z:
+        try:
+            return "header" in z.files and json.loads(str(z["header"])).get("format") == FORMAT
+        except (ValueError, KeyError, AttributeError, json.JSONDecodeError):
+            return False
 
 
 def load_graded(path: str | Path) -> tuple[Loihi2Network, dict[str, Any]]:
     """``(network, fold report)`` from a file :func:`save_graded` wrote; DataFormatError naming the
-    file otherwise."""
+    file otherwise (not such a file, or one whose network does not load: the problem named)."""
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(path, "file not found", remedy=_REMEDY)
     if not is_graded_file(path):
-        raise DataFormatError(path, "not a Loihi 2 network file (spikedeploy.pr_graded_network)", remedy=_REMEDY)
+        raise DataFormatError(path, "not a Loihi 2 network file (spikedeploy.loihi2_network)", remedy=_REMEDY)
     with np.load(path, allow_pickle=False) as z:
         header = json.loads(str(z["header"]))
-        layers = []
-        for k, plain in enumerate(header["layers"]):
-            prefix = f"layer{k}/"
-            layers.append({**plain, **{name[len(prefix):]: z[name] for name in z.files if name.startswith(prefix)}})
-    report = header.pop("report", {})
-    return Loihi2Network.from_dict({**header, "layers": layers}), report
+        try:
+            layers = []
+            for k, plain in enumerate(header["layers"]):
+                prefix = f"layer{k}/"
+                layers.append({**plain, **{n[len(prefix):]: z[n] for n in z.files if n.startswith(prefix)}})
+            report = header.pop("report", {})
+            return Loihi2Network.from_dict({**header, "layers": layers}), report
+        except SpikedeployError as err:
+            raise DataFormatError(path, f"its network does not load: {err}", remedy=_REMEDY) from None
+        except (KeyError, TypeError, ValueError) as err:
+            raise DataFormatError(path, f"its network does not load ({type(err).__name__}: {err})",
+                                  remedy=_REMEDY) from None
