@@ -100,6 +100,10 @@ def test_bad_inputs_of_the_loihi2_path(graded_file, pr_ckpt, toy_dir, tmp_path, 
          "written as .npz", 2),
         (["fold", str(graded_file), "--data", str(toy_dir), "--target", "loihi1", "-o", str(tmp_path / "y.pt")],
          "only runs graded and has no Loihi 1 form", 2),
+        (["fold", str(pr_ckpt), "--data", str(toy_dir), "--target", "loihi2", "-o", str(tmp_path / "z.npz"),
+          "--plot", str(tmp_path / "p.png")], "--plot: draws a Loihi 1 fold's decay profiles", 2),
+        (["fold", str(pr_ckpt), "--data", str(toy_dir), "--target", "loihi2", "-o", str(tmp_path / "z.npz"),
+          "--finetune-epochs", "2"], "a Loihi 2 fold keeps the source's own weights", 2),
         (["lava-run", str(graded_file), "--data", str(toy_dir), "--float"], "--float", 2),
         (["lava-run", str(graded_file), "--data", str(toy_dir), "--out", str(tmp_path / "r.npz")], "--out", 2),
     ]
@@ -107,7 +111,7 @@ def test_bad_inputs_of_the_loihi2_path(graded_file, pr_ckpt, toy_dir, tmp_path, 
         assert main(argv) == status, argv
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, (argv, err)
-    assert not (tmp_path / "x.pt").exists() and not (tmp_path / "r.npz").exists()
+    assert not any((tmp_path / f).exists() for f in ("x.pt", "r.npz", "z.npz", "p.png"))
     # a network that needs no graded spikes: said, and folded as for loihi1
     assert main(["fold", str(s2net), "--data", str(toy_dir), "--target", "loihi2", "-o", str(tmp_path / "g.pt"),
                  "--no-progress"]) == 0

@@ -32,13 +32,14 @@ def on_grid(w: np.ndarray, fp: FixedPointSpec) -> tuple[np.ndarray, int]:
     return q.astype(np.int64), exp
 
 
-def loihi2_readout(net: SpikingNetwork, y_unit: float, calib: list[torch.Tensor], fp: FixedPointSpec
-             ) -> tuple[LoihiLayer, dict[str, Any]]:
-    """The readout on the last layer's outputs (``y_unit``: the float value of one payload level, 1 for
-    spikes), one gain for its synaptic input and its voltage, from ``calib`` (the last layer's float
-    outputs [B, T, C] per batch). Returns the LoihiLayer and its report (mode, voltage scale)."""
+def loihi2_readout(net: SpikingNetwork, y_scale: float, calib: list[torch.Tensor], fp: FixedPointSpec
+                   ) -> tuple[LoihiLayer, dict[str, Any]]:
+    """The readout on the last layer's outputs (``y_scale``: payload levels per float unit of them, the
+    layer's quantiser scale; 1 for spikes), one gain for its synaptic input and its voltage, from
+    ``calib`` (the last layer's float outputs [B, T, C] per batch). Returns the LoihiLayer and its
+    report (mode, voltage scale)."""
     spec, mode = readout_layer(net.readout)
-    w = spec.weight.astype(np.float64) / y_unit
+    w = spec.weight.astype(np.float64) / y_scale
     a_max = v_max = 0.0
     for h in calib:                                            # the last layer's outputs Y [B, T, C]
         a_max = max(a_max, float((h.double() @ torch.as_tensor(spec.weight.T, dtype=torch.float64)).abs().max()))

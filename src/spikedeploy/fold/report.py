@@ -110,6 +110,11 @@ def format_graded_report(report: Mapping[str, Any]) -> str:
         a = report.get("accuracy", {}).get(stage)
         if a is not None:
             lines.append(f"{what:28s} accuracy: val {a['val']['acc']:.4f}  test {a['test']['acc']:.4f}")
+    over = sum(sum((report.get("accuracy", {}).get("loihi2", {}).get(split, {}).get("overflow") or {}).values())
+               for split in ("val", "test"))
+    if over:
+        lines.append(f"warning: {over} pre-activation(s) outside the chip's activation bits on the validation and test "
+                     "data (Lava's simulation keeps them, the chip would not)")
     return "\n".join(lines)
 
 

@@ -54,8 +54,9 @@ class _Graph:
 
 @dataclass(frozen=True)
 class Loihi2LavaRun:
-    """Lava's recordings on its step grid: payloads ``[B, S, n]`` per pr-v2 layer, the readout's
-    voltage ``[B, S, n_out]``; the stream played; timing in seconds."""
+    """Lava's recordings on its step grid: every hidden layer's outputs ``[B, S, n]`` (``payloads``: a
+    pr-v2 layer's graded payloads, a GPN layer's spikes), the readout's voltage ``[B, S, n_out]``;
+    the stream played; timing in seconds."""
 
     net: Loihi2Network
     layout: StreamLayout
@@ -72,7 +73,7 @@ class Loihi2LavaRun:
         return wins.reshape((-1,) + wins.shape[2:])[:self.n_samples]
 
 
-def _dense(graph: _Graph, weight: np.ndarray, exp: int, bits: int) -> Any:
+def _dense(graph: _Graph, weight: np.ndarray, exp: int, bits: int, num_weight_bits: int = 8) -> Any:
     """The replicated (block-diagonal) matrix as Lava's ``Dense``, or ``Sparse`` above
     DENSE_MAX_REPLICAS copies (the same bit-accurate arithmetic, :mod:`.build`)."""
     from lava.proc.dense.process import Dense  # lazy: Lava is imported only in the Lava backend's functions
@@ -81,7 +82,7 @@ def _dense(graph: _Graph, weight: np.ndarray, exp: int, bits: int) -> Any:
 
     modes = {"mixed": SignMode.MIXED, "excitatory": SignMode.EXCITATORY, "inhibitory": SignMode.INHIBITORY}
     kw = {"num_message_bits": int(bits)} if bits else {}
-    kw.update(weight_exp=int(exp), num_weight_bits=8, sign_mode=modes[fx.sign_mode(weight)])
+    kw.update(weight_exp=int(exp), num_weight_bits=int(num_weight_bits), sign_mode=modes[fx.sign_mode(weight)])
     if graph.replicas > DENSE_MAX_REPLICAS:
         proc = Sparse(weights=sp.kron(sp.identity(graph.replicas, dtype=np.int32, format="csr"),
                                       sp.csr_matrix(weight.astype(np.int32)), format="csr"), **kw)
@@ -108,7 +109,7 @@ def _build(net: Loihi2Network, stream: np.ndarray, layout: StreamLayout, workdir
             reset_interval=layout.reset_interval, reset_offset=layout.reset_offset(depth))
         graph.processes.append(neuron)
         for target, weight, exp, rec in l.connections():
-            conn = _dense(graph, weight, exp, l.rec_bits if rec else net.message_bits(depth - 1))
+            conn = _dense(graph, weight, exp, l.rec_bits if rec else net.message_bits(depth - 1), l.num_weight_bits)
             (neuron.p_out if rec else prev).connect(conn.s_in)
             conn.a_out.connect(getattr(neuron, f"{'r' if rec else 'a'}_{target}"))
         path = workdir / f"outputs_{depth}.npy"
@@ -119,7 +120,7 @@ def _build(net: Loihi2Network, stream: np.ndarray, layout: StreamLayout, workdir
         prev = neuron.s_out
     r, vfiles = net.readout, []
     for g in r.decay_groups():                      # one LIF process per (du, dv, vth), as Lava holds them
-        conn = _dense(graph, r.weight[g.neurons], r.weight_exp, net.hidden[-1].out_bits)
+        conn = _dense(graph, r.weight[g.neurons], r.weight_exp, net.hidden[-1].out_bits, r.num_weight_bits)
         lif = LIFReset(shape=(B * g.size,), du=g.du, dv=g.dv, vth=g.vth,
                        bias_mant=np.tile(r.bias_mant[g.neurons], B).astype(np.int32), bias_exp=int(r.bias_exp),
                        reset_interval=layout.reset_interval, reset_offset=layout.reset_offset(layout.depth))
@@ -141,7 +142,7 @@ def _check(net: Loihi2Network, samples: np.ndarray) -> None:
 
 
 def run_loihi2(net: Loihi2Network, samples, *, replicas: int = 1, progress: bool = False,
-                  chunks: int = 1) -> Loihi2LavaRun:
+               chunks: int = 1) -> Loihi2LavaRun:
     """Run ``samples`` ([N, T, in], 0/1) through ``net`` in ONE Lava run (``fixed_pt``), ``replicas``
     streams side by side, no gap between samples (module docstring)."""
     require_lava()

@@ -81,5 +81,6 @@ def graded_workload(net: Loihi2Network, counts: Mapping[str, Mapping[str, float]
     state = sum(l.n_in + 3 * l.n_out for l in net.layers)
     return Workload(steps=steps, macs=total("dense_macs"), synops=total("acs") + total("graded"),
                     neuron_updates=total("neuron_updates"), active_updates=total("neuron_updates"),
-                    spikes=total("payloads") + total("broadcast"), layers=len(net.layers), weight_bytes=weights * BYTES_FP32,
+                    spikes=total("payloads") + total("broadcast"), layers=len(net.layers),
+                    weight_bytes=weights * BYTES_FP32,
                     state_bytes=state * BYTES_FP32)

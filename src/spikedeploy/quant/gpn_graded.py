@@ -19,9 +19,10 @@ step, all integers (``>>`` arithmetic, floor; ``scale(y, e) = y << e`` or ``y >>
 
 ``G`` (``gate_frac``) is the gates' fraction bits; every pre-activation is in units of
 ``2^-(G-2)`` of ``a`` (the 1/4 of the hard sigmoid folded into its weights and biases), so
-``G`` also sets how large a pre-activation fits the chip's activation bits. ``p`` is ``v`` with ``k`` low bits dropped: the gates read a ``v_bits``-bit
-copy of the state (the counts say how often the clip acts). The layer's output to the next
-layer is the binary spike ``s``. :func:`gpn_graded_step` is the one definition, called by the
+``G`` also sets how large a pre-activation fits the chip's activation bits. ``p`` is ``v``
+with ``k`` low bits dropped: the gates read a ``v_bits``-bit copy of the state (the fold picks
+``k`` so that the calibration range of ``v`` fits, with headroom; beyond it the copy clips).
+The layer's output to the next layer is the binary spike ``s``. :func:`gpn_graded_step` is the one definition, called by the
 emulator and the Lava process model. At a reset step the neuron clears ``v`` and drops its
 recurrent input, as the pr-v2 neuron does (:mod:`spikedeploy.quant.pr_graded`).
 """

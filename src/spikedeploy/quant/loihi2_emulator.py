@@ -164,10 +164,14 @@ def graded_logits(net: Loihi2Network, readout_voltage: torch.Tensor) -> torch.Te
     return reduce_readout(str(meta.get("readout", "max")), v) / float(meta.get("readout_scale", 1.0))
 
 
-def graded_accuracy(net: Loihi2Network, x, y, *, batch_size: int = 128) -> dict[str, float]:
-    """Accuracy of the integer network on ``x`` [N, T, in] (0/1), labels ``y``; mean non-zero
-    payloads per neuron and step per layer (``rates``) and the overflow counts."""
+def graded_accuracy(net: Loihi2Network, x, y, *, batch_size: int = 128, binarize: bool = False) -> dict[str, Any]:
+    """Accuracy of the integer network on ``x`` [N, T, in], labels ``y``; mean non-zero outputs per
+    neuron and step per layer (``rates``) and the overflow counts. The input spikes are binary:
+    counts > 1 are refused (ConfigError) unless ``binarize`` (then clipped to 1)."""
     x, y = torch.as_tensor(x), torch.as_tensor(np.asarray(y)).to(torch.int64)
+    if not binarize and bool((x > 1).any()):
+        raise ConfigError("inputs", "hold spike counts > 1; the network's input spikes are binary",
+                          remedy="bin the data with binary = true, or pass binarize=True to clip counts to 1")
     correct, n = 0, int(x.shape[0])
     rates = {l.name: 0.0 for l in net.hidden}
     overflow = {name: 0 for name in net.layer_names}

@@ -1,4 +1,4 @@
-"""The Loihi 2 integer network of a pr-v2 model: its gates computed, its outputs graded spikes.
+"""The pr-v2 layer of a Loihi 2 integer network: its gate computed, its outputs graded spikes.
 
 Ponghiran & Roy's pr-v2 neuron (:mod:`spikedeploy.models.neurons.pr_rnn`) keeps a gated
 current, integrates it and emits the integrated value quantised to signed multi-bit
@@ -20,9 +20,9 @@ keeps both. Per neuron and step, all integers (``>>`` an arithmetic shift, floor
 ``q`` otherwise), ``y_prev`` the layer's own payloads of the step before; one payload level
 is ``2^L`` V units. Every matrix is a Lava ``Dense`` (8-bit weights on Dense's grid with
 its own exponent; graded sources with ``num_message_bits``); the gates, products and the
-quantiser are the neuron's program (:mod:`spikedeploy.lava_backend.loihi2`). The
-readout is a non-spiking Lava LIF (:class:`~spikedeploy.quant.loihi_network.LoihiLayer`)
-reading the last layer's payloads.
+quantiser are the neuron's program (its Lava process: :mod:`spikedeploy.lava_backend.procs.loihi2_neurons`).
+The network (:class:`~spikedeploy.quant.loihi2_network.Loihi2Network`) ends in a non-spiking
+Lava LIF readout reading the last layer's payloads.
 
 Against the float pr-v2 network the differences are: the sigmoid becomes a hard sigmoid
 (slope 1/6, saturating at +-3, like ``torch.nn.Hardsigmoid``), weights are 8-bit, the
@@ -108,9 +108,9 @@ class PrGradedLayer:
             if getattr(self, key).shape != shape:
                 raise ShapeMismatchError(f"layer {name!r} {key}", shape, getattr(self, key).shape)
         for key in ("bf", "bc"):
-            arr = _int_array(name, key, np.broadcast_to(np.asarray(getattr(self, key)), (n,)).copy())
+            arr = _int_array(name, key, np.broadcast_to(np.asarray(getattr(self, key)), (n,)).copy()).astype(np.int64)
             arr.setflags(write=False)
-            put(key, arr.astype(np.int64))
+            put(key, arr)
         self.validate(fx.default_spec())
 
     def validate(self, spec: FixedPointSpec) -> None:

@@ -107,7 +107,8 @@ def fold(options: FoldOptions, log: Callable[[str], None] | None = None) -> Fold
     data_dir = Path(options.data_dir) if options.data_dir is not None else default_data_dir()
     config = options.config
     inputs = {"checkpoint": checkpoint, "training data": data_dir / "train.h5", "test data": data_dir / "test.h5"}
-    check_outputs({"folded checkpoint (-o)": options.out, "decay plot (--plot)": options.plot}, inputs)  # before the work
+    # before the work
+    check_outputs({"folded checkpoint (-o)": options.out, "decay plot (--plot)": options.plot}, inputs)
     if options.threads:
         torch.set_num_threads(options.threads)
     if options.foreign is None and is_graded_file(checkpoint):
@@ -170,6 +171,9 @@ def _check_graded_options(options: FoldOptions) -> None:
     if options.config.finetune_epochs:
         raise ConfigError("--finetune-epochs", "distillation fine-tunes a Loihi 1 fold's LIF network; a Loihi 2 "
                           "fold keeps the source's own weights", remedy="leave --finetune-epochs at 0")
+    if options.plot is not None:
+        raise ConfigError("--plot", "draws a Loihi 1 fold's decay profiles; a Loihi 2 fold keeps the gates",
+                          remedy="drop --plot")
 
 
 def _fold_graded(options: FoldOptions, source: SpikingNetwork, splits: tuple[TensorData, ...], calib: torch.Tensor,
@@ -183,14 +187,16 @@ def _fold_graded(options: FoldOptions, source: SpikingNetwork, splits: tuple[Ten
     say(f"folding {kind} {list(source.config.hidden)} for Loihi 2 (gates computed, graded spikes) with "
         f"{calib.numel()} calibration samples")
     graded, report = fold_loihi2(source, splits[0].x[calib], batch_size=config.batch_size, progress=options.progress)
-    graded = graded.__class__(graded.input_size, graded.layers, chip=graded.chip,
-                              metadata={**graded.metadata, "binning": binning.to_dict()})
+    graded = dataclasses.replace(graded, metadata={**graded.metadata, "binning": binning.to_dict()})
     acc: dict[str, Any] = {kind: {}, "hard_gates": {}, "loihi2": {}}
     for split, data in zip(("val", "test"), splits[1:]):
         acc[kind][split] = _accuracy(source, data, config.batch_size, dev)
         hard = hard_logits(source, data.x, max(config.batch_size, 128))
         acc["hard_gates"][split] = {"acc": int((hard.argmax(1) == data.y.cpu()).sum()) / max(len(data.y), 1)}
-        acc["loihi2"][split] = graded_accuracy(graded, data.x.cpu(), data.y.cpu())
+        acc["loihi2"][split] = graded_accuracy(graded, data.x.cpu(), data.y.cpu(), binarize=True)
+    if any(bool((d.x > 1).any()) for d in splits[1:]):
+        report["notes"].append("the data holds spike counts > 1 (binary = false): the integer network's input spikes "
+                               "are binary, so its accuracy is measured with counts clipped to 1")
     report.update(accuracy=acc, source_checkpoint=str(options.checkpoint), data=info,
                   seconds=time.perf_counter() - t_start)
     saved = save_graded(out, graded, report)

@@ -128,6 +128,19 @@ def _not_finite(problem: str, epoch: int, step: int, last_good: Path | None) -> 
                                 "or check the data for NaN/inf values")
 
 
+def _batch_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, epoch: int,
+                scale: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(logits, per-sample losses, the batch's loss)``: the per-sample losses summed and scaled
+    (world size / global batch), plus the annealed gate-variance penalty (a batch statistic)."""
+    logits, spikes = model(x, return_spikes=True)
+    per_sample = sample_losses(logits, y, spikes, cfg.activity_reg)
+    loss = per_sample.sum() * scale
+    gates = gate_variance_penalty(unwrap(model)) if cfg.gate_variance_reg > 0 else None
+    if gates is not None:
+        loss = loss + cfg.gate_variance_weight(epoch) * gates
+    return logits, per_sample, loss
+
+
 def fit(model: torch.nn.Module, train: TensorData, val: TensorData, cfg: TrainConfig, *,
         device: torch.device | str = "cpu", ctx: DistContext = DistContext(), progress: bool = True,
         on_improve: Callable[[dict[str, torch.Tensor], dict[str, Any]], Path | None] | None = None,
@@ -171,12 +184,7 @@ def fit(model: torch.nn.Module, train: TensorData, val: TensorData, cfg: TrainCo
         for b in range(n_batches):
             global_idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             x, y = train.batch(shard(global_idx, ctx), device)
-            logits, spikes = model(x, return_spikes=True)
-            per_sample = sample_losses(logits, y, spikes, cfg.activity_reg)
-            loss = per_sample.sum() * (ctx.world_size / len(global_idx))
-            gates = gate_variance_penalty(net) if cfg.gate_variance_reg > 0 else None
-            if gates is not None:
-                loss = loss + cfg.gate_variance_weight(epoch) * gates
+            logits, per_sample, loss = _batch_loss(model, x, y, cfg, epoch, ctx.world_size / len(global_idx))
             if not _finite_everywhere(loss, ctx, device):
                 raise _not_finite(f"the loss is not finite ({float(loss)})", epoch, steps + 1, last_good)
             opt.zero_grad(set_to_none=True)
