@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import sparse as sp
 
 from ..errors import ConfigError, ShapeMismatchError
 from ..processes import interruptible
@@ -33,23 +32,30 @@ from ..quant.emulator import StreamLayout, pack_samples, verify_identical
 from ..quant.loihi2_network import Loihi2Network
 from ..quant.loihi2_emulator import emulate_loihi2_stream
 from . import require_lava
-from .build import DENSE_MAX_REPLICAS
+from .build import DENSE_MAX_REPLICAS, _connection_process, _local_positions
 from .run import REDELIVER_S, _forget, _load, _run_graph
 
 
 @dataclass
 class _Graph:
-    """What the shared Lava runner needs (:func:`spikedeploy.lava_backend.run._run_graph`)."""
+    """What the shared Lava runner and connection builder need (:func:`.run._run_graph`,
+    :func:`.build._connection_process`)."""
 
     layout: StreamLayout
     replicas: int
     source: Any
     config: str = "fixed_pt"
     processes: list[Any] = field(default_factory=list)
+    fixed: bool = True
 
     @property
     def anchor(self) -> Any:
         return self.source
+
+    @property
+    def connection(self) -> str:
+        """``dense`` up to DENSE_MAX_REPLICAS copies, ``sparse`` above (the LIF builder's ``auto``)."""
+        return "dense" if self.replicas <= DENSE_MAX_REPLICAS else "sparse"
 
 
 @dataclass(frozen=True)
@@ -68,28 +74,15 @@ class Loihi2LavaRun:
 
     def readout(self) -> np.ndarray:
         """Per-sample readout voltage ``[N, T, n_out]`` (padding samples dropped)."""
-        lay = self.layout
-        wins = np.stack([self.readout_voltage[:, lay.window(lay.depth, i)] for i in range(lay.n_samples)], axis=1)
-        return wins.reshape((-1,) + wins.shape[2:])[:self.n_samples]
+        return self.layout.cut(self.readout_voltage, self.layout.depth)[:self.n_samples]
 
 
 def _dense(graph: _Graph, weight: np.ndarray, exp: int, bits: int, num_weight_bits: int = 8) -> Any:
-    """The replicated (block-diagonal) matrix as Lava's ``Dense``, or ``Sparse`` above
-    DENSE_MAX_REPLICAS copies (the same bit-accurate arithmetic, :mod:`.build`)."""
-    from lava.proc.dense.process import Dense  # lazy: Lava is imported only in the Lava backend's functions
-    from lava.proc.sparse.process import Sparse
-    from lava.utils.weightutils import SignMode
-
-    modes = {"mixed": SignMode.MIXED, "excitatory": SignMode.EXCITATORY, "inhibitory": SignMode.INHIBITORY}
-    kw = {"num_message_bits": int(bits)} if bits else {}
-    kw.update(weight_exp=int(exp), num_weight_bits=int(num_weight_bits), sign_mode=modes[fx.sign_mode(weight)])
-    if graph.replicas > DENSE_MAX_REPLICAS:
-        proc = Sparse(weights=sp.kron(sp.identity(graph.replicas, dtype=np.int32, format="csr"),
-                                      sp.csr_matrix(weight.astype(np.int32)), format="csr"), **kw)
-    else:
-        proc = Dense(weights=np.kron(np.eye(graph.replicas, dtype=np.int64), weight).astype(np.int32), **kw)
-    graph.processes.append(proc)
-    return proc
+    """``weight`` for every replica (block-diagonal): the LIF builder's connection process, Lava's
+    ``Dense``, or ``Sparse`` above DENSE_MAX_REPLICAS copies (:func:`.build._connection_process`)."""
+    n_out, n_in = weight.shape
+    return _connection_process(graph, weight, np.arange(n_out), _local_positions(graph.replicas, n_in), exp,
+                               fx.sign_mode(weight), num_weight_bits, 0, bits)
 
 
 def _build(net: Loihi2Network, stream: np.ndarray, layout: StreamLayout, workdir: Path) -> tuple[_Graph, list, list]:

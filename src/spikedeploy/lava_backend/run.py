@@ -77,11 +77,8 @@ class LavaRunResult:
         out: dict[str, dict[str, np.ndarray]] = {"spikes": {}, "voltage": {}, "current": {}}
         for kind, traces in (("spikes", self.spikes), ("voltage", self.voltage), ("current", self.current)):
             for depth, name in enumerate(self.lava.layer_names, start=1):
-                if name not in traces:
-                    continue
-                x = traces[name]
-                wins = np.stack([x[:, lay.window(depth, i)] for i in range(lay.n_samples)], axis=1)
-                out[kind][name] = wins.reshape((-1,) + wins.shape[2:])[:self.n_samples]
+                if name in traces:
+                    out[kind][name] = lay.cut(traces[name], depth)[:self.n_samples]
         return out
 
     @property

@@ -95,6 +95,13 @@ class StreamLayout:
         start = sample * self.reset_interval + depth
         return slice(start, start + self.sample_steps)
 
+    def cut(self, trace, depth: int):
+        """A layer's stream trace ``[B, S, ...]`` (numpy or torch) -> its aligned per-sample windows
+        ``[B * N, T, ...]``, sample order b * N + i."""
+        parts = [trace[:, self.window(depth, i)] for i in range(self.n_samples)]
+        wins = torch.stack(parts, dim=1) if isinstance(trace, torch.Tensor) else np.stack(parts, axis=1)
+        return wins.reshape((-1,) + tuple(wins.shape[2:]))
+
     def pack(self, samples):
         """``[..., N, T, in]`` samples -> ``[..., total_steps, in]`` stream (gaps and tail zero)."""
         is_t = isinstance(samples, torch.Tensor)
@@ -197,14 +204,8 @@ class StreamResult:
         lay = self.layout
 
         def cut(traces: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-            out = {}
-            for depth, name in enumerate(self.layer_names, start=1):
-                if name not in traces:
-                    continue
-                x = traces[name]
-                wins = torch.stack([x[:, lay.window(depth, i)] for i in range(lay.n_samples)], dim=1)
-                out[name] = wins.reshape((-1,) + tuple(wins.shape[2:]))
-            return out
+            return {name: lay.cut(traces[name], depth)
+                    for depth, name in enumerate(self.layer_names, start=1) if name in traces}
 
         return EmulatorResult(self.layer_names, cut(self.spikes), cut(self.voltage), cut(self.current),
                               self.overflow)

@@ -39,16 +39,11 @@ class GradedRun:
     overflow: Mapping[str, int]
     broadcast: Mapping[str, torch.Tensor] = field(default_factory=dict)
 
-    def window(self, trace: torch.Tensor, depth: int) -> torch.Tensor:
-        """Aligned per-sample windows ``[B * N, T, n]`` of a layer's trace (sample order b * N + i)."""
-        lay = self.layout
-        wins = torch.stack([trace[:, lay.window(depth, i)] for i in range(lay.n_samples)], dim=1)
-        return wins.reshape((-1,) + tuple(wins.shape[2:]))
-
     def per_sample(self) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """``(payloads per layer, readout voltage)``, each ``[B * N, T, n]``."""
-        pay = {name: self.window(self.payloads[name], d) for d, name in enumerate(self.layer_names[:-1], start=1)}
-        return pay, self.window(self.readout_voltage, len(self.layer_names))
+        cut = self.layout.cut
+        pay = {name: cut(self.payloads[name], d) for d, name in enumerate(self.layer_names[:-1], start=1)}
+        return pay, cut(self.readout_voltage, len(self.layer_names))
 
 
 def _parts(w: np.ndarray, device) -> list:
@@ -152,7 +147,7 @@ def emulate_loihi2(net: Loihi2Network, x, *, device: str | torch.device | None =
     run = emulate_loihi2_stream(net, layout.pack(x[:, None]), layout, device=device)
     payloads, voltage = run.per_sample()
     depth = {name: d for d, name in enumerate(net.layer_names, start=1)}
-    broadcast = {name: run.window(b, depth[name]) for name, b in run.broadcast.items()}
+    broadcast = {name: layout.cut(b, depth[name]) for name, b in run.broadcast.items()}
     return Loihi2Trace(payloads, voltage, dict(run.overflow), broadcast)
 
 

@@ -413,20 +413,31 @@ def _read_inputs(options: LavaRunOptions) -> _Inputs:
         notes.append(f"the model's dt ({dt:g} s) differs from the input frame length ({frame:g} s = "
                      f"{binning.duration:g} s / {binning.n_steps}); each frame is still one step")
     spec = plan.spec
-    check_data_against_graph(data_path, spikes.n_channels, binning, spec.input_size, int(spikes.labels.max()) + 1,
-                             spec.output_size)
-    indices = choose_samples(spikes.labels, options.samples)
-    frames = indices.size * binning.n_steps * spec.input_size
+    indices, x, labels, frame_notes = sample_frames(data_path, spikes, binning, spec.input_size, spec.output_size,
+                                                  options.samples)
+    notes += frame_notes
+    return _Inputs(graph, plan, stored_net, data_path, spikes, binning, bsrc, dt, dt_source, graph_dt, indices, x,
+                   labels, tuple(notes))
+
+
+def sample_frames(data_path: Path, spikes: SpikeSet, binning: Any, input_size: int, output_size: int,
+                samples: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """The samples to run, binned as binary frames: ``(indices, x [N, T, in], labels, notes)``, after
+    checking the data against the network (channels, classes) and that the frames fit in memory."""
+    check_data_against_graph(data_path, spikes.n_channels, binning, input_size, int(spikes.labels.max()) + 1,
+                             output_size)
+    indices = choose_samples(spikes.labels, samples)
+    frames = indices.size * binning.n_steps * input_size
     require({"binned frames": frames, "frame edges": (binning.n_steps + 1) * 8, "Lava's input stream": 4 * frames},
             "--time-steps / --samples", remedy="run fewer time steps (--time-steps) or fewer samples (--samples)")
-    if options.samples is not None and options.samples > indices.size:
-        notes.append(f"asked for {options.samples} samples, the file has {indices.size}: running all")
+    notes = []
+    if samples is not None and samples > indices.size:
+        notes.append(f"asked for {samples} samples, the file has {indices.size}: running all")
     x, labels, clipped = binary_frames(spikes, binning, indices)
     if clipped:
         notes.append(f"{clipped} input entries were spike counts > 1 (binary = False); Loihi's input spikes are "
                      "binary, so they were clipped to 1")
-    return _Inputs(graph, plan, stored_net, data_path, spikes, binning, bsrc, dt, dt_source, graph_dt, indices, x,
-                   labels, tuple(notes))
+    return indices, x, labels, notes
 
 
 def _gsc_inputs(options: LavaRunOptions, graph: nir.NIRGraph, read_notes: list[str]) -> _Inputs:

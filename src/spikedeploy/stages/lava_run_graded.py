@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 
 from ..atomic import check_outputs
-from ..data.sampling import binary_frames, choose_samples, data_file
+from ..data.sampling import data_file
 from ..data.shd import BinningConfig, load_spikes
 from ..errors import ConfigError
 from ..lava_backend.loihi2 import run_loihi2, verify_loihi2
 from ..quant.graded_file import is_graded_file, load_graded
 from ..quant.loihi2_emulator import graded_logits
-from .lava_run import LavaRunOptions, check_data_against_graph
+from .lava_run import LavaRunOptions, sample_frames
 
 #: LavaRunOptions fields a Loihi 2 network file takes (the rest must keep their defaults).
 _TAKEN = ("model", "data", "samples", "replicas", "verify", "progress", "config", "decays", "converters")
@@ -105,11 +105,7 @@ def lava_run_graded(options: LavaRunOptions) -> GradedRunSummary:
                           remedy="fold the checkpoint again with this spikedeploy (fold --target loihi2)")
     spikes = load_spikes(data_path)
     binning = BinningConfig.from_dict({**stored, "n_channels": spikes.n_channels})
-    check_data_against_graph(data_path, spikes.n_channels, binning, net.input_size, int(spikes.labels.max()) + 1,
-                             net.output_size)
-    indices = choose_samples(spikes.labels, options.samples)
-    x, labels, clipped = binary_frames(spikes, binning, indices)
-    notes = [] if not clipped else [f"{clipped} input entries were spike counts > 1: clipped to 1 (binary spikes)"]
+    _, x, labels, notes = sample_frames(data_path, spikes, binning, net.input_size, net.output_size, options.samples)
     replicas = options.replicas or max(1, min(64, x.shape[0]))
     run = run_loihi2(net, x, replicas=replicas, progress=options.progress)
     verified = None
@@ -128,11 +124,8 @@ def _payload_stats(run: Any, n: int) -> tuple[dict[str, float], dict[str, float]
     """Per layer, over the samples' windows: the fraction of neuron-steps with a payload, and the
     mean magnitude of the payloads sent."""
     rates, levels = {}, {}
-    lay = run.layout
     for depth, name in enumerate(run.payloads, start=1):
-        trace = run.payloads[name]
-        wins = np.stack([trace[:, lay.window(depth, i)] for i in range(lay.n_samples)], axis=1)
-        wins = wins.reshape((-1,) + wins.shape[2:])[:n].astype(np.int64)
+        wins = run.layout.cut(run.payloads[name], depth)[:n].astype(np.int64)
         sent = wins != 0
         rates[name] = float(sent.mean())
         levels[name] = float(np.abs(wins[sent]).mean()) if sent.any() else 0.0
