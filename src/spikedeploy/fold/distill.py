@@ -29,12 +29,15 @@ def _distill_loss(student: torch.Tensor, teacher: torch.Tensor, y: torch.Tensor,
 
 
 @torch.no_grad()
-def logits_of(net: SpikingNetwork, x: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
-    """Evaluation-mode logits [N, n_classes] (float32, CPU) of frames ``x`` [N, T, F]."""
+def logits_of(net: SpikingNetwork, x: torch.Tensor, batch_size: int = 128,
+              forward: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """Evaluation-mode logits [N, n_classes] (float32, CPU) of frames ``x`` [N, T, F]: ``net``'s
+    own, or ``forward(batch)``'s (another computation of the same network, e.g. with hard gates)."""
     was = net.training
     net.eval()
     ref = next(net.parameters())
-    out = [net(xb).float().cpu() for xb in batches(x, batch_size, ref.device, ref.dtype)]
+    run = net if forward is None else forward
+    out = [run(xb).float().cpu() for xb in batches(x, batch_size, ref.device, ref.dtype)]
     net.train(was)
     return torch.cat(out)
 

@@ -36,8 +36,8 @@ from ..models.networks import SpikingNetwork
 from ..models.neurons.gpn import GPNState, _gpn_update
 from ..quant.gpn_graded import GATES, GpnGradedLayer
 from ..quant.loihi2_network import Loihi2Network
-from .common import calibration_batches
-from .loihi2_common import HEADROOM, loihi2_readout, on_grid
+from .distill import logits_of
+from .loihi2_common import HEADROOM, calibrate, loihi2_readout, on_grid
 
 #: The gates' fraction bits: at most this, fewer where the pre-activations' range needs it (at least the floor).
 GATE_FRAC_MAX, GATE_FRAC_MIN = 12, 6
@@ -76,13 +76,7 @@ def hard_gate_gpn_logits(net: SpikingNetwork, x: torch.Tensor, batch_size: int =
     """Logits of the float GPN with hard gates (the hardware-friendly GPN's own; a sigmoid GPN's
     gates replaced)."""
     _check_gpn(net)
-    ref = next(net.parameters())
-    was = net.training
-    net.eval()
-    out = [net.readout(_run_hard(net, x[b:b + batch_size].to(ref.device, ref.dtype)))
-           for b in range(0, x.shape[0], batch_size)]
-    net.train(was)
-    return torch.cat(out).cpu()
+    return logits_of(net, x, batch_size, forward=lambda xb: net.readout(_run_hard(net, xb)))
 
 
 def _layer(name: str, layer: Any, stats: dict[str, float], v_bits: int, fp: FixedPointSpec
@@ -131,12 +125,8 @@ def fold_gpn_loihi2(net: SpikingNetwork, calib_x: torch.Tensor, *, batch_size: i
     (module docstring), and its report."""
     _check_gpn(net)
     fp = load_chip(chip).require_fixed_point()
-    was = net.training
-    net.eval()
     stats = [{"x": 0.0, "v": 0.0, "a": 0.0} for _ in net.layers]
-    batches = calibration_batches(net, calib_x, batch_size, progress=progress, desc="GPN Loihi 2 calibration")
-    last = [_run_hard(net, xb, stats) for xb in batches]
-    net.train(was)
+    last = calibrate(net, _run_hard, calib_x, stats, batch_size, progress, "GPN Loihi 2 calibration")
     layers, reports = [], []
     for k, (layer, st) in enumerate(zip(net.layers, stats)):
         out, rep = _layer(f"hidden{k}", layer, st, v_bits, fp)

@@ -1,11 +1,11 @@
-"""What the Loihi 2 folds share (:mod:`.pr_v2_loihi2`, :mod:`.gpn_loihi2`): a float matrix onto Dense's
-8-bit grid, and the non-spiking readout that reads the last hidden layer on Loihi 2.
+"""What the Loihi 2 folds share (:mod:`.pr_v2_loihi2`, :mod:`.gpn_loihi2`): the calibration run of
+the hard-gate float network, a float matrix onto Dense's 8-bit grid, and the non-spiking
+readout that reads the last hidden layer on Loihi 2.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -15,21 +15,40 @@ from ..models.networks import SpikingNetwork
 from ..models.to_spec import readout_layer
 from ..quant import fixed_point as fx
 from ..quant.loihi_network import LoihiLayer, decay_groups
-from ..quant.ptq import _bias_exp_for, quantize_decays
+from ..quant.ptq import _bias_exp_for, _exp_for, _quantize_weight, quantize_decays
+from .common import calibration_batches
 
 #: The part of a width the calibration maxima may use (25 % headroom).
 HEADROOM = 0.8
 
 
+#: The hard-gate float network's hidden layers: ``run(net, frames, stats) -> the last layer's outputs``,
+#: updating ``stats`` (per layer, the largest magnitudes it tracks) when given.
+HardRun = Callable[[SpikingNetwork, torch.Tensor, list[dict[str, float]] | None], torch.Tensor]
+
+
+@torch.no_grad()
+def calibrate(net: SpikingNetwork, run: HardRun, calib_x: torch.Tensor, stats: list[dict[str, float]],
+              batch_size: int, progress: bool, desc: str) -> list[torch.Tensor]:
+    """``run`` over the calibration frames in evaluation mode (``net``'s mode restored after):
+    ``stats`` filled, the last hidden layer's outputs per batch returned (for the readout)."""
+    was = net.training
+    net.eval()
+    last = [run(net, xb, stats) for xb in calibration_batches(net, calib_x, batch_size, progress=progress,
+                                                              desc=desc)]
+    net.train(was)
+    return last
+
+
 def on_grid(w: np.ndarray, fp: FixedPointSpec) -> tuple[np.ndarray, int]:
     """``(W_int, exp)``: ``w`` (float, already in the target units) on Dense's 8-bit grid, its
-    largest magnitude at the grid's top."""
-    mode, lo, hi, step, top = fx.float_weight_grid(w, 8, fp)
-    big = float(np.abs(w).max()) if w.size else 0.0
-    exp = 0 if big == 0 else math.ceil(math.log2(big / top) - 1e-9)
-    exp = int(min(max(exp, fp.weight_exp_min), fp.weight_exp_max))
-    q = np.clip(np.round(w / 2.0 ** exp / step) * step, lo, hi)
-    return q.astype(np.int64), exp
+    largest magnitude at the grid's top: the quantiser's own exponent and rounding
+    (:mod:`spikedeploy.quant.ptq`), whose scale counts ``a_in << activation_shift``, so a scale of
+    ``2^activation_shift`` puts ``w`` itself on the grid."""
+    _, lo, hi, step, top = fx.float_weight_grid(w, 8, fp)
+    unit = float(1 << fp.activation_shift)
+    exp = _exp_for(unit, float(np.abs(w).max()) if w.size else 0.0, top, fp, up=True)
+    return _quantize_weight(w, unit, exp, lo, hi, step, fp)[0], exp
 
 
 def loihi2_readout(net: SpikingNetwork, y_scale: float, calib: list[torch.Tensor], fp: FixedPointSpec

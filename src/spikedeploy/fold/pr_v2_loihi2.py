@@ -42,8 +42,8 @@ from ..models.networks import SpikingNetwork
 from ..models.neurons.pr_rnn import PRv2State, quantize
 from ..quant.loihi2_network import Loihi2Network
 from ..quant.pr_graded import GATE_ONE, PrGradedLayer
-from .common import calibration_batches
-from .loihi2_common import HEADROOM, loihi2_readout, on_grid
+from .distill import logits_of
+from .loihi2_common import HEADROOM, calibrate, loihi2_readout, on_grid
 from .pr_v2 import _check_pr
 
 #: The hard sigmoid's slope: ``clip(a / HARD_SLOPE + 1/2, 0, 1)``.
@@ -79,13 +79,7 @@ def _run_hard(net: SpikingNetwork, x: torch.Tensor, stats: list[dict[str, float]
 def hard_gate_logits(net: SpikingNetwork, x: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
     """Logits of the float pr-v2 network with hard-sigmoid forget gates (module docstring)."""
     _check_pr(net)
-    ref = next(net.parameters())
-    was = net.training
-    net.eval()
-    out = [net.readout(_run_hard(net, x[b:b + batch_size].to(ref.device, ref.dtype)))
-           for b in range(0, x.shape[0], batch_size)]
-    net.train(was)
-    return torch.cat(out).cpu()
+    return logits_of(net, x, batch_size, forward=lambda xb: net.readout(_run_hard(net, xb)))
 
 
 def _layer(name: str, layer: Any, in_unit: float, stats: dict[str, float], fp: FixedPointSpec
@@ -126,12 +120,8 @@ def fold_pr_v2_loihi2(net: SpikingNetwork, calib_x: torch.Tensor, *, batch_size:
     (module docstring), and its report."""
     _check_pr(net)
     fp = load_chip(chip).require_fixed_point()
-    was = net.training
-    net.eval()
     stats = [{"f": 0.0, "c": 0.0} for _ in net.layers]
-    batches = calibration_batches(net, calib_x, batch_size, progress=progress, desc="pr-v2 Loihi 2 calibration")
-    last = [_run_hard(net, xb, stats) for xb in batches]
-    net.train(was)
+    last = calibrate(net, _run_hard, calib_x, stats, batch_size, progress, "pr-v2 Loihi 2 calibration")
     layers, reports, in_unit = [], [], 1.0
     for k, (layer, st) in enumerate(zip(net.layers, stats)):
         out, rep = _layer(f"hidden{k}", layer, in_unit, st, fp)
