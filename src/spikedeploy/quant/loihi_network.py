@@ -292,19 +292,7 @@ class LoihiLayer:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "LoihiLayer":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError("layer", f"unknown fields {sorted(unknown)}", valid=sorted(known))
-        kw = {k: d[k] for k in known if k in d}
-        for k in ("weight_exp", "bias_exp", "num_weight_bits", "rec_weight_exp"):
-            if kw.get(k) is not None and isinstance(kw[k], np.ndarray):
-                kw[k] = kw[k].item()
-        if isinstance(kw.get("spiking"), np.ndarray):
-            kw["spiking"] = bool(kw["spiking"].item())
-        if isinstance(kw.get("name"), bytes):
-            kw["name"] = kw["name"].decode()
-        return cls(**kw)
+        return fields_from_dict(cls, d)
 
 
 def fields_to_dict(obj: Any) -> dict[str, Any]:
@@ -314,9 +302,10 @@ def fields_to_dict(obj: Any) -> dict[str, Any]:
 
 
 def fields_from_dict(cls: Any, d: Mapping[str, Any]) -> Any:
-    """``cls(**d)`` for :func:`fields_to_dict`'s plain data (a ``kind`` tag dropped; 0-d arrays and
-    bytes, as files give them back, made scalars and strings); unknown fields refused by name."""
-    d = {k: v for k, v in d.items() if k != "kind"}
+    """``cls(**d)`` for :func:`fields_to_dict`'s plain data (the class's own ``kind`` tag dropped; 0-d
+    arrays and bytes, as files give them back, made scalars and strings); unknown fields refused by
+    name."""
+    d = {k: v for k, v in d.items() if not (k == "kind" and isinstance(v, str) and v == getattr(cls, "kind", None))}
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = set(d) - known
     if unknown:
