@@ -19,7 +19,8 @@ from spikedeploy.lava_backend.run import run_stream, verify_bit_exact  # noqa: E
 from spikedeploy.quant.emulator import emulate, quiet_gap  # noqa: E402
 
 from ..quant.small_nets import (TRACE_A, TRACE_A_INPUT, TRACE_A_S, TRACE_A_U, TRACE_A_V,  # noqa: E402
-                                delayed_net, negative_exp_net, random_spikes, recurrent_net, single_neuron)
+                                delayed_net, negative_exp_net, random_spikes, recurrent_net, single_neuron,
+                                two_layer_spec)
 
 
 def test_single_lif_neuron_in_lava_follows_the_hand_trace():
@@ -144,11 +145,9 @@ def test_a_float_network_reading_graded_payloads_takes_them_as_they_are_in_lava(
     import torch
 
     from spikedeploy.models.spec_network import SpecNetwork
-    from spikedeploy.netspec import LayerSpec, NetworkSpec
     from spikedeploy.quant.graded_input import encode, input_scale, payload_spec
     rng = np.random.default_rng(5)
-    spec = NetworkSpec(3, (LayerSpec("h", rng.normal(size=(5, 3)), du=1, dv=0.2, vth=0.8),
-                           LayerSpec("o", rng.normal(size=(2, 5)), du=1, dv=0.1, vth=None)), readout="max")
+    spec = two_layer_spec(rng, 5, 0.8)
     x = rng.normal(size=(4, 8, 3))
     s = input_scale(x, 8)
     p = payload_spec(spec, s, 8)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from spikedeploy.netspec import LayerSpec, NetworkSpec
 from spikedeploy.quant.loihi_network import LoihiLayer, LoihiNetwork
 
 # Hand-traced single LIF neuron (tests/quant/test_emulator.py writes the traces out).
@@ -77,3 +78,11 @@ def delayed_net(seed: int = 2, *, exp: int = 1) -> tuple[LoihiNetwork, np.random
     out = LoihiLayer("out", rng.integers(-60, 61, (n_o, 2 * n_h)) * 2, min(exp, 1), 4095, 0, vth=None,
                      spiking=False, delays=(0, 3))
     return LoihiNetwork(n_in, (hidden, out), metadata={"test": "delayed_net", "seed": seed}), rng
+
+
+def two_layer_spec(rng: np.random.Generator, hidden: int, vth: float) -> NetworkSpec:
+    """A float 3 -> ``hidden`` LIF -> 2 readout ("max") spec with normal weights drawn from ``rng``
+    (the graded-input tests feed it real-valued inputs)."""
+    return NetworkSpec(3, (LayerSpec("h", rng.normal(size=(hidden, 3)), du=1, dv=0.2, vth=vth),
+                           LayerSpec("o", rng.normal(size=(2, hidden)), du=1, dv=0.1, vth=None)), readout="max")
+

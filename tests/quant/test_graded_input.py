@@ -8,11 +8,12 @@ import torch
 
 from spikedeploy.errors import ConfigError, QuantizationError
 from spikedeploy.models.spec_network import SpecNetwork
-from spikedeploy.netspec import LayerSpec, NetworkSpec
 from spikedeploy.quant.emulator import emulate
 from spikedeploy.quant.graded_input import encode, input_scale, payload_spec
 from spikedeploy.quant.loihi_network import LoihiLayer, LoihiNetwork
 from spikedeploy.quant.ptq import QuantConfig, quantize
+
+from .small_nets import two_layer_spec
 
 
 def test_the_encoder_puts_the_calibration_peak_at_the_payload_top():
@@ -29,8 +30,7 @@ def test_the_encoder_puts_the_calibration_peak_at_the_payload_top():
 
 def test_the_payload_network_computes_what_the_float_network_computes():
     rng = np.random.default_rng(0)
-    spec = NetworkSpec(3, (LayerSpec("h", rng.normal(size=(4, 3)), du=1, dv=0.2, vth=0.5),
-                           LayerSpec("o", rng.normal(size=(2, 4)), du=1, dv=0.1, vth=None)), readout="max")
+    spec = two_layer_spec(rng, 4, 0.5)
     x = rng.normal(size=(5, 6, 3))
     s = input_scale(x, 16)
     p = payload_spec(spec, s, 16)
@@ -44,8 +44,7 @@ def test_the_payload_network_computes_what_the_float_network_computes():
 
 def test_the_quantiser_and_the_emulator_take_graded_payloads():
     rng = np.random.default_rng(1)
-    spec = NetworkSpec(3, (LayerSpec("h", rng.normal(size=(6, 3)), du=1, dv=0.2, vth=1.0),
-                           LayerSpec("o", rng.normal(size=(2, 6)), du=1, dv=0.1, vth=None)), readout="max")
+    spec = two_layer_spec(rng, 6, 1.0)
     x = rng.normal(size=(8, 10, 3))
     s = input_scale(x, 8)
     payloads = encode(x, s, 8)
